@@ -1,0 +1,60 @@
+# ka_client: make builds the library, tests and demos; make test runs the
+# loopback suite; make check is the whole CI run (README's test command).
+# CC, CFLAGS, LDFLAGS, PREFIX and DESTDIR are yours: we only add to them.
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+CFLAGS  ?= -O2 -g
+AR      ?= ar
+WARN     = -std=c99 -Wall -Wextra -Wpedantic
+KA_CFLAGS = $(WARN) $(CFLAGS) -I.
+
+LIB      = libka_client.a
+TESTS    = test/unit
+DEMOS    =
+
+# Each mk/*.mk adds its programs to DEMOS / TESTS and its suites to SUITES;
+# `make check` runs every suite and sums their "N passed, N failed" lines.
+SUITES   = unit
+
+all: $(LIB) $(TESTS) $(DEMOS)
+
+ka_client.o: ka_client.c ka_client.h
+	$(CC) $(KA_CFLAGS) -c ka_client.c -o $@
+
+$(LIB): ka_client.o
+	$(AR) rcs $@ ka_client.o
+
+TEST_SRC = test/unit.c test/testlib.c
+test/unit: $(TEST_SRC) test/testlib.h $(LIB)
+	$(CC) $(KA_CFLAGS) -o $@ $(TEST_SRC) $(LIB) $(LDFLAGS)
+
+test: test/unit
+	./test/unit
+
+suite-unit: test
+
+-include mk/*.mk
+
+check:
+	@sh test/check.sh $(MAKE) $(SUITES)
+
+ka_client.pc: Makefile
+	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ka_client\nDescription: one TCP client connection kept alive\nVersion: %s\nLibs: -L$${libdir} -lka_client\nCflags: -I$${includedir}\n' \
+		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' \
+		"$$(sed -n 's/^#define KA_VERSION_STRING "\(.*\)"/\1/p' ka_client.h)" > $@
+
+install: $(LIB) ka_client.pc
+	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 ka_client.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 ka_client.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/ka_client.h $(DESTDIR)$(LIBDIR)/$(LIB) $(DESTDIR)$(LIBDIR)/pkgconfig/ka_client.pc
+
+clean:
+	rm -f ka_client.o $(LIB) ka_client.pc $(TESTS) $(DEMOS) $(CLEAN)
+
+.PHONY: all test check install uninstall clean suite-unit

@@ -1,0 +1,1000 @@
+/* ka_client: one TCP client connection kept alive. MIT licensed; see README.md.
+ *
+ * Layout, top to bottom:
+ *   1. compat: feature-test macros, includes, a few tiny platform helpers
+ *   2. keepalive: the one place that knows each OS's option names and units
+ *   3. send queue: a ring of bytes with a bitmap of message ends
+ *   4. the state machine: one function per transition and one dispatcher
+ *   5. public API
+ */
+
+/* ---- 1. compat ------------------------------------------------------------ */
+
+/* Under -std=c99 glibc and musl hide TCP_KEEPIDLE, clock_gettime() and
+ * friends; these macros bring them back. _POSIX_C_SOURCE is deliberately not
+ * set: on macOS and the BSDs it would hide TCP_KEEPALIVE and SO_NOSIGPIPE. */
+#ifndef _WIN32
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+#ifndef _BSD_SOURCE
+#define _BSD_SOURCE             /* glibc < 2.19 */
+#endif
+#ifndef _DARWIN_C_SOURCE
+#define _DARWIN_C_SOURCE
+#endif
+#endif
+
+#ifdef _WIN32
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0600     /* GetTickCount64 */
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mstcpip.h>
+#include <windows.h>
+#else
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netdb.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#include <errno.h>
+#include <time.h>
+#endif
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ka_client.h"
+
+#ifdef _WIN32
+typedef int ka_socklen;
+typedef int ka_iolen;
+#define KA_E(wsa, posix) (wsa)
+#define KA_SEND_FLAGS 0
+
+static int ka_sock_err(void) { return WSAGetLastError(); }
+static void ka_sock_close(ka_socket s) { closesocket(s); }
+
+static int ka_set_nonblock(ka_socket s)
+{
+    u_long on = 1;
+    return ioctlsocket(s, FIONBIO, &on) == 0 ? 0 : -1;
+}
+
+static unsigned long long ka_now_ms(void) { return GetTickCount64(); }
+
+/* Winsock counts its own start-ups, so a per-client WSAStartup/WSACleanup
+ * pair needs no global state in the library. */
+static int ka_net_init(void)
+{
+    WSADATA wsa;
+    return WSAStartup(MAKEWORD(2, 2), &wsa) == 0 ? 0 : -1;
+}
+static void ka_net_done(void) { WSACleanup(); }
+
+/* Windows select() ignores nfds, fails with all sets empty, and reports a
+ * failed connect in the exception set. */
+static int ka_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    if (rd->fd_count == 0 && wr->fd_count == 0 && ex->fd_count == 0) {
+        Sleep(tv ? (DWORD)(tv->tv_sec * 1000 + tv->tv_usec / 1000) : INFINITE);
+        return 0;
+    }
+    (void)nfds;
+    return select(0, rd, wr, ex, tv);
+}
+
+static int ka_fd_fits(ka_socket s, const fd_set *set)
+{
+    (void)s;
+    return set->fd_count < FD_SETSIZE;
+}
+static int ka_nfds(ka_socket s) { (void)s; return 1; }
+#else
+typedef socklen_t ka_socklen;
+typedef size_t ka_iolen;
+#define KA_E(wsa, posix) (posix)
+#ifdef MSG_NOSIGNAL
+#define KA_SEND_FLAGS MSG_NOSIGNAL
+#else
+#define KA_SEND_FLAGS 0         /* SO_NOSIGPIPE is set on the socket instead */
+#endif
+
+static int ka_sock_err(void) { return errno; }
+static void ka_sock_close(ka_socket s) { close(s); }
+
+static int ka_set_nonblock(ka_socket s)
+{
+    int fl = fcntl(s, F_GETFL, 0);
+    if (fl == -1 || fcntl(s, F_SETFL, fl | O_NONBLOCK) == -1) return -1;
+    fcntl(s, F_SETFD, FD_CLOEXEC);  /* best effort: keep it out of exec'd children */
+    return 0;
+}
+
+static unsigned long long ka_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+static int ka_net_init(void) { return 0; }
+static void ka_net_done(void) { }
+
+static int ka_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    return select(nfds, rd, wr, ex, tv);
+}
+
+static int ka_fd_fits(ka_socket s, const fd_set *set)
+{
+    (void)set;
+    return s >= 0 && s < FD_SETSIZE;
+}
+static int ka_nfds(ka_socket s) { return s + 1; }
+#endif
+
+/* Error numbers under one spelling for both families. */
+#define KA_ERR_INTR        KA_E(WSAEINTR, EINTR)
+#define KA_ERR_WOULDBLOCK  KA_E(WSAEWOULDBLOCK, EWOULDBLOCK)
+#define KA_ERR_AGAIN       KA_E(WSAEWOULDBLOCK, EAGAIN)
+#define KA_ERR_INPROGRESS  KA_E(WSAEWOULDBLOCK, EINPROGRESS)
+#define KA_ERR_ALREADY     KA_E(WSAEALREADY, EALREADY)
+#define KA_ERR_CONNRESET   KA_E(WSAECONNRESET, ECONNRESET)
+#define KA_ERR_CONNABORTED KA_E(WSAECONNABORTED, ECONNABORTED)
+#define KA_ERR_PIPE        KA_E(WSAESHUTDOWN, EPIPE)
+#define KA_ERR_TIMEDOUT    KA_E(WSAETIMEDOUT, ETIMEDOUT)
+#define KA_ERR_NETRESET    KA_E(WSAENETRESET, ENETRESET)
+#define KA_ERR_HOSTUNREACH KA_E(WSAEHOSTUNREACH, EHOSTUNREACH)
+#define KA_ERR_NETUNREACH  KA_E(WSAENETUNREACH, ENETUNREACH)
+#define KA_ERR_NETDOWN     KA_E(WSAENETDOWN, ENETDOWN)
+#define KA_ERR_HOSTDOWN    KA_E(WSAEHOSTDOWN, EHOSTDOWN)
+#define KA_ERR_REFUSED     KA_E(WSAECONNREFUSED, ECONNREFUSED)
+
+static int ka_would_block(int e)
+{
+    return e == KA_ERR_WOULDBLOCK || e == KA_ERR_AGAIN || e == KA_ERR_INPROGRESS;
+}
+
+/* ---- internal types -------------------------------------------------------- */
+
+struct ka_client {
+    ka_config cfg;              /* host/port/heartbeat point into our storage */
+    ka_state state;
+    ka_socket fd;
+    unsigned epoch;             /* bumped by every transition: callbacks check it */
+    int depth;                  /* callbacks currently running */
+    int free_pending;           /* ka_client_free from a callback */
+    int fail_pending;           /* attempt failed where callbacks may not run */
+    int pending_err;            /* error seen by a send() that could not act */
+
+    /* connect attempt */
+    struct addrinfo *ai_list, *ai_next;
+    unsigned naddr_left;
+    unsigned long long attempt_deadline, addr_deadline;
+    ka_reason fail_reason;
+    int fail_err;
+
+    /* backoff */
+    unsigned fails;             /* consecutive failed attempts */
+    unsigned retries;           /* retries scheduled since start or last good connection */
+    unsigned rng;
+    unsigned long long retry_at;
+
+    /* connection */
+    unsigned long long connected_at, last_send, last_recv;
+
+    /* send queue: ring of cap bytes; bit i of ends[] marks a message ending at i */
+    unsigned char *q;
+    unsigned char *ends;
+    size_t cap, head, len;
+    int mid_msg;                /* the head message is partly written */
+
+    unsigned char *rbuf;
+    size_t rcap;
+
+    char host[KA_MAX_HOST_LEN + 1];
+    char port[33];
+    /* heartbeat bytes, queue, end bitmap and receive buffer follow */
+};
+
+static void ka_log(ka_client *c, int level, const char *fmt, const char *a, int n)
+{
+    char msg[200];
+    if (!c->cfg.cb.on_log) return;
+    snprintf(msg, sizeof msg, fmt, a, n);
+    c->depth++;
+    c->cfg.cb.on_log(c, level, msg, c->cfg.user);
+    c->depth--;
+}
+
+/* ---- 2. keepalive ---------------------------------------------------------- */
+
+static unsigned ka_ms_to_s(unsigned ms) { unsigned s = (ms + 999) / 1000; return s ? s : 1; }
+
+static unsigned ka_user_timeout(const ka_config *cfg)
+{
+    unsigned long long t = cfg->user_timeout_ms;
+    if (!t) t = cfg->keepalive_idle_ms + (unsigned long long)cfg->keepalive_interval_ms * cfg->keepalive_count;
+    return t > INT_MAX ? INT_MAX : (unsigned)t;
+}
+
+static int ka_setopt(ka_client *c, ka_socket s, int level, int opt, const char *name, int val)
+{
+    if (setsockopt(s, level, opt, (const char *)&val, sizeof val) == 0) return 0;
+    ka_log(c, KA_LOG_WARN, "%s refused (error %d)", name, ka_sock_err());
+    return -1;
+}
+
+/* The OS defaults wait two hours before the first probe and kernel keepalive
+ * never probes while sent data is unacknowledged, so a peer that vanishes
+ * under load would go unnoticed for ~15 minutes of retransmissions. We set
+ * idle/interval/count in the OS's own unit and a user timeout with the same
+ * deadline, so a busy connection dies as fast as an idle one. Options are
+ * chosen by whether the headers define them, not by OS name; one the OS
+ * refuses is logged, never fatal. */
+#ifdef _WIN32
+#ifndef TCP_KEEPIDLE
+#define TCP_KEEPIDLE 3          /* MinGW headers lack these; values from ws2ipdef.h */
+#endif
+#ifndef TCP_KEEPCNT
+#define TCP_KEEPCNT 16
+#endif
+#ifndef TCP_KEEPINTVL
+#define TCP_KEEPINTVL 17
+#endif
+#ifndef TCP_MAXRT
+#define TCP_MAXRT 5
+#endif
+#ifndef SIO_KEEPALIVE_VALS
+#define SIO_KEEPALIVE_VALS _WSAIOW(IOC_VENDOR, 4)
+struct tcp_keepalive { u_long onoff, keepalivetime, keepaliveinterval; };
+#endif
+
+static void ka_set_keepalive(ka_client *c, ka_socket s)
+{
+    const ka_config *k = &c->cfg;
+    struct tcp_keepalive kv;
+    DWORD got = 0;
+    int on = 1;
+    /* Windows 10 1709+ takes seconds per socket; older ones refuse. */
+    setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, (const char *)&on, sizeof on);
+    if (ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", (int)ka_ms_to_s(k->keepalive_idle_ms)) == 0 &&
+        ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int)ka_ms_to_s(k->keepalive_interval_ms)) == 0 &&
+        ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", (int)k->keepalive_count) == 0) {
+        ka_log(c, KA_LOG_INFO, "keepalive: %s per-socket options (count %d)", "TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT", (int)k->keepalive_count);
+    } else {
+        /* SIO_KEEPALIVE_VALS fixes the probe count at 10: stretch or shrink
+         * the interval so idle + interval * 10 is still the deadline asked for. */
+        kv.onoff = 1;
+        kv.keepalivetime = k->keepalive_idle_ms;
+        kv.keepaliveinterval = (u_long)(((unsigned long long)k->keepalive_interval_ms * k->keepalive_count + 9) / 10);
+        if (kv.keepaliveinterval == 0) kv.keepaliveinterval = 1;
+        if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &kv, sizeof kv, NULL, 0, &got, NULL, NULL) == 0)
+            ka_log(c, KA_LOG_INFO, "keepalive: %s, 10 probes, interval %d ms", "SIO_KEEPALIVE_VALS", (int)kv.keepaliveinterval);
+        else
+            ka_log(c, KA_LOG_WARN, "%s refused (error %d)", "SIO_KEEPALIVE_VALS", ka_sock_err());
+    }
+    ka_setopt(c, s, IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ka_user_timeout(k)));
+}
+#else
+static void ka_set_keepalive(ka_client *c, ka_socket s)
+{
+    const ka_config *k = &c->cfg;
+    ka_setopt(c, s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
+#if defined(TCP_KEEPIDLE)
+    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", (int)ka_ms_to_s(k->keepalive_idle_ms));
+#elif defined(TCP_KEEPALIVE)
+    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPALIVE, "TCP_KEEPALIVE", (int)ka_ms_to_s(k->keepalive_idle_ms));
+#else
+    ka_log(c, KA_LOG_WARN, "%s: no idle-time option on this OS (%d)", "keepalive", 0);
+#endif
+#ifdef TCP_KEEPINTVL
+    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int)ka_ms_to_s(k->keepalive_interval_ms));
+#endif
+#ifdef TCP_KEEPCNT
+    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", (int)k->keepalive_count);
+#endif
+    /* With TCP_USER_TIMEOUT set, Linux also ends a keepalive-probed
+     * connection once that long has passed without an answer, in place of
+     * counting probes: the same deadline, since it defaults to the formula. */
+#if defined(TCP_USER_TIMEOUT)
+    ka_setopt(c, s, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", (int)ka_user_timeout(k));
+#elif defined(TCP_RXT_CONNDROPTIME)
+    ka_setopt(c, s, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, "TCP_RXT_CONNDROPTIME", (int)ka_ms_to_s(ka_user_timeout(k)));
+#endif
+#ifdef SO_NOSIGPIPE
+    ka_setopt(c, s, SOL_SOCKET, SO_NOSIGPIPE, "SO_NOSIGPIPE", 1);
+#endif
+}
+#endif
+
+/* ---- 3. send queue ---------------------------------------------------------- */
+
+static int ka_bit(const ka_client *c, size_t i) { return (c->ends[i >> 3] >> (i & 7)) & 1; }
+static void ka_bit_set(ka_client *c, size_t i) { c->ends[i >> 3] |= (unsigned char)(1u << (i & 7)); }
+static void ka_bit_clear(ka_client *c, size_t i) { c->ends[i >> 3] &= (unsigned char)~(1u << (i & 7)); }
+
+static int ka_queue_push(ka_client *c, const void *data, size_t n)
+{
+    size_t tail, first;
+    if (n > c->cap - c->len) return KA_EAGAIN;
+    tail = (c->head + c->len) % c->cap;
+    first = c->cap - tail < n ? c->cap - tail : n;
+    memcpy(c->q + tail, data, first);
+    memcpy(c->q, (const unsigned char *)data + first, n - first);
+    ka_bit_set(c, (tail + n - 1) % c->cap);
+    c->len += n;
+    return 0;
+}
+
+/* Drops n bytes from the head; remembers whether we stopped mid-message. */
+static void ka_queue_consume(ka_client *c, size_t n)
+{
+    int end = 1;
+    while (n--) {
+        end = ka_bit(c, c->head);
+        ka_bit_clear(c, c->head);
+        c->head = (c->head + 1) % c->cap;
+        c->len--;
+    }
+    c->mid_msg = !end;
+    if (c->len == 0) c->head = 0;
+}
+
+/* The connection died: a half-written message cannot be resumed on a new
+ * connection, so drop the rest of it and say how much was lost. */
+static size_t ka_queue_drop_partial(ka_client *c)
+{
+    size_t n = 0;
+    if (!c->mid_msg) return 0;
+    while (c->len > 0 && !ka_bit(c, (c->head + n) % c->cap)) n++;
+    n++;
+    ka_queue_consume(c, n);
+    c->mid_msg = 0;
+    return n;
+}
+
+/* Hands queued bytes to the kernel. Returns 0 or the socket error; never
+ * runs callbacks, so ka_client_send may call it. */
+static int ka_flush(ka_client *c)
+{
+    while (c->len > 0) {
+        size_t chunk = c->cap - c->head < c->len ? c->cap - c->head : c->len;
+        long n = (long)send(c->fd, (const char *)c->q + c->head, (ka_iolen)(chunk > INT_MAX ? INT_MAX : chunk), KA_SEND_FLAGS);
+        if (n < 0) {
+            int e = ka_sock_err();
+            if (e == KA_ERR_INTR) continue;
+            return ka_would_block(e) ? 0 : e;
+        }
+        ka_queue_consume(c, (size_t)n);
+        c->last_send = ka_now_ms();
+    }
+    return 0;
+}
+
+/* ---- 4. state machine -------------------------------------------------------- */
+
+/* States and transitions:
+ *
+ *   IDLE --start--> CONNECTING --connected--> CONNECTED
+ *                      |  ^                      |
+ *          attempt_failed |retry_at / retry_now  | lost (peer, keepalive, idle timeout, disconnect)
+ *                      v  |                      v
+ *                     BACKOFF <------------------+
+ *                      |
+ *       give up / stop v
+ *                   STOPPED --start--> CONNECTING
+ *
+ * Every transition bumps epoch before it runs callbacks; code that ran a
+ * callback checks the epoch and returns if the callback moved the client. */
+
+static void ka_enter(ka_client *c, ka_state s) { c->state = s; c->epoch++; }
+
+static ka_reason ka_classify(int err, int connecting)
+{
+    if (err == KA_ERR_CONNRESET || err == KA_ERR_PIPE || err == KA_ERR_CONNABORTED) return KA_REASON_PEER_RESET;
+    if (err == KA_ERR_TIMEDOUT || err == KA_ERR_NETRESET)
+        return connecting ? KA_REASON_CONNECT_TIMEOUT : KA_REASON_TIMEOUT;
+    if (err == KA_ERR_HOSTUNREACH || err == KA_ERR_NETUNREACH || err == KA_ERR_HOSTDOWN || err == KA_ERR_NETDOWN)
+        return KA_REASON_UNREACHABLE;
+    if (err == KA_ERR_REFUSED) return KA_REASON_REFUSED;
+    return KA_REASON_ERROR;
+}
+
+/* Callback bracket: returns nonzero if the client is still where it was. */
+static unsigned ka_cb_enter(ka_client *c) { c->depth++; return c->epoch; }
+static int ka_cb_leave(ka_client *c, unsigned epoch) { c->depth--; return c->epoch == epoch; }
+
+static void ka_close_socket(ka_client *c)
+{
+    if (c->fd != KA_INVALID_SOCKET) ka_sock_close(c->fd);
+    c->fd = KA_INVALID_SOCKET;
+}
+
+static void ka_end_attempt(ka_client *c)
+{
+    ka_close_socket(c);
+    if (c->ai_list) freeaddrinfo(c->ai_list);
+    c->ai_list = c->ai_next = NULL;
+    c->fail_pending = 0;
+}
+
+/* Tries the remaining addresses until one has a connect in flight. Each
+ * gets an equal share of what is left of connect_timeout_ms, so a
+ * blackholed first address does not starve the others. */
+static void ka_try_next_addr(ka_client *c)
+{
+    while (c->ai_next) {
+        struct addrinfo *ai = c->ai_next;
+        unsigned long long now = ka_now_ms();
+        ka_socket s;
+        c->ai_next = ai->ai_next;
+        c->addr_deadline = now + (c->attempt_deadline > now ? c->attempt_deadline - now : 0) / (c->naddr_left ? c->naddr_left : 1);
+        if (c->naddr_left) c->naddr_left--;
+        s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (s == KA_INVALID_SOCKET) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); continue; }
+        if (ka_set_nonblock(s) != 0) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); ka_sock_close(s); continue; }
+        ka_set_keepalive(c, s);
+        if (connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 || ka_would_block(ka_sock_err())) {
+            c->fd = s;          /* success or not, writability tells */
+            return;
+        }
+        c->fail_err = ka_sock_err();
+        c->fail_reason = ka_classify(c->fail_err, 1);
+        ka_sock_close(s);
+    }
+    c->fail_pending = 1;        /* out of addresses: the dispatcher reports it */
+}
+
+static void ka_begin_attempt(ka_client *c)
+{
+    struct addrinfo hints;
+    int rc;
+    ka_enter(c, KA_STATE_CONNECTING);
+    c->fail_reason = KA_REASON_CONNECT_TIMEOUT;
+    c->fail_err = 0;
+    c->pending_err = 0;
+    c->attempt_deadline = ka_now_ms() + c->cfg.connect_timeout_ms;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    rc = getaddrinfo(c->host, c->port, &hints, &c->ai_list);
+    if (rc != 0) {
+        c->ai_list = NULL;
+        c->fail_reason = KA_REASON_RESOLVE;
+        c->fail_err = rc;
+        c->fail_pending = 1;
+        return;
+    }
+    c->naddr_left = 0;
+    for (c->ai_next = c->ai_list; c->ai_next; c->ai_next = c->ai_next->ai_next) c->naddr_left++;
+    c->ai_next = c->ai_list;
+    ka_log(c, KA_LOG_DEBUG, "connecting to %s (%d addresses)", c->host, (int)c->naddr_left);
+    ka_try_next_addr(c);
+}
+
+/* Something ended (a failed attempt, or a connection). Count it, then
+ * either schedule the next attempt or give up. Runs on_retry/on_give_up. */
+static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_as_failure)
+{
+    ka_retry_info ri;
+    unsigned epoch;
+    if (counts_as_failure) c->fails++;
+    else c->fails = c->retries = 0;
+    ri.reason = why;
+    ri.sys_error = err;
+    if (c->cfg.max_attempts && c->fails >= c->cfg.max_attempts) {
+        ri.attempt = c->fails;
+        ri.delay_ms = 0;
+        ka_enter(c, KA_STATE_STOPPED);
+        if (c->cfg.cb.on_give_up) {
+            epoch = ka_cb_enter(c);
+            c->cfg.cb.on_give_up(c, &ri, c->cfg.user);
+            ka_cb_leave(c, epoch);
+        }
+        return;
+    }
+    ri.attempt = ++c->retries;
+    ri.delay_ms = ka_backoff_delay(&c->cfg, ri.attempt, &c->rng);
+    ka_enter(c, KA_STATE_BACKOFF);
+    c->retry_at = ka_now_ms() + ri.delay_ms;
+    if (c->cfg.cb.on_retry) {
+        epoch = ka_cb_enter(c);
+        c->cfg.cb.on_retry(c, &ri, c->cfg.user);
+        ka_cb_leave(c, epoch);
+    }
+}
+
+static void ka_attempt_failed(ka_client *c)
+{
+    ka_reason why = c->fail_reason;
+    int err = c->fail_err;
+    ka_end_attempt(c);
+    ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%d)", ka_reason_str(why), err);
+    ka_schedule_retry(c, why, err, 1);
+}
+
+static void ka_connected(ka_client *c)
+{
+    unsigned epoch;
+    int err;
+    ka_socket s = c->fd;
+    c->fd = KA_INVALID_SOCKET;  /* keep the socket out of ka_end_attempt */
+    ka_end_attempt(c);
+    c->fd = s;
+    ka_enter(c, KA_STATE_CONNECTED);
+    c->connected_at = c->last_send = c->last_recv = ka_now_ms();
+    if (c->cfg.cb.on_connect) {
+        epoch = ka_cb_enter(c);
+        c->cfg.cb.on_connect(c, c->cfg.user);
+        if (!ka_cb_leave(c, epoch)) return;
+    }
+    err = ka_flush(c);          /* whatever was queued while we were away */
+    if (err) c->pending_err = err;
+}
+
+/* An established connection ended. */
+static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
+{
+    ka_disconnect_info di;
+    unsigned epoch;
+    unsigned long long up = ka_now_ms() - c->connected_at;
+    ka_close_socket(c);
+    di.reason = why;
+    di.sys_error = err;
+    di.connected_ms = (unsigned long)up;
+    di.unsent_bytes = ka_queue_drop_partial(c);
+    ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
+    if (c->cfg.cb.on_disconnect) {
+        epoch = ka_cb_enter(c);
+        c->cfg.cb.on_disconnect(c, &di, c->cfg.user);
+        if (!ka_cb_leave(c, epoch)) return;
+    }
+    /* A connection that died young is a failed attempt: a server that
+     * accepts and closes at once must not pull us into a tight loop. */
+    if (retry) ka_schedule_retry(c, why, err, up < c->cfg.backoff_reset_ms);
+}
+
+/* Connect finished one way or the other (socket writable or in error). */
+static void ka_check_connect(ka_client *c)
+{
+    int err = 0;
+    ka_socklen len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &len) != 0) err = ka_sock_err();
+    if (err == 0) { ka_connected(c); return; }
+    if (err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY) return;
+    c->fail_err = err;
+    c->fail_reason = ka_classify(err, 1);
+    ka_close_socket(c);
+    ka_try_next_addr(c);
+}
+
+static void ka_read(ka_client *c)
+{
+    int rounds;
+    /* Bounded, so a peer that floods us cannot starve the timers. */
+    for (rounds = 0; rounds < 16; rounds++) {
+        long n = (long)recv(c->fd, (char *)c->rbuf, (ka_iolen)(c->rcap > INT_MAX ? INT_MAX : c->rcap), 0);
+        if (n > 0) {
+            c->last_recv = ka_now_ms();
+            if (c->cfg.cb.on_data) {
+                unsigned epoch = ka_cb_enter(c);
+                c->cfg.cb.on_data(c, c->rbuf, (size_t)n, c->cfg.user);
+                if (!ka_cb_leave(c, epoch)) return;
+            }
+            if ((size_t)n < c->rcap) return;
+            continue;
+        }
+        if (n == 0) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
+        {
+            int e = ka_sock_err();
+            if (e == KA_ERR_INTR) continue;
+            if (ka_would_block(e)) return;
+            ka_lost(c, ka_classify(e, 0), e, 1);
+            return;
+        }
+    }
+}
+
+/* The one dispatcher: ka_client_poll, ka_client_process and
+ * ka_client_process_events all end here. */
+static void ka_step(ka_client *c, int ready)
+{
+    unsigned long long now;
+    switch (c->state) {
+    case KA_STATE_CONNECTING:
+        if (c->fd != KA_INVALID_SOCKET && ready) ka_check_connect(c);
+        if (c->state != KA_STATE_CONNECTING) return;
+        now = ka_now_ms();
+        if (!c->fail_pending && c->fd != KA_INVALID_SOCKET && now >= c->addr_deadline) {
+            c->fail_reason = KA_REASON_CONNECT_TIMEOUT;
+            c->fail_err = 0;
+            ka_close_socket(c);
+            if (now < c->attempt_deadline) ka_try_next_addr(c);
+            else c->fail_pending = 1;
+        }
+        if (c->fail_pending) ka_attempt_failed(c);
+        return;
+    case KA_STATE_CONNECTED:
+        if (c->pending_err) { ka_lost(c, ka_classify(c->pending_err, 0), c->pending_err, 1); return; }
+        if (ready & KA_READ) ka_read(c);
+        if (c->state != KA_STATE_CONNECTED) return;
+        if (ready & KA_WRITE) {
+            int err = ka_flush(c);
+            if (err) { ka_lost(c, ka_classify(err, 0), err, 1); return; }
+        }
+        now = ka_now_ms();
+        if (c->cfg.idle_timeout_ms && now - c->last_recv >= c->cfg.idle_timeout_ms) {
+            ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
+            return;
+        }
+        if (c->cfg.heartbeat_interval_ms && c->len == 0 && now - c->last_send >= c->cfg.heartbeat_interval_ms) {
+            int err;
+            ka_queue_push(c, c->cfg.heartbeat_data, c->cfg.heartbeat_len);
+            err = ka_flush(c);
+            if (err) ka_lost(c, ka_classify(err, 0), err, 1);
+        }
+        return;
+    case KA_STATE_BACKOFF:
+        if (ka_now_ms() >= c->retry_at) ka_begin_attempt(c);
+        return;
+    default:
+        return;
+    }
+}
+
+/* Runs once the outermost library call that may have run callbacks is
+ * done: the place where a deferred ka_client_free happens. */
+static void ka_release(ka_client *c);
+static int ka_leave(ka_client *c, int rc)
+{
+    if (c->depth == 0 && c->free_pending) ka_release(c);
+    return rc;
+}
+
+/* ---- 5. public API ---------------------------------------------------------- */
+
+void ka_config_init(ka_config *cfg)
+{
+    if (!cfg) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->keepalive_idle_ms = 5000;
+    cfg->keepalive_interval_ms = 5000;
+    cfg->keepalive_count = 3;
+    cfg->connect_timeout_ms = 10000;
+    cfg->backoff_initial_ms = 1000;
+    cfg->backoff_max_ms = 30000;
+    cfg->backoff_multiplier = 2.0;
+    cfg->backoff_jitter = 0.5;
+    cfg->backoff_reset_ms = 5000;
+    cfg->send_buffer_size = 65536;
+    cfg->recv_buffer_size = 16384;
+}
+
+static int ka_port_ok(const char *p)
+{
+    size_t n = strlen(p), i;
+    unsigned long v = 0;
+    if (n == 0 || n > 32) return 0;
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return 1;   /* a service name: the resolver judges it */
+        v = v * 10 + (unsigned long)(p[i] - '0');
+        if (v > 65535) return 0;
+    }
+    return v >= 1;
+}
+
+static int ka_config_ok(const ka_config *k)
+{
+    size_t hl;
+    if (!k->host || !k->port) return 0;
+    hl = strlen(k->host);
+    if (hl == 0 || hl > KA_MAX_HOST_LEN || !ka_port_ok(k->port)) return 0;
+    if (k->keepalive_idle_ms == 0 || k->keepalive_idle_ms > KA_MAX_KEEPALIVE_MS) return 0;
+    if (k->keepalive_interval_ms == 0 || k->keepalive_interval_ms > KA_MAX_KEEPALIVE_MS) return 0;
+    if (k->keepalive_count == 0 || k->keepalive_count > KA_MAX_KEEPALIVE_CNT) return 0;
+    if (k->user_timeout_ms > INT_MAX || k->connect_timeout_ms == 0) return 0;
+    if (k->backoff_initial_ms > k->backoff_max_ms) return 0;
+    if (!(k->backoff_multiplier >= 1.0 && k->backoff_multiplier <= 1000.0)) return 0;   /* also rejects NaN */
+    if (!(k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0)) return 0;
+    if (k->send_buffer_size == 0 || k->send_buffer_size > (size_t)1 << 30) return 0;
+    if (k->recv_buffer_size == 0 || k->recv_buffer_size > (size_t)1 << 30) return 0;
+    if (k->heartbeat_interval_ms && (!k->heartbeat_data || k->heartbeat_len == 0 || k->heartbeat_len > k->send_buffer_size)) return 0;
+    return 1;
+}
+
+static unsigned ka_rng_next(unsigned *s)
+{
+    unsigned x = *s ? *s : 0x9e3779b9u;
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    x &= 0xffffffffu;
+    *s = x;
+    return x;
+}
+
+unsigned ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng)
+{
+    double d;
+    unsigned i, lo, hi;
+    if (!cfg || !rng) return 0;
+    d = cfg->backoff_initial_ms;
+    for (i = 1; i < attempt && d < cfg->backoff_max_ms; i++) d *= cfg->backoff_multiplier;
+    if (d > cfg->backoff_max_ms) d = cfg->backoff_max_ms;
+    /* Whole milliseconds inside [d * (1 - jitter), d], uniformly. */
+    hi = (unsigned)d;
+    lo = (unsigned)(d * (1.0 - cfg->backoff_jitter) + 0.999999);
+    if (lo > hi) lo = hi;
+    return lo + (unsigned)(((unsigned long long)ka_rng_next(rng) * (hi - lo + 1ull)) >> 32);
+}
+
+int ka_client_new(ka_client **out, const ka_config *cfg)
+{
+    ka_client *c;
+    size_t hb, size;
+    unsigned char *p;
+    if (out) *out = NULL;
+    if (!out || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
+    hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
+    /* One block: client, heartbeat, queue, end bitmap, receive buffer. */
+    size = sizeof *c + hb + cfg->send_buffer_size + (cfg->send_buffer_size + 7) / 8 + cfg->recv_buffer_size;
+    c = (ka_client *)calloc(1, size);
+    if (!c) return KA_ENOMEM;
+    if (ka_net_init() != 0) { free(c); return KA_ENOMEM; }
+    c->cfg = *cfg;
+    strcpy(c->host, cfg->host);
+    strcpy(c->port, cfg->port);
+    c->cfg.host = c->host;
+    c->cfg.port = c->port;
+    p = (unsigned char *)(c + 1);
+    if (hb) memcpy(p, cfg->heartbeat_data, hb);
+    c->cfg.heartbeat_data = hb ? p : NULL;
+    c->cfg.heartbeat_len = hb;
+    c->q = p + hb;
+    c->cap = cfg->send_buffer_size;
+    c->ends = c->q + c->cap;
+    c->rbuf = c->ends + (c->cap + 7) / 8;
+    c->rcap = cfg->recv_buffer_size;
+    c->fd = KA_INVALID_SOCKET;
+    c->state = KA_STATE_IDLE;
+    c->rng = cfg->random_seed;
+    if (!c->rng) {
+        unsigned long long t = ka_now_ms() ^ ((unsigned long long)(size_t)c << 7) ^ (unsigned long long)clock();
+        c->rng = (unsigned)(t ^ (t >> 32)) | 1u;
+    }
+    *out = c;
+    return 0;
+}
+
+int ka_client_start(ka_client *c)
+{
+    if (!c) return KA_EINVAL;
+    if (c->state != KA_STATE_IDLE && c->state != KA_STATE_STOPPED) return KA_ESTATE;
+    c->fails = c->retries = 0;
+    ka_begin_attempt(c);
+    return 0;
+}
+
+int ka_client_send(ka_client *c, const void *data, size_t len)
+{
+    int rc;
+    if (!c || (!data && len)) return KA_EINVAL;
+    if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
+    if (len == 0) return 0;
+    rc = ka_queue_push(c, data, len);
+    if (rc == 0 && c->state == KA_STATE_CONNECTED && !c->pending_err) c->pending_err = ka_flush(c);
+    return rc;
+}
+
+void ka_client_disconnect(ka_client *c)
+{
+    if (!c) return;
+    if (c->state == KA_STATE_CONNECTED) {
+        ka_lost(c, KA_REASON_LOCAL, 0, 1);
+    } else if (c->state == KA_STATE_CONNECTING) {
+        ka_end_attempt(c);
+        ka_schedule_retry(c, KA_REASON_LOCAL, 0, 1);
+    }
+    ka_leave(c, 0);
+}
+
+int ka_client_retry_now(ka_client *c)
+{
+    if (!c) return KA_EINVAL;
+    if (c->state != KA_STATE_BACKOFF) return KA_ESTATE;
+    ka_begin_attempt(c);
+    return 0;
+}
+
+void ka_client_stop(ka_client *c)
+{
+    if (!c) return;
+    if (c->state == KA_STATE_CONNECTED) ka_lost(c, KA_REASON_LOCAL, 0, 0);
+    else {
+        ka_end_attempt(c);
+        if (c->state != KA_STATE_STOPPED) ka_enter(c, KA_STATE_STOPPED);
+    }
+    ka_leave(c, 0);
+}
+
+static void ka_release(ka_client *c)
+{
+    ka_end_attempt(c);
+    ka_net_done();
+    free(c);
+}
+
+void ka_client_free(ka_client *c)
+{
+    if (!c) return;
+    if (c->depth > 0) {
+        /* From a callback: stop now, release when the library call returns. */
+        ka_end_attempt(c);
+        ka_enter(c, KA_STATE_STOPPED);
+        c->free_pending = 1;
+        return;
+    }
+    ka_release(c);
+}
+
+ka_state ka_client_state(const ka_client *c) { return c ? c->state : KA_STATE_STOPPED; }
+size_t ka_client_pending(const ka_client *c) { return c ? c->len : 0; }
+ka_socket ka_client_socket(const ka_client *c) { return c ? c->fd : KA_INVALID_SOCKET; }
+
+int ka_client_want(const ka_client *c)
+{
+    if (!c || c->fd == KA_INVALID_SOCKET) return 0;
+    if (c->state == KA_STATE_CONNECTING) return KA_WRITE;
+    if (c->state != KA_STATE_CONNECTED) return 0;
+    return KA_READ | (c->len ? KA_WRITE : 0);
+}
+
+static long ka_until(unsigned long long when, unsigned long long now)
+{
+    unsigned long long d = when > now ? when - now : 0;
+    return d > LONG_MAX ? LONG_MAX : (long)d;
+}
+
+long ka_client_timeout_ms(const ka_client *c)
+{
+    unsigned long long now;
+    long t = -1, u;
+    if (!c) return -1;
+    now = ka_now_ms();
+    switch (c->state) {
+    case KA_STATE_CONNECTING:
+        return c->fail_pending || c->pending_err ? 0 : ka_until(c->addr_deadline, now);
+    case KA_STATE_BACKOFF:
+        return ka_until(c->retry_at, now);
+    case KA_STATE_CONNECTED:
+        if (c->pending_err) return 0;
+        if (c->cfg.idle_timeout_ms) t = ka_until(c->last_recv + c->cfg.idle_timeout_ms, now);
+        if (c->cfg.heartbeat_interval_ms && c->len == 0) {
+            u = ka_until(c->last_send + c->cfg.heartbeat_interval_ms, now);
+            if (t < 0 || u < t) t = u;
+        }
+        return t;
+    default:
+        return -1;
+    }
+}
+
+int ka_client_process_events(ka_client *c, int ready)
+{
+    if (!c) return KA_EINVAL;
+    if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
+    ka_step(c, ready & (KA_READ | KA_WRITE));
+    return ka_leave(c, 0);
+}
+
+int ka_client_fdset_ex(ka_client *c, fd_set *rd, fd_set *wr, fd_set *ex)
+{
+    int want;
+    if (!c) return KA_EINVAL;
+    want = ka_client_want(c);
+    if (!want) return 0;
+    if ((rd && !ka_fd_fits(c->fd, rd)) || (wr && !ka_fd_fits(c->fd, wr)) || (ex && !ka_fd_fits(c->fd, ex)))
+        return KA_EFDSETSIZE;
+    if ((want & KA_READ) && rd) FD_SET(c->fd, rd);
+    if ((want & KA_WRITE) && wr) FD_SET(c->fd, wr);
+    if (c->state == KA_STATE_CONNECTING && ex) FD_SET(c->fd, ex);
+    return ka_nfds(c->fd);
+}
+
+int ka_client_fdset(ka_client *c, fd_set *rd, fd_set *wr) { return ka_client_fdset_ex(c, rd, wr, NULL); }
+
+static int ka_isset(ka_socket s, const fd_set *set)
+{
+    return set && s != KA_INVALID_SOCKET && ka_fd_fits(s, set) && FD_ISSET(s, (fd_set *)set);
+}
+
+int ka_client_process_ex(ka_client *c, const fd_set *rd, const fd_set *wr, const fd_set *ex)
+{
+    int ready;
+    if (!c) return KA_EINVAL;
+    ready = (ka_isset(c->fd, rd) ? KA_READ : 0) | (ka_isset(c->fd, wr) ? KA_WRITE : 0);
+    if (ka_isset(c->fd, ex)) ready |= KA_READ | KA_WRITE;    /* Windows: connect failed */
+    return ka_client_process_events(c, ready);
+}
+
+int ka_client_process(ka_client *c, const fd_set *rd, const fd_set *wr) { return ka_client_process_ex(c, rd, wr, NULL); }
+
+#ifndef _WIN32
+/* A socket numbered >= FD_SETSIZE cannot go in an fd_set (FD_SET would
+ * write past it), so wait on it with poll() instead. */
+static int ka_wait_poll(ka_client *c, int timeout_ms)
+{
+    struct pollfd p;
+    int want = ka_client_want(c), n;
+    p.fd = c->fd;
+    p.events = (short)(((want & KA_READ) ? POLLIN : 0) | ((want & KA_WRITE) ? POLLOUT : 0));
+    p.revents = 0;
+    n = poll(&p, 1, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -1;
+    return ((p.revents & (POLLIN | POLLERR | POLLHUP)) ? KA_READ : 0) | ((p.revents & (POLLOUT | POLLERR)) ? KA_WRITE : 0);
+}
+#endif
+
+int ka_client_poll(ka_client *c, int timeout_ms)
+{
+    fd_set rd, wr, ex;
+    struct timeval tv;
+    long t;
+    int nfds, n, ready = 0;
+    if (!c) return KA_EINVAL;
+    if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
+    t = ka_client_timeout_ms(c);
+    if (timeout_ms >= 0 && (t < 0 || timeout_ms < t)) t = timeout_ms;
+    FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex);
+    nfds = ka_client_fdset_ex(c, &rd, &wr, &ex);
+    if (nfds == KA_EFDSETSIZE) {
+#ifndef _WIN32
+        ready = ka_wait_poll(c, t < 0 ? -1 : (t > INT_MAX ? INT_MAX : (int)t));
+        if (ready < 0) return KA_ESYS;
+#endif
+    } else {
+        tv.tv_sec = t / 1000;
+        tv.tv_usec = (t % 1000) * 1000;
+        n = ka_select(nfds, &rd, &wr, &ex, t < 0 ? NULL : &tv);
+        if (n < 0 && ka_sock_err() != KA_ERR_INTR) return KA_ESYS;
+        if (n > 0) return ka_client_process_ex(c, &rd, &wr, &ex);
+    }
+    return ka_client_process_events(c, ready);
+}
+
+const char *ka_reason_str(ka_reason r)
+{
+    static const char *const names[] = {
+        "none", "peer closed", "peer reset", "timeout", "unreachable", "refused",
+        "connect timeout", "name resolution failed", "idle timeout", "local", "socket error"
+    };
+    return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown reason";
+}
+
+const char *ka_strerror(int err)
+{
+    switch (err) {
+    case KA_OK:         return "success";
+    case KA_EINVAL:     return "invalid argument";
+    case KA_ENOMEM:     return "out of memory";
+    case KA_ESTATE:     return "not allowed in the current state";
+    case KA_EAGAIN:     return "send queue full";
+    case KA_ENOTCONN:   return "client stopped";
+    case KA_EFDSETSIZE: return "socket number too large for select()";
+    case KA_ESYS:       return "select() or poll() failed";
+    default:            return "unknown error";
+    }
+}

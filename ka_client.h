@@ -1,0 +1,255 @@
+/* ka_client: one TCP client connection kept alive. MIT licensed; see README.md.
+ *
+ * This is the whole public interface. It gives away no internals: the client
+ * is opaque, configured through a plain struct, driven by ka_client_poll() or
+ * by the application's own event loop, and it reports through callbacks.
+ *
+ * Contract rules (see README.md): enum values and error codes are only ever
+ * added at the end, never renumbered or removed. Every function taking a
+ * client accepts NULL and returns KA_EINVAL (or does nothing for void ones).
+ */
+#ifndef KA_CLIENT_H
+#define KA_CLIENT_H
+
+#define KA_VERSION_MAJOR 1
+#define KA_VERSION_MINOR 0
+#define KA_VERSION_PATCH 0
+#define KA_VERSION_STRING "1.0.0"
+#define KA_VERSION_NUM ((KA_VERSION_MAJOR << 16) | (KA_VERSION_MINOR << 8) | KA_VERSION_PATCH)
+
+#include <stddef.h>
+#ifdef _WIN32
+#include <winsock2.h>           /* SOCKET, fd_set */
+#else
+#include <sys/select.h>         /* fd_set */
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- types -------------------------------------------------------------- */
+
+typedef struct ka_client ka_client;     /* opaque */
+
+#ifdef _WIN32
+typedef SOCKET ka_socket;
+#define KA_INVALID_SOCKET INVALID_SOCKET
+#else
+typedef int ka_socket;
+#define KA_INVALID_SOCKET (-1)
+#endif
+
+/* Return codes: 0 is success, failures are negative. */
+#define KA_OK          0
+#define KA_EINVAL     -1   /* NULL argument, bad config value */
+#define KA_ENOMEM     -2   /* allocation failed */
+#define KA_ESTATE     -3   /* not allowed in the client's current state */
+#define KA_EAGAIN     -4   /* the send queue has no room for the whole message */
+#define KA_ENOTCONN   -5   /* the client is stopped: nothing will be sent */
+#define KA_EFDSETSIZE -6   /* socket number >= FD_SETSIZE: cannot go in an fd_set */
+#define KA_ESYS       -7   /* select()/poll() failed; see errno / WSAGetLastError() */
+
+typedef enum ka_state {
+    KA_STATE_IDLE,        /* created, not started */
+    KA_STATE_CONNECTING,  /* resolving / non-blocking connect in flight */
+    KA_STATE_CONNECTED,
+    KA_STATE_BACKOFF,     /* waiting before the next attempt */
+    KA_STATE_STOPPED      /* ka_client_stop() was called, or it gave up */
+} ka_state;
+
+typedef enum ka_reason {
+    KA_REASON_NONE = 0,
+    KA_REASON_PEER_CLOSED,     /* orderly shutdown: recv() returned 0 (FIN) */
+    KA_REASON_PEER_RESET,      /* ECONNRESET/EPIPE: peer process died, or peer host rebooted and answered a probe with RST */
+    KA_REASON_TIMEOUT,         /* ETIMEDOUT: keepalive probes or the user timeout ran out: host down, or path lost */
+    KA_REASON_UNREACHABLE,     /* EHOSTUNREACH / ENETUNREACH / EHOSTDOWN */
+    KA_REASON_REFUSED,         /* connect: ECONNREFUSED */
+    KA_REASON_CONNECT_TIMEOUT, /* connect did not finish within connect_timeout_ms */
+    KA_REASON_RESOLVE,         /* name resolution failed; sys_error holds the getaddrinfo() code */
+    KA_REASON_HEARTBEAT,       /* nothing received for idle_timeout_ms */
+    KA_REASON_LOCAL,           /* ka_client_disconnect() / ka_client_stop() */
+    KA_REASON_ERROR            /* any other socket error: see sys_error */
+} ka_reason;
+
+typedef struct ka_disconnect_info {
+    ka_reason reason;
+    int sys_error;              /* errno, or WSAGetLastError() on Windows; 0 if none */
+    unsigned long connected_ms; /* how long the connection had been up */
+    size_t unsent_bytes;        /* bytes accepted by ka_client_send that never reached the kernel and were dropped */
+} ka_disconnect_info;
+
+typedef struct ka_retry_info {
+    unsigned attempt;           /* 1 for the first retry after a success, 2 for the next, ... */
+    unsigned delay_ms;          /* the next attempt starts this long from now */
+    ka_reason reason;           /* why the previous connection or attempt ended */
+    int sys_error;
+} ka_retry_info;
+
+/* Log levels passed to on_log. */
+#define KA_LOG_DEBUG 0
+#define KA_LOG_INFO  1
+#define KA_LOG_WARN  2
+
+/* Every callback runs from inside a ka_client_* call on the same thread
+ * (poll, process, disconnect, stop), never from a signal or another thread.
+ * Any callback may call ka_client_send, ka_client_disconnect,
+ * ka_client_retry_now, ka_client_stop and ka_client_free on its own client.
+ * ka_client_free from a callback is deferred: the client is released when
+ * the outermost ka_client_* call that ran the callback returns, and must not
+ * be touched after that. */
+typedef struct ka_callbacks {
+    void (*on_connect)(ka_client *c, void *user);
+    void (*on_data)(ka_client *c, const void *data, size_t len, void *user);
+    void (*on_disconnect)(ka_client *c, const ka_disconnect_info *info, void *user); /* an established connection ended */
+    void (*on_retry)(ka_client *c, const ka_retry_info *info, void *user);           /* a new attempt is scheduled */
+    void (*on_give_up)(ka_client *c, const ka_retry_info *last, void *user);         /* max_attempts reached; now STOPPED */
+    /* Diagnostics the library never prints itself: a keepalive option the OS
+     * refused, which keepalive mechanism was used, each connect attempt. */
+    void (*on_log)(ka_client *c, int level, const char *msg, void *user);
+} ka_callbacks;                 /* any member may be NULL */
+
+/* The deadline promise: an idle connection whose peer has vanished is
+ * reported dead within keepalive_idle_ms + keepalive_interval_ms *
+ * keepalive_count (plus the OS's rounding to whole seconds), and a connection
+ * with unacknowledged data within user_timeout_ms, which defaults to the
+ * same figure. */
+typedef struct ka_config {
+    const char *host;                 /* name, IPv4 or IPv6 literal; 1..255 characters */
+    const char *port;                 /* number (1..65535) or service name */
+    unsigned keepalive_idle_ms;       /* idle time before the first probe (default 5000) */
+    unsigned keepalive_interval_ms;   /* between probes (default 5000) */
+    unsigned keepalive_count;         /* unanswered probes before the connection is dead (default 3) */
+    unsigned user_timeout_ms;         /* max time sent data may stay unacknowledged; 0 = idle + interval * count */
+    unsigned connect_timeout_ms;      /* default 10000 */
+    unsigned backoff_initial_ms;      /* default 1000 */
+    unsigned backoff_max_ms;          /* default 30000; no delay ever exceeds it */
+    double   backoff_multiplier;      /* default 2.0 */
+    double   backoff_jitter;          /* 0..1: each delay is drawn uniformly from [d*(1-jitter), d]; default 0.5 */
+    unsigned backoff_reset_ms;        /* a connection must stay up this long before the attempt count resets (default 5000) */
+    unsigned max_attempts;            /* consecutive failed attempts before giving up; 0 = never give up */
+    unsigned heartbeat_interval_ms;   /* send heartbeat_data after this long without sending; 0 = off */
+    const void *heartbeat_data;
+    size_t   heartbeat_len;
+    unsigned idle_timeout_ms;         /* disconnect (KA_REASON_HEARTBEAT) after this long without receiving; 0 = off */
+    size_t   send_buffer_size;        /* bound of the outgoing queue (default 65536) */
+    unsigned random_seed;             /* seeds this client's own jitter generator; 0 = seed from clock and address */
+    ka_callbacks cb;
+    void *user;
+    /* additions to the original contract */
+    size_t   recv_buffer_size;        /* largest chunk handed to on_data (default 16384) */
+} ka_config;
+
+/* Limits enforced by ka_client_new (the Linux kernel's own limits). */
+#define KA_MAX_HOST_LEN       255
+#define KA_MAX_KEEPALIVE_MS   32767000u   /* TCP_KEEPIDLE / TCP_KEEPINTVL: 32767 s */
+#define KA_MAX_KEEPALIVE_CNT  127u        /* TCP_KEEPCNT */
+
+/* Readiness bits for ka_client_want() / ka_client_process_events(). */
+#define KA_READ  1
+#define KA_WRITE 2
+
+/* ---- configuration and life cycle ----------------------------------------- */
+
+/* Fills every field with its default; host and port are NULL. */
+void        ka_config_init(ka_config *cfg);
+
+/* Validates cfg and creates a client in KA_STATE_IDLE. Copies host, port
+ * and heartbeat_data, so cfg may go away afterwards. Returns 0, KA_EINVAL
+ * (bad config) or KA_ENOMEM. *out is NULL on failure. The client makes one
+ * allocation here and none per reconnect (getaddrinfo() allocates inside
+ * libc). */
+int         ka_client_new(ka_client **out, const ka_config *cfg);
+
+/* Starts the first attempt at once: resolves (this may block for a host
+ * name) and issues a non-blocking connect. Never runs callbacks; a failure
+ * is reported by the next poll/process. Allowed from IDLE and from STOPPED
+ * (a restart, e.g. after giving up); KA_ESTATE otherwise. */
+int         ka_client_start(ka_client *c);
+
+/* One select() round: waits for the socket or the next timer, whichever is
+ * nearer, but at most timeout_ms (-1 = until something happens), then runs
+ * whatever is due. Returns 0, KA_ESTATE when IDLE or STOPPED (nothing to
+ * wait for), or KA_ESYS. A signal interrupting select() ends the round
+ * early with 0. For a socket numbered >= FD_SETSIZE, poll() is used. */
+int         ka_client_poll(ka_client *c, int timeout_ms);
+
+/* Copies the whole message into the send queue, or nothing: KA_EAGAIN when
+ * it does not fit in send_buffer_size. Allowed in every state but STOPPED
+ * (KA_ENOTCONN); queued data goes out as soon as a connection is up.
+ * Messages never handed to the kernel survive a reconnect and go first; a
+ * message partly written when a connection died is dropped, its remainder
+ * counted in ka_disconnect_info.unsent_bytes. len 0 is a no-op. */
+int         ka_client_send(ka_client *c, const void *data, size_t len);
+
+/* Drops the current connection (or connect attempt), runs on_disconnect
+ * with KA_REASON_LOCAL if a connection was up, and schedules a reconnect per
+ * the backoff rules. No-op in other states. */
+void        ka_client_disconnect(ka_client *c);
+
+/* In BACKOFF: starts the next attempt now. KA_ESTATE in other states. */
+int         ka_client_retry_now(ka_client *c);
+
+/* Closes the connection (on_disconnect with KA_REASON_LOCAL if one was up)
+ * and makes no more attempts. Queued messages stay queued: ka_client_pending
+ * shows them, and a later ka_client_start sends them. Idempotent. */
+void        ka_client_stop(ka_client *c);
+
+/* Closes and releases everything, without callbacks. NULL is fine. From a
+ * callback, see ka_callbacks above. */
+void        ka_client_free(ka_client *c);
+
+ka_state    ka_client_state(const ka_client *c);   /* NULL: KA_STATE_STOPPED */
+size_t      ka_client_pending(const ka_client *c); /* bytes queued, not yet handed to the kernel */
+
+/* ---- the application's own select() loop ---------------------------------- */
+
+/* Adds the client's socket to rd and/or wr (never zeroes them) and returns
+ * the nfds argument select() needs for it (socket + 1), 0 if there is no
+ * socket now, or KA_EFDSETSIZE if the socket cannot be put in an fd_set
+ * (number >= FD_SETSIZE on POSIX, set full on Windows): use ka_client_socket
+ * with poll() then. On Windows a failed connect is signalled in the
+ * exception set: use ka_client_fdset_ex / ka_client_process_ex there. */
+int         ka_client_fdset(ka_client *c, fd_set *rd, fd_set *wr);
+
+/* Milliseconds until the client's next timer, 0 if one is already due,
+ * -1 if none. */
+long        ka_client_timeout_ms(const ka_client *c);
+
+/* Handles whatever select() reported for the client's socket in rd / wr
+ * (either may be NULL) and runs due timers. Call it after every select(),
+ * also when select() timed out. Returns 0, or KA_ESTATE when IDLE/STOPPED. */
+int         ka_client_process(ka_client *c, const fd_set *rd, const fd_set *wr);
+
+/* The same with the exception set, which Windows needs for connect. */
+int         ka_client_fdset_ex(ka_client *c, fd_set *rd, fd_set *wr, fd_set *ex);
+int         ka_client_process_ex(ka_client *c, const fd_set *rd, const fd_set *wr, const fd_set *ex);
+
+/* ---- poll(), epoll, kqueue, GUI loops -------------------------------------- */
+
+/* The current socket (KA_INVALID_SOCKET if none). It changes on every
+ * reconnect: after each ka_client_* call, compare and re-register. */
+ka_socket   ka_client_socket(const ka_client *c);
+
+/* KA_READ | KA_WRITE: what the client waits for on ka_client_socket() now. */
+int         ka_client_want(const ka_client *c);
+
+/* Reports readiness (KA_READ | KA_WRITE, or 0 for a timer wake-up; treat
+ * POLLERR/POLLHUP as KA_READ) and runs due timers. */
+int         ka_client_process_events(ka_client *c, int ready);
+
+/* ---- strings and helpers ----------------------------------------------------- */
+
+const char *ka_reason_str(ka_reason r);     /* "peer reset", ...; never NULL */
+const char *ka_strerror(int err);           /* names each KA_E... code; never NULL */
+
+/* The backoff rule on its own, for tests, simulations and benchmarks: the
+ * delay before retry `attempt` (1-based) under cfg's backoff fields, with
+ * jitter drawn from *rng (a xorshift32 state; 0 is replaced by a constant).
+ * ka_client uses exactly this. */
+unsigned    ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KA_CLIENT_H */

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Runs each suite named on the command line as `make suite-NAME`, shows its
+# output, and sums the "N passed, N failed[, N skipped]" line each one ends
+# with. A suite that fails without such a line counts as one failure.
+# Usage: test/check.sh MAKE SUITE...
+make=$1; shift
+tp=0; tf=0; ts=0; bad=""
+log=$(mktemp) || exit 1
+trap 'rm -f "$log"' EXIT INT TERM
+start=$(date +%s)
+for s in "$@"; do
+    echo "=== suite $s"
+    t0=$(date +%s)
+    { $make -s "suite-$s" 2>&1; echo "rc=$?" > "$log.rc"; } | tee "$log"
+    rc=$(sed 's/rc=//' "$log.rc"); rm -f "$log.rc"
+    line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "=== suite $s: no summary line"; tf=$((tf + 1)); bad="$bad $s"; continue
+    fi
+    p=$(echo "$line" | sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed.*/\2/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    k=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + ${k:-0}))
+    if [ "$rc" != 0 ] && [ "$f" -eq 0 ]; then
+        echo "=== suite $s: exit status $rc after its summary: counted as a failure"; f=1; tf=$((tf + 1))
+    fi
+    [ "$f" -gt 0 ] && bad="$bad $s"
+    echo "=== suite $s: $line ($(( $(date +%s) - t0 )) s)"
+done
+echo "=== all suites in $(( $(date +%s) - start )) s${bad:+; failing:$bad}"
+echo "$tp passed, $tf failed, $ts skipped"
+[ "$tf" -eq 0 ]
