@@ -17,6 +17,8 @@ DEMOS    =
 # Each mk/*.mk adds its programs to DEMOS / TESTS and its suites to SUITES;
 # `make check` runs every suite and sums their "N passed, N failed" lines.
 SUITES   = unit
+# Debian packages the suites need; `make deps` installs the missing ones.
+DEPS_PKGS =
 
 all: $(LIB) $(TESTS) $(DEMOS)
 
@@ -37,8 +39,11 @@ suite-unit: test
 
 -include mk/*.mk
 
-check:
+check: deps
 	@sh test/check.sh $(MAKE) $(SUITES)
+
+deps:
+	@sh test/deps.sh $(DEPS_PKGS)
 
 ka_client.pc: Makefile
 	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ka_client\nDescription: one TCP client connection kept alive\nVersion: %s\nLibs: -L$${libdir} -lka_client\nCflags: -I$${includedir}\n' \
@@ -57,4 +62,4 @@ uninstall:
 clean:
 	rm -f ka_client.o $(LIB) ka_client.pc $(TESTS) $(DEMOS) $(CLEAN)
 
-.PHONY: all test check install uninstall clean suite-unit
+.PHONY: all test check deps install uninstall clean suite-unit
