@@ -212,7 +212,7 @@ struct ka_client {
 
 static void ka_log(ka_client *c, int level, const char *fmt, const char *a, int n)
 {
-    char msg[200];
+    char msg[320];
     if (!c->cfg.cb.on_log) return;
     snprintf(msg, sizeof msg, fmt, a, n);
     c->depth++;

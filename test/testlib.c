@@ -114,6 +114,11 @@ int t_set_rcvbuf(ka_socket s, int bytes)
     return setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&bytes, sizeof bytes);
 }
 
+int t_set_sndbuf(ka_socket s, int bytes)
+{
+    return setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&bytes, sizeof bytes);
+}
+
 ka_socket t_listen_on(const char *addr, const char *port, int backlog)
 {
     struct addrinfo hints, *ai = NULL;
@@ -318,4 +323,14 @@ void t_poll_for(ka_client *c, int ms)
         long left = (long)(end - t_now_ms());
         if (ka_client_poll(c, left > 50 ? 50 : (int)left) != 0) t_sleep_ms(5);
     }
+}
+
+int t_poll_data(ka_client *c, const t_rec *rec, size_t n, int ms)
+{
+    unsigned long long end = t_now_ms() + (unsigned long long)ms;
+    while (rec->dlen < n) {
+        if (t_now_ms() >= end) return -1;
+        if (ka_client_poll(c, 20) != 0) t_sleep_ms(5);
+    }
+    return 0;
 }

@@ -47,6 +47,7 @@ void      t_close(ka_socket s);
 void      t_reset(ka_socket s);                 /* close with SO_LINGER 0: the peer sees RST */
 void      t_nonblock(ka_socket s);
 int       t_set_rcvbuf(ka_socket s, int bytes);
+int       t_set_sndbuf(ka_socket s, int bytes);
 int       t_last_error(void);
 int       t_free_port(char *port_out, size_t port_len); /* a loopback port nobody listens on */
 
@@ -73,6 +74,7 @@ typedef struct t_rec {
 
 void t_config(ka_config *cfg, const char *host, const char *port, t_rec *rec); /* fast defaults + recording callbacks */
 int  t_poll_until(ka_client *c, const int *counter, int target, int ms);        /* 0 when *counter >= target */
-void t_poll_for(ka_client *c, int ms);                                           /* keep polling for ms */
+void t_poll_for(ka_client *c, int ms);
+int  t_poll_data(ka_client *c, const t_rec *rec, size_t n, int ms);            /* 0 when rec->dlen >= n */                                           /* keep polling for ms */
 
 #endif

@@ -1,0 +1,959 @@
+/* Loopback suite for the core library: every test talks real TCP to a
+ * listener in this process. Timing checks have wide margins: this is a
+ * correctness suite; numbers live in `make bench`. */
+#ifndef _WIN32
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "testlib.h"
+
+#ifndef _WIN32
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#endif
+
+/* A connected pair: client c, and the peer end p the test drives. */
+typedef struct t_pair {
+    ka_client *c;
+    ka_socket l, p;
+    t_rec rec;
+    ka_config cfg;
+    char port[16];
+} t_pair;
+
+static int pair_open_cfg(t_pair *t)
+{
+    if (ka_client_new(&t->c, &t->cfg) != 0) return -1;
+    if (ka_client_start(t->c) != 0) return -1;
+    t->p = t_accept(t->l, t->c, 3000);
+    if (t->p == KA_INVALID_SOCKET) return -1;
+    return t_poll_until(t->c, &t->rec.connects, 1, 3000);
+}
+
+/* Listener plus config with fast defaults; the caller may edit t->cfg
+ * before pair_open_cfg(). */
+static int pair_prepare(t_pair *t)
+{
+    memset(t, 0, sizeof *t);
+    t->p = KA_INVALID_SOCKET;
+    t->l = t_listen("127.0.0.1", t->port, sizeof t->port);
+    if (t->l == KA_INVALID_SOCKET) return -1;
+    t_config(&t->cfg, "127.0.0.1", t->port, &t->rec);
+    return 0;
+}
+
+static int pair_open(t_pair *t) { return pair_prepare(t) == 0 ? pair_open_cfg(t) : -1; }
+
+static void pair_close(t_pair *t)
+{
+    ka_client_free(t->c);
+    t_close(t->p);
+    t_close(t->l);
+}
+
+/* ---- configuration ---- */
+
+static void config_defaults_match_the_documentation(void)
+{
+    ka_config k;
+    ka_config_init(&k);
+    CHECK_EQ(k.keepalive_idle_ms, 5000);
+    CHECK_EQ(k.keepalive_interval_ms, 5000);
+    CHECK_EQ(k.keepalive_count, 3);
+    CHECK_EQ(k.user_timeout_ms, 0);
+    CHECK_EQ(k.connect_timeout_ms, 10000);
+    CHECK_EQ(k.backoff_initial_ms, 1000);
+    CHECK_EQ(k.backoff_max_ms, 30000);
+    CHECK(k.backoff_multiplier == 2.0);
+    CHECK(k.backoff_jitter == 0.5);
+    CHECK_EQ(k.backoff_reset_ms, 5000);
+    CHECK_EQ(k.max_attempts, 0);
+    CHECK_EQ(k.heartbeat_interval_ms, 0);
+    CHECK_EQ(k.idle_timeout_ms, 0);
+    CHECK_EQ(k.send_buffer_size, 65536);
+    CHECK(k.host == NULL && k.port == NULL);
+}
+
+static int rejects(void (*edit)(ka_config *))
+{
+    ka_config k;
+    ka_client *c = (ka_client *)&k;     /* must be reset to NULL on failure */
+    int rc;
+    t_config(&k, "127.0.0.1", "80", NULL);
+    edit(&k);
+    rc = ka_client_new(&c, &k);
+    if (rc == 0) ka_client_free(c);
+    return rc == KA_EINVAL && c == NULL;
+}
+
+static char long_host[300];
+static void e_null_host(ka_config *k) { k->host = NULL; }
+static void e_empty_host(ka_config *k) { k->host = ""; }
+static void e_long_host(ka_config *k) { memset(long_host, 'a', 256); long_host[256] = 0; k->host = long_host; }
+static void e_null_port(ka_config *k) { k->port = NULL; }
+static void e_empty_port(ka_config *k) { k->port = ""; }
+static void e_port_zero(ka_config *k) { k->port = "0"; }
+static void e_port_big(ka_config *k) { k->port = "65536"; }
+static void e_port_huge(ka_config *k) { k->port = "99999999999999999999"; }
+static void e_mult_low(ka_config *k) { k->backoff_multiplier = 0.5; }
+static void e_jitter_neg(ka_config *k) { k->backoff_jitter = -0.1; }
+static void e_jitter_big(ka_config *k) { k->backoff_jitter = 1.5; }
+static void e_interval_zero(ka_config *k) { k->keepalive_interval_ms = 0; }
+static void e_count_zero(ka_config *k) { k->keepalive_count = 0; }
+static void e_count_big(ka_config *k) { k->keepalive_count = 1000; }
+static void e_idle_big(ka_config *k) { k->keepalive_idle_ms = 40000000u; }
+static void e_initial_gt_max(ka_config *k) { k->backoff_initial_ms = 5000; k->backoff_max_ms = 1000; }
+static void e_queue_zero(ka_config *k) { k->send_buffer_size = 0; }
+static void e_connect_zero(ka_config *k) { k->connect_timeout_ms = 0; }
+static void e_hb_no_data(ka_config *k) { k->heartbeat_interval_ms = 100; }
+static void e_hb_too_big(ka_config *k) { k->heartbeat_interval_ms = 100; k->heartbeat_data = long_host; k->heartbeat_len = 300; k->send_buffer_size = 100; }
+
+static void bad_configs_are_rejected_with_einval(void)
+{
+    static void (*const edits[])(ka_config *) = {
+        e_null_host, e_empty_host, e_long_host, e_null_port, e_empty_port, e_port_zero, e_port_big,
+        e_port_huge, e_mult_low, e_jitter_neg, e_jitter_big, e_interval_zero, e_count_zero, e_count_big,
+        e_idle_big, e_initial_gt_max, e_queue_zero, e_connect_zero, e_hb_no_data, e_hb_too_big
+    };
+    size_t i;
+    ka_client *c;
+    ka_config k;
+    for (i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        if (!rejects(edits[i])) {
+            char m[64];
+            snprintf(m, sizeof m, "bad config #%u accepted", (unsigned)i);
+            t_fail(__FILE__, __LINE__, m);
+            return;
+        }
+    }
+    CHECK_EQ(ka_client_new(NULL, NULL), KA_EINVAL);
+    CHECK_EQ(ka_client_new(&c, NULL), KA_EINVAL);
+    t_config(&k, "localhost", "http", NULL);       /* service names are fine */
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    ka_client_free(c);
+    memset(long_host, 'a', 255);
+    long_host[255] = 0;
+    t_config(&k, long_host, "65535", NULL);         /* 255 characters is the limit, not past it */
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    ka_client_free(c);
+}
+
+static void every_error_code_has_a_name(void)
+{
+    int codes[] = { KA_EINVAL, KA_ENOMEM, KA_ESTATE, KA_EAGAIN, KA_ENOTCONN, KA_EFDSETSIZE, KA_ESYS };
+    size_t i, j;
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        CHECK(codes[i] < 0);
+        CHECK(strcmp(ka_strerror(codes[i]), "unknown error") != 0);
+        for (j = 0; j < i; j++) CHECK(strcmp(ka_strerror(codes[i]), ka_strerror(codes[j])) != 0);
+    }
+    CHECK(strcmp(ka_strerror(12345), "unknown error") == 0);
+    for (i = KA_REASON_NONE; i <= KA_REASON_ERROR; i++) CHECK(strcmp(ka_reason_str((ka_reason)i), "unknown reason") != 0);
+    CHECK(ka_reason_str((ka_reason)99) != NULL);
+    CHECK_EQ(KA_REASON_ERROR, 10);              /* enum order is part of the contract */
+    CHECK_EQ(KA_STATE_STOPPED, 4);
+}
+
+static void null_client_is_an_error_not_a_crash(void)
+{
+    fd_set rd, wr;
+    FD_ZERO(&rd);
+    FD_ZERO(&wr);
+    ka_config_init(NULL);
+    CHECK_EQ(ka_client_start(NULL), KA_EINVAL);
+    CHECK_EQ(ka_client_poll(NULL, 0), KA_EINVAL);
+    CHECK_EQ(ka_client_send(NULL, "x", 1), KA_EINVAL);
+    CHECK_EQ(ka_client_retry_now(NULL), KA_EINVAL);
+    CHECK_EQ(ka_client_fdset(NULL, &rd, &wr), KA_EINVAL);
+    CHECK_EQ(ka_client_process(NULL, &rd, &wr), KA_EINVAL);
+    CHECK_EQ(ka_client_process_events(NULL, KA_READ), KA_EINVAL);
+    CHECK_EQ(ka_client_timeout_ms(NULL), -1);
+    CHECK_EQ(ka_client_pending(NULL), 0);
+    CHECK_EQ(ka_client_state(NULL), KA_STATE_STOPPED);
+    CHECK(ka_client_socket(NULL) == KA_INVALID_SOCKET);
+    CHECK_EQ(ka_client_want(NULL), 0);
+    ka_client_disconnect(NULL);
+    ka_client_stop(NULL);
+    ka_client_free(NULL);
+}
+
+static void calls_in_the_wrong_state_fail_cleanly(void)
+{
+    ka_config k;
+    ka_client *c;
+    char port[16];
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, NULL);
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_state(c), KA_STATE_IDLE);
+    CHECK_EQ(ka_client_poll(c, 0), KA_ESTATE);      /* nothing to wait for: must not block */
+    CHECK_EQ(ka_client_retry_now(c), KA_ESTATE);
+    CHECK_EQ(ka_client_send(c, NULL, 3), KA_EINVAL);
+    CHECK_EQ(ka_client_send(c, "abc", 0), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK_EQ(ka_client_start(c), KA_ESTATE);        /* start twice */
+    ka_client_stop(c);
+    CHECK_EQ(ka_client_state(c), KA_STATE_STOPPED);
+    CHECK_EQ(ka_client_send(c, "abc", 3), KA_ENOTCONN);
+    CHECK_EQ(ka_client_poll(c, -1), KA_ESTATE);
+    CHECK_EQ(ka_client_timeout_ms(c), -1);
+    ka_client_stop(c);                              /* idempotent */
+    ka_client_free(c);
+}
+
+/* ---- backoff ---- */
+
+static void backoff_delays_grow_cap_and_stay_in_the_jitter_band(void)
+{
+    ka_config k;
+    unsigned rng = 7, rng2 = 7, i, d = 100, prev_cap_hits = 0;
+    ka_config_init(&k);
+    k.backoff_initial_ms = 100;
+    k.backoff_max_ms = 5000;
+    k.backoff_multiplier = 2.0;
+    k.backoff_jitter = 0.5;
+    for (i = 1; i <= 30; i++) {
+        unsigned got = ka_backoff_delay(&k, i, &rng);
+        CHECK(got <= d && got >= d / 2);
+        CHECK(got <= k.backoff_max_ms);
+        CHECK_EQ(got, ka_backoff_delay(&k, i, &rng2));     /* same seed, same sequence */
+        if (d == 5000) prev_cap_hits++;
+        d = d * 2 > 5000 ? 5000 : d * 2;
+    }
+    CHECK(prev_cap_hits > 20);
+    k.backoff_jitter = 0;                                  /* no jitter: exactly the formula */
+    CHECK_EQ(ka_backoff_delay(&k, 1, &rng), 100);
+    CHECK_EQ(ka_backoff_delay(&k, 4, &rng), 800);
+    CHECK_EQ(ka_backoff_delay(&k, 1000000, &rng), 5000);
+    k.backoff_multiplier = 1.5;
+    CHECK_EQ(ka_backoff_delay(&k, 3, &rng), 225);
+    k.backoff_jitter = 1.0;                                /* full jitter: anywhere in [0, d] */
+    for (i = 0; i < 1000; i++) CHECK(ka_backoff_delay(&k, 50, &rng) <= 5000);
+}
+
+static void backoff_jitter_spreads_uniformly(void)
+{
+    ka_config k;
+    unsigned rng = 12345, i, buckets[10] = { 0 };
+    ka_config_init(&k);
+    k.backoff_initial_ms = 1000;
+    k.backoff_max_ms = 1000;
+    k.backoff_jitter = 1.0;
+    for (i = 0; i < 10000; i++) buckets[ka_backoff_delay(&k, 1, &rng) * 10 / 1001]++;
+    for (i = 0; i < 10; i++) CHECK(buckets[i] > 800 && buckets[i] < 1200);
+}
+
+static void refused_attempts_back_off_then_give_up(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    unsigned i;
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.backoff_initial_ms = 20;
+    k.backoff_max_ms = 100;
+    k.max_attempts = 5;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK_EQ(ka_client_state(c), KA_STATE_CONNECTING);
+    CHECK(t_poll_until(c, &rec.give_ups, 1, 5000) == 0);
+    CHECK_EQ(rec.retries, 4);                 /* 5 failed attempts: the first plus 4 retries */
+    CHECK_EQ(rec.connects, 0);
+    CHECK_EQ(rec.disconnects, 0);             /* no connection ever existed */
+    for (i = 0; i < 4; i++) CHECK_EQ(rec.attempts[i], i + 1);
+    CHECK_EQ(rec.delays[0], 20);
+    CHECK_EQ(rec.delays[1], 40);
+    CHECK_EQ(rec.delays[2], 80);
+    CHECK_EQ(rec.delays[3], 100);             /* capped */
+    CHECK_EQ(rec.last_ri.reason, KA_REASON_REFUSED);
+    CHECK_EQ(rec.last_ri.attempt, 5);
+    CHECK_EQ(ka_client_state(c), KA_STATE_STOPPED);
+    CHECK_EQ(ka_client_send(c, "x", 1), KA_ENOTCONN);
+    CHECK_EQ(ka_client_poll(c, 10), KA_ESTATE);
+    ka_client_free(c);
+}
+
+static void server_coming_up_is_found_within_one_backoff_delay(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    ka_socket l, p;
+    unsigned long long up;
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.backoff_initial_ms = 300;
+    k.backoff_max_ms = 300;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.retries, 2, 3000) == 0);
+    CHECK_EQ(rec.last_ri.reason, KA_REASON_REFUSED);
+    l = t_listen_on("127.0.0.1", port, 4);
+    CHECK(l != KA_INVALID_SOCKET);
+    up = t_now_ms();
+    CHECK(t_poll_until(c, &rec.connects, 1, 3000) == 0);
+    CHECK(rec.connect_ms - up <= 300 + 200);  /* one delay, plus scheduling slack */
+    p = t_accept(l, c, 1000);
+    CHECK(p != KA_INVALID_SOCKET);
+    t_close(p);
+    t_close(l);
+    ka_client_free(c);
+}
+
+static void flapping_server_does_not_cause_a_tight_loop(void)
+{
+    t_pair t;
+    unsigned long long end;
+    int accepted = 0;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.backoff_initial_ms = 50;
+    t.cfg.backoff_max_ms = 10000;
+    t.cfg.backoff_reset_ms = 5000;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    end = t_now_ms() + 2000;
+    while (t_now_ms() < end) {               /* accept and close at once, for 2 s */
+        ka_socket s = t_accept(t.l, t.c, 20);
+        if (s != KA_INVALID_SOCKET) { accepted++; t_close(s); }
+    }
+    /* 50+100+200+400+800 ms of delays fill 1.55 s: about 6 connections, not hundreds */
+    CHECK(t.rec.connects >= 3);
+    CHECK(t.rec.connects <= 8);
+    CHECK(accepted <= 8);
+    CHECK(t.rec.retries >= 3);
+    CHECK(t.rec.attempts[t.rec.retries - 1] >= 3);       /* the count kept growing */
+    pair_close(&t);
+}
+
+static void attempt_count_resets_after_a_connection_stays_up(void)
+{
+    t_pair t;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.backoff_reset_ms = 300;
+    CHECK(pair_open_cfg(&t) == 0);
+    t_poll_for(t.c, 400);                   /* up longer than backoff_reset_ms */
+    t_close(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.retries, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_ri.attempt, 1);
+    CHECK_EQ(t.rec.last_ri.delay_ms, 50);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    t_close(t.p);                           /* this one dies young: counts as a failure */
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.retries, 2, 3000) == 0);
+    CHECK_EQ(t.rec.last_ri.attempt, 2);
+    CHECK_EQ(t.rec.last_ri.delay_ms, 100);
+    pair_close(&t);
+}
+
+/* ---- connection life ---- */
+
+static void connects_and_echoes(void)
+{
+    t_pair t;
+    char buf[5];
+    CHECK(pair_open(&t) == 0);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTED);
+    CHECK(ka_client_socket(t.c) != KA_INVALID_SOCKET);
+    CHECK_EQ(ka_client_send(t.c, "hello", 5), 0);
+    CHECK(t_recv_exact(t.p, buf, 5, t.c, 2000) == 0);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    CHECK(t_send_all(t.p, "world", 5, t.c, 2000) == 0);
+    t_poll_data(t.c, &t.rec, 5, 2000);
+    CHECK_EQ(t.rec.dlen, 5);
+    CHECK(memcmp(t.rec.data, "world", 5) == 0);
+    CHECK_EQ(t.rec.warnings, 0);            /* every keepalive option was accepted */
+    pair_close(&t);
+}
+
+static void connects_over_ipv6_and_by_name(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    ka_socket l = t_listen("::1", port, sizeof port), p;
+    if (l == KA_INVALID_SOCKET) SKIP("no IPv6 loopback here");
+    t_config(&k, "::1", port, &rec);
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.connects, 1, 3000) == 0);
+    p = t_accept(l, c, 1000);
+    CHECK(p != KA_INVALID_SOCKET);
+    t_close(p);
+    t_close(l);
+    ka_client_free(c);
+
+    /* "localhost" may resolve to ::1 and 127.0.0.1: the listener is only on
+     * the IPv4 one, so this also walks past a refused address. */
+    l = t_listen("127.0.0.1", port, sizeof port);
+    CHECK(l != KA_INVALID_SOCKET);
+    t_config(&k, "localhost", port, &rec);
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.connects, 1, 3000) == 0);
+    t_close(l);
+    ka_client_free(c);
+}
+
+static void unknown_host_is_reported_as_resolve_failure(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    t_config(&k, "no-such-host.invalid", "80", &rec);
+    k.max_attempts = 1;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);        /* reported through the loop, not here */
+    CHECK(t_poll_until(c, &rec.give_ups, 1, 10000) == 0);
+    CHECK_EQ(rec.last_ri.reason, KA_REASON_RESOLVE);
+    CHECK(rec.last_ri.sys_error != 0);
+    ka_client_free(c);
+}
+
+static void peer_fin_is_peer_closed(void)
+{
+    t_pair t;
+    CHECK(pair_open(&t) == 0);
+    t_close(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_CLOSED);
+    CHECK_EQ(t.rec.last_di.sys_error, 0);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_BACKOFF);
+    CHECK_EQ(t.rec.retries, 1);
+    CHECK_EQ(t.rec.last_ri.reason, KA_REASON_PEER_CLOSED);
+    pair_close(&t);
+}
+
+static void peer_rst_is_peer_reset_and_raises_no_sigpipe(void)
+{
+    t_pair t;
+    int i;
+    CHECK(pair_open(&t) == 0);
+    t_reset(t.p);
+    t.p = KA_INVALID_SOCKET;
+    for (i = 0; i < 20; i++) ka_client_send(t.c, "after the reset", 15);   /* SIGPIPE would kill us */
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_RESET);
+    CHECK(t.rec.last_di.sys_error == T_ECONNRESET || t.rec.last_di.reason == KA_REASON_PEER_RESET);
+    pair_close(&t);
+}
+
+static void connected_ms_measures_the_connection(void)
+{
+    t_pair t;
+    CHECK(pair_open(&t) == 0);
+    t_poll_for(t.c, 300);
+    t_close(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK(t.rec.last_di.connected_ms >= 290 && t.rec.last_di.connected_ms < 3000);
+    pair_close(&t);
+}
+
+static void connect_timeout_fires_when_syn_goes_unanswered(void)
+{
+    ka_config k;
+    ka_client *c, *fillers[8];
+    t_rec rec;
+    char port[16];
+    ka_socket l;
+    int nfill = 0, i;
+    unsigned long long t0;
+    l = t_listen("127.0.0.1", port, sizeof port);
+    CHECK(l != KA_INVALID_SOCKET);
+    t_close(l);
+    l = t_listen_on("127.0.0.1", port, 0);
+    CHECK(l != KA_INVALID_SOCKET);
+    /* Fill the accept queue (never accepting) until a connection hangs. */
+    for (i = 0; i < 8; i++) {
+        ka_config fk;
+        t_config(&fk, "127.0.0.1", port, NULL);
+        fk.connect_timeout_ms = 300;
+        if (ka_client_new(&fillers[nfill], &fk) != 0) break;
+        ka_client_start(fillers[nfill]);
+        t_poll_for(fillers[nfill], 100);
+        if (ka_client_state(fillers[nfill++]) != KA_STATE_CONNECTED) break;
+    }
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.connect_timeout_ms = 400;
+    k.max_attempts = 1;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    t0 = t_now_ms();
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.give_ups, 1, 5000) == 0);
+    for (i = 0; i < nfill; i++) ka_client_free(fillers[i]);
+    t_close(l);
+    ka_client_free(c);
+    if (rec.last_ri.reason == KA_REASON_REFUSED) SKIP("this kernel answers a full backlog with RST");
+    CHECK_EQ(rec.last_ri.reason, KA_REASON_CONNECT_TIMEOUT);
+    CHECK(rec.disconnect_ms == 0);
+    CHECK(t_now_ms() - t0 >= 390 && t_now_ms() - t0 < 2500);
+}
+
+/* ---- heartbeat and idle timeout ---- */
+
+static void heartbeat_goes_out_when_nothing_was_sent(void)
+{
+    t_pair t;
+    char buf[64];
+    unsigned long long t0;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.heartbeat_interval_ms = 200;
+    t.cfg.heartbeat_data = "PING\n";
+    t.cfg.heartbeat_len = 5;
+    CHECK(pair_open_cfg(&t) == 0);
+    t0 = t_now_ms();
+    CHECK(t_recv_exact(t.p, buf, 10, t.c, 3000) == 0);   /* two heartbeats */
+    CHECK(memcmp(buf, "PING\nPING\n", 10) == 0);
+    CHECK(t_now_ms() - t0 >= 350);
+    CHECK(ka_client_timeout_ms(t.c) >= 0 && ka_client_timeout_ms(t.c) <= 200);
+    pair_close(&t);
+}
+
+static void silence_ends_the_connection_with_reason_heartbeat(void)
+{
+    t_pair t;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.idle_timeout_ms = 300;
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK(t_send_all(t.p, "x", 1, t.c, 1000) == 0);     /* receiving pushes the deadline */
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_HEARTBEAT);
+    CHECK(t.rec.disconnect_ms - t.rec.connect_ms >= 300);
+    CHECK(t.rec.disconnect_ms - t.rec.connect_ms < 1500);
+    pair_close(&t);
+}
+
+static void idle_client_without_timers_never_wakes(void)
+{
+    t_pair t;
+    CHECK(pair_open(&t) == 0);
+    CHECK_EQ(ka_client_timeout_ms(t.c), -1);
+    CHECK_EQ(ka_client_want(t.c), KA_READ);
+    pair_close(&t);
+}
+
+/* ---- send queue ---- */
+
+static void queue_is_bounded_and_all_or_nothing(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_config(&k, "127.0.0.1", "9", NULL);
+    k.send_buffer_size = 100;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_send(c, long_host, 60), 0);
+    CHECK_EQ(ka_client_send(c, long_host, 60), KA_EAGAIN);
+    CHECK_EQ(ka_client_pending(c), 60);
+    CHECK_EQ(ka_client_send(c, long_host, 40), 0);
+    CHECK_EQ(ka_client_send(c, long_host, 1), KA_EAGAIN);
+    CHECK_EQ(ka_client_pending(c), 100);
+    ka_client_free(c);
+}
+
+static void data_queued_before_connecting_goes_out_first_in_order(void)
+{
+    t_pair t;
+    char buf[16];
+    CHECK(pair_prepare(&t) == 0);
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_send(t.c, "one,", 4), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    CHECK_EQ(ka_client_send(t.c, "two,", 4), 0);         /* while connecting */
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(ka_client_send(t.c, "three", 5), 0);
+    CHECK(t_recv_exact(t.p, buf, 13, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "one,two,three", 13) == 0);
+    CHECK_EQ(ka_client_pending(t.c), 0);
+    pair_close(&t);
+}
+
+/* A message cut by a dying connection is dropped (and counted) rather than
+ * resumed mid-way on the next one; whole messages behind it survive. */
+static void reconnect_keeps_whole_messages_and_counts_the_partial_one(void)
+{
+    static unsigned char big[1 << 20];
+    t_pair t;
+    char tail[6];
+    size_t pending, i;
+    unsigned long long end;
+    for (i = 0; i < sizeof big; i++) big[i] = (unsigned char)i;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.send_buffer_size = 2u << 20;
+    t_set_rcvbuf(t.l, 4096);                  /* small kernel buffers: the big message cannot fit */
+    CHECK(pair_open_cfg(&t) == 0);
+    t_set_sndbuf(ka_client_socket(t.c), 4096);
+    CHECK_EQ(ka_client_send(t.c, big, sizeof big), 0);
+    CHECK_EQ(ka_client_send(t.c, "TAIL!!", 6), 0);
+    end = t_now_ms() + 3000;                  /* let the kernel take what it will: peer is not reading */
+    do {
+        pending = ka_client_pending(t.c);
+        t_poll_for(t.c, 50);
+    } while (ka_client_pending(t.c) != pending && t_now_ms() < end);
+    pending = ka_client_pending(t.c);
+    CHECK(pending > 6 && pending < sizeof big + 6);     /* stopped inside the big message */
+    t_reset(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_RESET);
+    CHECK_EQ(t.rec.last_di.unsent_bytes, pending - 6);
+    CHECK_EQ(ka_client_pending(t.c), 6);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_recv_exact(t.p, tail, 6, t.c, 3000) == 0);
+    CHECK(memcmp(tail, "TAIL!!", 6) == 0);
+    CHECK_EQ(ka_client_pending(t.c), 0);
+    pair_close(&t);
+}
+
+static void stop_keeps_the_queue_and_start_again_sends_it(void)
+{
+    t_pair t;
+    char buf[4];
+    CHECK(pair_open(&t) == 0);
+    ka_client_stop(t.c);
+    CHECK_EQ(t.rec.disconnects, 1);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_LOCAL);
+    CHECK_EQ(t.rec.retries, 0);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_STOPPED);
+    t_close(t.p);
+    CHECK_EQ(ka_client_send(t.c, "late", 4), KA_ENOTCONN);
+    CHECK_EQ(ka_client_start(t.c), 0);                  /* a restart is allowed */
+    CHECK_EQ(ka_client_send(t.c, "next", 4), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_recv_exact(t.p, buf, 4, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "next", 4) == 0);
+    pair_close(&t);
+}
+
+static void disconnect_drops_the_connection_and_reconnects(void)
+{
+    t_pair t;
+    ka_socket p2;
+    CHECK(pair_open(&t) == 0);
+    ka_client_disconnect(t.c);
+    CHECK_EQ(t.rec.disconnects, 1);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_LOCAL);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_BACKOFF);
+    CHECK_EQ(t.rec.retries, 1);
+    CHECK_EQ(ka_client_retry_now(t.c), 0);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTING);
+    p2 = t_accept(t.l, t.c, 3000);
+    CHECK(p2 != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    t_close(p2);
+    pair_close(&t);
+}
+
+/* ---- re-entrancy ---- */
+
+typedef struct reent {
+    int step, connects, disconnects, retries, data, freed;
+    ka_client *c;
+} reent;
+
+static void re_connect(ka_client *c, void *u)
+{
+    reent *r = (reent *)u;
+    r->connects++;
+    ka_client_send(c, "ping", 4);
+    if (r->connects == 2) ka_client_disconnect(c);     /* drop from on_connect */
+    if (r->connects == 3) ka_client_stop(c);           /* stop from on_connect */
+}
+
+static void re_data(ka_client *c, const void *d, size_t n, void *u)
+{
+    reent *r = (reent *)u;
+    (void)d; (void)n;
+    r->data++;
+    ka_client_send(c, "more", 4);
+    ka_client_disconnect(c);    /* on_retry's retry_now has a new attempt going when this returns */
+}
+
+static void re_disconnect(ka_client *c, const ka_disconnect_info *di, void *u)
+{
+    reent *r = (reent *)u;
+    (void)di;
+    r->disconnects++;
+    ka_client_send(c, "queued", 6);
+    ka_client_disconnect(c);                            /* already down: no-op */
+}
+
+static void re_retry(ka_client *c, const ka_retry_info *ri, void *u)
+{
+    reent *r = (reent *)u;
+    (void)ri;
+    r->retries++;
+    ka_client_retry_now(c);                             /* skip the delay from inside on_retry */
+}
+
+static void callbacks_may_call_back_into_the_client(void)
+{
+    t_pair t;
+    reent r;
+    ka_socket peers[6];
+    int np = 0, i;
+    unsigned long long end;
+    memset(&r, 0, sizeof r);
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.cb.on_connect = re_connect;
+    t.cfg.cb.on_data = re_data;
+    t.cfg.cb.on_disconnect = re_disconnect;
+    t.cfg.cb.on_retry = re_retry;
+    t.cfg.user = &r;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    end = t_now_ms() + 5000;
+    while (ka_client_state(t.c) != KA_STATE_STOPPED && t_now_ms() < end && np < 6) {
+        ka_socket s = t_accept(t.l, t.c, 20);
+        if (s != KA_INVALID_SOCKET) {
+            peers[np++] = s;
+            if (np == 1) t_send_all(s, "hi", 2, NULL, 1000);    /* first connection: on_data drops it */
+        }
+    }
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_STOPPED);
+    CHECK_EQ(r.connects, 3);
+    CHECK_EQ(r.data, 1);
+    CHECK_EQ(r.disconnects, 3);
+    CHECK(r.retries >= 2);
+    CHECK_EQ(np, 3);
+    {   /* what on_disconnect queued went out first on the next connection */
+        char buf[10];
+        CHECK(t_recv_exact(peers[2], buf, 10, NULL, 2000) == 0);
+        CHECK(memcmp(buf, "queuedping", 10) == 0);
+    }
+    for (i = 0; i < np; i++) t_close(peers[i]);
+    pair_close(&t);
+}
+
+static void fr_data(ka_client *c, const void *d, size_t n, void *u)
+{
+    (void)d; (void)n;
+    ++*(int *)u;
+    ka_client_free(c);                                  /* deferred until poll returns */
+    ka_client_send(c, "still valid", 11);               /* the client is still usable here */
+}
+
+static void free_from_a_callback_is_deferred(void)
+{
+    t_pair t;
+    int calls = 0, rc;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.cb.on_data = fr_data;
+    t.cfg.user = &calls;
+    t.cfg.cb.on_connect = NULL;
+    t.cfg.cb.on_log = NULL;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_send_all(t.p, "bye", 3, NULL, 1000) == 0);
+    for (rc = 0; rc < 200 && calls == 0; rc++) ka_client_poll(t.c, 20);
+    CHECK_EQ(calls, 1);                                 /* c is gone now; ASan/valgrind would see misuse */
+    t.c = NULL;
+    pair_close(&t);
+}
+
+/* ---- embedding ---- */
+
+static void external_select_loop_drives_the_client(void)
+{
+    t_pair t;
+    char buf[4];
+    unsigned long long end;
+    CHECK(pair_prepare(&t) == 0);
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_timeout_ms(t.c), -1);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = KA_INVALID_SOCKET;
+    end = t_now_ms() + 3000;
+    while ((t.rec.connects == 0 || t.rec.dlen < 4) && t_now_ms() < end) {
+        fd_set rd, wr;
+        struct timeval tv;
+        long ms = ka_client_timeout_ms(t.c);
+        int nfds;
+        FD_ZERO(&rd);
+        FD_ZERO(&wr);
+        nfds = ka_client_fdset(t.c, &rd, &wr);
+        CHECK(nfds >= 0);
+        if (ms < 0 || ms > 20) ms = 20;
+        tv.tv_sec = 0;
+        tv.tv_usec = ms * 1000;
+        select(nfds, &rd, &wr, NULL, &tv);
+        CHECK_EQ(ka_client_process(t.c, &rd, &wr), 0);
+        if (t.p == KA_INVALID_SOCKET) {
+            t.p = accept(t.l, NULL, NULL);
+            if (t.p != KA_INVALID_SOCKET) t_send_all(t.p, "data", 4, NULL, 1000);
+        }
+    }
+    CHECK_EQ(t.rec.connects, 1);
+    CHECK_EQ(t.rec.dlen, 4);
+    CHECK_EQ(ka_client_send(t.c, "back", 4), 0);
+    CHECK(t_recv_exact(t.p, buf, 4, t.c, 2000) == 0);
+    CHECK(memcmp(buf, "back", 4) == 0);
+    pair_close(&t);
+}
+
+#ifndef _WIN32
+static void poll_style_loop_drives_the_client(void)
+{
+    t_pair t;
+    unsigned long long end;
+    CHECK(pair_prepare(&t) == 0);
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    CHECK_EQ(ka_client_want(t.c), KA_WRITE);            /* connect in flight */
+    end = t_now_ms() + 3000;
+    t.p = KA_INVALID_SOCKET;
+    while (t.rec.dlen < 3 && t_now_ms() < end) {
+        struct pollfd p;
+        long ms = ka_client_timeout_ms(t.c);
+        int want = ka_client_want(t.c), ready = 0;
+        p.fd = ka_client_socket(t.c);
+        p.events = (short)(((want & KA_READ) ? POLLIN : 0) | ((want & KA_WRITE) ? POLLOUT : 0));
+        p.revents = 0;
+        poll(&p, p.fd >= 0 ? 1 : 0, ms < 0 || ms > 20 ? 20 : (int)ms);
+        if (p.revents & (POLLIN | POLLERR | POLLHUP)) ready |= KA_READ;
+        if (p.revents & POLLOUT) ready |= KA_WRITE;
+        CHECK_EQ(ka_client_process_events(t.c, ready), 0);
+        if (t.p == KA_INVALID_SOCKET) {
+            t.p = accept(t.l, NULL, NULL);
+            if (t.p != KA_INVALID_SOCKET) t_send_all(t.p, "abc", 3, NULL, 1000);
+        }
+    }
+    CHECK_EQ(t.rec.dlen, 3);
+    pair_close(&t);
+}
+
+/* The library must never FD_SET a descriptor past FD_SETSIZE: poll() takes
+ * over inside ka_client_poll, and ka_client_fdset says it cannot. */
+static void socket_above_fd_setsize_uses_poll(void)
+{
+    struct rlimit rl, old;
+    int low[FD_SETSIZE + 8], nlow = 0, fd, i;
+    fd_set rd, wr;
+    t_pair t;
+    char buf[4];
+    getrlimit(RLIMIT_NOFILE, &old);
+    rl = old;
+    if (rl.rlim_cur < FD_SETSIZE + 64) {
+        rl.rlim_cur = rl.rlim_max < FD_SETSIZE + 64 ? rl.rlim_max : FD_SETSIZE + 64;
+        if (rl.rlim_cur < FD_SETSIZE + 16 || setrlimit(RLIMIT_NOFILE, &rl) != 0) SKIP("cannot raise RLIMIT_NOFILE");
+    }
+    CHECK(pair_prepare(&t) == 0);
+    /* occupy every free descriptor below FD_SETSIZE */
+    while ((fd = open("/dev/null", O_RDONLY)) >= 0 && fd < FD_SETSIZE) low[nlow++] = fd;
+    if (fd >= 0) close(fd);
+    if (pair_open_cfg(&t) == 0) {
+        CHECK(ka_client_socket(t.c) >= FD_SETSIZE);
+        FD_ZERO(&rd);
+        FD_ZERO(&wr);
+        CHECK_EQ(ka_client_fdset(t.c, &rd, &wr), KA_EFDSETSIZE);
+        CHECK_EQ(ka_client_send(t.c, "high", 4), 0);
+        CHECK(t_recv_exact(t.p, buf, 4, t.c, 2000) == 0);
+        CHECK(t_send_all(t.p, "back", 4, t.c, 1000) == 0);
+        t_poll_data(t.c, &t.rec, 4, 2000);
+    }
+    for (i = 0; i < nlow; i++) close(low[i]);
+    setrlimit(RLIMIT_NOFILE, &old);
+    CHECK_EQ(t.rec.connects, 1);
+    CHECK_EQ(t.rec.dlen, 4);
+    pair_close(&t);
+}
+
+/* Linux: the options really reached the socket, in the kernel's units. */
+static void keepalive_options_are_set_on_every_socket(void)
+{
+    t_pair t;
+    int v = 0;
+    socklen_t l = sizeof v;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.keepalive_idle_ms = 2500;          /* rounds up to 3 s */
+    t.cfg.keepalive_interval_ms = 1000;
+    t.cfg.keepalive_count = 4;
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK(getsockopt(ka_client_socket(t.c), SOL_SOCKET, SO_KEEPALIVE, &v, &l) == 0 && v == 1);
+#ifdef TCP_KEEPIDLE
+    CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_KEEPIDLE, &v, &l) == 0);
+    CHECK_EQ(v, 3);
+    CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_KEEPINTVL, &v, &l) == 0);
+    CHECK_EQ(v, 1);
+    CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_KEEPCNT, &v, &l) == 0);
+    CHECK_EQ(v, 4);
+#endif
+#ifdef TCP_USER_TIMEOUT
+    CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &l) == 0);
+    CHECK_EQ(v, 2500 + 1000 * 4);
+#endif
+    /* and again on the next connection */
+    t_close(t.p);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+#ifdef TCP_KEEPCNT
+    CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_KEEPCNT, &v, &l) == 0);
+    CHECK_EQ(v, 4);
+#endif
+    pair_close(&t);
+}
+#endif
+
+static const t_case cases[] = {
+    { "config defaults match the documentation", config_defaults_match_the_documentation },
+    { "bad configs are rejected with KA_EINVAL", bad_configs_are_rejected_with_einval },
+    { "every error code has a name", every_error_code_has_a_name },
+    { "NULL client is an error, not a crash", null_client_is_an_error_not_a_crash },
+    { "calls in the wrong state fail cleanly", calls_in_the_wrong_state_fail_cleanly },
+    { "backoff delays grow, cap and stay in the jitter band", backoff_delays_grow_cap_and_stay_in_the_jitter_band },
+    { "backoff jitter spreads uniformly", backoff_jitter_spreads_uniformly },
+    { "refused attempts back off, then give up", refused_attempts_back_off_then_give_up },
+    { "server coming up is found within one backoff delay", server_coming_up_is_found_within_one_backoff_delay },
+    { "flapping server does not cause a tight loop", flapping_server_does_not_cause_a_tight_loop },
+    { "attempt count resets after a connection stays up", attempt_count_resets_after_a_connection_stays_up },
+    { "connects and echoes", connects_and_echoes },
+    { "connects over IPv6 and by name", connects_over_ipv6_and_by_name },
+    { "unknown host is reported as a resolve failure", unknown_host_is_reported_as_resolve_failure },
+    { "peer FIN is PEER_CLOSED", peer_fin_is_peer_closed },
+    { "peer RST is PEER_RESET and raises no SIGPIPE", peer_rst_is_peer_reset_and_raises_no_sigpipe },
+    { "connected_ms measures the connection", connected_ms_measures_the_connection },
+    { "connect timeout fires when the SYN goes unanswered", connect_timeout_fires_when_syn_goes_unanswered },
+    { "heartbeat goes out when nothing was sent", heartbeat_goes_out_when_nothing_was_sent },
+    { "silence ends the connection with KA_REASON_HEARTBEAT", silence_ends_the_connection_with_reason_heartbeat },
+    { "idle client without timers never wakes", idle_client_without_timers_never_wakes },
+    { "queue is bounded and all-or-nothing", queue_is_bounded_and_all_or_nothing },
+    { "data queued before connecting goes out first, in order", data_queued_before_connecting_goes_out_first_in_order },
+    { "reconnect keeps whole messages and counts the partial one", reconnect_keeps_whole_messages_and_counts_the_partial_one },
+    { "stop keeps the queue and a new start sends it", stop_keeps_the_queue_and_start_again_sends_it },
+    { "disconnect drops the connection and reconnects", disconnect_drops_the_connection_and_reconnects },
+    { "callbacks may call back into the client", callbacks_may_call_back_into_the_client },
+    { "free from a callback is deferred", free_from_a_callback_is_deferred },
+    { "external select() loop drives the client", external_select_loop_drives_the_client },
+#ifndef _WIN32
+    { "poll()-style loop drives the client", poll_style_loop_drives_the_client },
+    { "socket above FD_SETSIZE uses poll()", socket_above_fd_setsize_uses_poll },
+    { "keepalive options are set on every socket", keepalive_options_are_set_on_every_socket },
+#endif
+};
+
+int main(int argc, char **argv)
+{
+    return t_run(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
