@@ -179,6 +179,7 @@ struct ka_client {
     int free_pending;           /* ka_client_free from a callback */
     int fail_pending;           /* attempt failed where callbacks may not run */
     int pending_err;            /* error seen by a send() that could not act */
+    int owned;                  /* block came from ka_client_new, not the caller */
 
     /* connect attempt */
     struct addrinfo *ai_list, *ai_next;
@@ -713,6 +714,7 @@ static int ka_config_ok(const ka_config *k)
     if (!(k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0)) return 0;
     if (k->send_buffer_size == 0 || k->send_buffer_size > (size_t)1 << 30) return 0;
     if (k->recv_buffer_size == 0 || k->recv_buffer_size > (size_t)1 << 30) return 0;
+    if (!k->mem_alloc != !k->mem_free) return 0;
     if (k->heartbeat_interval_ms && (!k->heartbeat_data || k->heartbeat_len == 0 || k->heartbeat_len > k->send_buffer_size)) return 0;
     return 1;
 }
@@ -741,19 +743,25 @@ unsigned ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng)
     return lo + (unsigned)(((unsigned long long)ka_rng_next(rng) * (hi - lo + 1ull)) >> 32);
 }
 
-int ka_client_new(ka_client **out, const ka_config *cfg)
+/* One block holds everything: client, heartbeat bytes, queue, end bitmap,
+ * receive buffer. Rounded so the next block placed after it stays aligned. */
+static size_t ka_block_size(const ka_config *cfg)
 {
-    ka_client *c;
-    size_t hb, size;
+    size_t hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
+    return sizeof(ka_client) + hb + cfg->send_buffer_size + (cfg->send_buffer_size + 7) / 8 + cfg->recv_buffer_size;
+}
+
+size_t ka_client_size(const ka_config *cfg)
+{
+    return cfg && ka_config_ok(cfg) ? ka_block_size(cfg) : 0;
+}
+
+static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
+{
+    ka_client *c = (ka_client *)mem;
+    size_t hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
     unsigned char *p;
-    if (out) *out = NULL;
-    if (!out || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
-    hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
-    /* One block: client, heartbeat, queue, end bitmap, receive buffer. */
-    size = sizeof *c + hb + cfg->send_buffer_size + (cfg->send_buffer_size + 7) / 8 + cfg->recv_buffer_size;
-    c = (ka_client *)calloc(1, size);
-    if (!c) return KA_ENOMEM;
-    if (ka_net_init() != 0) { free(c); return KA_ENOMEM; }
+    memset(c, 0, ka_block_size(cfg));
     c->cfg = *cfg;
     strcpy(c->host, cfg->host);
     strcpy(c->port, cfg->port);
@@ -770,12 +778,40 @@ int ka_client_new(ka_client **out, const ka_config *cfg)
     c->rcap = cfg->recv_buffer_size;
     c->fd = KA_INVALID_SOCKET;
     c->state = KA_STATE_IDLE;
+    c->owned = owned;
     c->rng = cfg->random_seed;
     if (!c->rng) {
         unsigned long long t = ka_now_ms() ^ ((unsigned long long)(size_t)c << 7) ^ (unsigned long long)clock();
         c->rng = (unsigned)(t ^ (t >> 32)) | 1u;
     }
-    *out = c;
+    return c;
+}
+
+int ka_client_new(ka_client **out, const ka_config *cfg)
+{
+    void *mem;
+    if (out) *out = NULL;
+    if (!out || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
+    mem = cfg->mem_alloc ? cfg->mem_alloc(ka_block_size(cfg), cfg->mem_user) : malloc(ka_block_size(cfg));
+    if (!mem) return KA_ENOMEM;
+    if (ka_net_init() != 0) {
+        if (cfg->mem_alloc) cfg->mem_free(mem, cfg->mem_user);
+        else free(mem);
+        return KA_ENOMEM;
+    }
+    *out = ka_setup(mem, cfg, 1);
+    return 0;
+}
+
+int ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg)
+{
+    if (out) *out = NULL;
+    if (!out || !mem || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
+    /* the block holds pointers and 64-bit counters */
+    if (size < ka_block_size(cfg) || (size_t)mem % sizeof(unsigned long long) != 0 || (size_t)mem % sizeof(void *) != 0)
+        return KA_EINVAL;
+    if (ka_net_init() != 0) return KA_ENOMEM;
+    *out = ka_setup(mem, cfg, 0);
     return 0;
 }
 
@@ -834,7 +870,9 @@ static void ka_release(ka_client *c)
 {
     ka_end_attempt(c);
     ka_net_done();
-    free(c);
+    if (!c->owned) return;              /* caller's memory: nothing to give back */
+    if (c->cfg.mem_alloc) c->cfg.mem_free(c, c->cfg.mem_user);
+    else free(c);
 }
 
 void ka_client_free(ka_client *c)

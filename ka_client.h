@@ -138,6 +138,11 @@ typedef struct ka_config {
     void *user;
     /* additions to the original contract */
     size_t   recv_buffer_size;        /* largest chunk handed to on_data (default 16384) */
+    /* Allocator hooks for ka_client_new/ka_client_free: both or neither.
+     * NULL means malloc/free. The client allocates once, in ka_client_new. */
+    void *(*mem_alloc)(size_t size, void *mem_user);
+    void  (*mem_free)(void *ptr, void *mem_user);
+    void   *mem_user;
 } ka_config;
 
 /* Limits enforced by ka_client_new (the Linux kernel's own limits). */
@@ -160,6 +165,16 @@ void        ka_config_init(ka_config *cfg);
  * allocation here and none per reconnect (getaddrinfo() allocates inside
  * libc). */
 int         ka_client_new(ka_client **out, const ka_config *cfg);
+
+/* No-heap mode: ka_client_size(cfg) says how many bytes a client with this
+ * config needs (0 if cfg is invalid); ka_client_init builds it inside mem,
+ * which the caller owns and which must stay valid until ka_client_free (it
+ * then closes the socket and releases nothing). mem must be aligned for
+ * pointers and 64-bit integers (malloc, static and stack storage are).
+ * Returns 0 or KA_EINVAL (bad config, too small or misaligned mem). Name
+ * resolution (getaddrinfo) may still allocate inside libc. */
+size_t      ka_client_size(const ka_config *cfg);
+int         ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg);
 
 /* Starts the first attempt at once: resolves (this may block for a host
  * name) and issues a non-blocking connect. Never runs callbacks; a failure

@@ -916,6 +916,65 @@ static void keepalive_options_are_set_on_every_socket(void)
 }
 #endif
 
+/* ---- memory ---- */
+
+typedef struct counting { int allocs, frees; } counting;
+static void *count_alloc(size_t n, void *u) { ((counting *)u)->allocs++; return malloc(n); }
+static void count_free(void *p, void *u) { ((counting *)u)->frees++; free(p); }
+
+static void allocator_hooks_see_one_allocation_per_client(void)
+{
+    t_pair t;
+    counting m = { 0, 0 };
+    int i;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.mem_alloc = count_alloc;
+    t.cfg.mem_free = count_free;
+    t.cfg.mem_user = &m;
+    t.cfg.backoff_reset_ms = 0;
+    CHECK(pair_open_cfg(&t) == 0);
+    for (i = 0; i < 5; i++) {               /* reconnects allocate nothing through the hook */
+        t_close(t.p);
+        t.p = t_accept(t.l, t.c, 3000);
+        CHECK(t.p != KA_INVALID_SOCKET);
+        CHECK(t_poll_until(t.c, &t.rec.connects, i + 2, 3000) == 0);
+    }
+    CHECK_EQ(m.allocs, 1);
+    pair_close(&t);
+    CHECK_EQ(m.frees, 1);
+    t_config(&t.cfg, "127.0.0.1", "1", NULL);
+    t.cfg.mem_alloc = count_alloc;          /* one hook without the other is a config error */
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), KA_EINVAL);
+}
+
+static void client_lives_in_caller_memory(void)
+{
+    static union { unsigned long long align; unsigned char bytes[16384]; } mem;
+    t_pair t;
+    size_t need;
+    char buf[2];
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.send_buffer_size = 4096;
+    t.cfg.recv_buffer_size = 1024;
+    need = ka_client_size(&t.cfg);
+    CHECK(need > 0 && need <= sizeof mem.bytes);
+    CHECK_EQ(ka_client_init(&t.c, mem.bytes, need - 1, &t.cfg), KA_EINVAL);
+    CHECK(t.c == NULL);
+    CHECK_EQ(ka_client_init(&t.c, mem.bytes + 1, need, &t.cfg), KA_EINVAL);    /* misaligned */
+    CHECK_EQ(ka_client_init(&t.c, NULL, need, &t.cfg), KA_EINVAL);
+    CHECK_EQ(ka_client_init(&t.c, mem.bytes, need, &t.cfg), 0);
+    CHECK(t.c == (ka_client *)mem.bytes);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(ka_client_send(t.c, "ok", 2), 0);
+    CHECK(t_recv_exact(t.p, buf, 2, t.c, 2000) == 0);
+    pair_close(&t);                         /* closes the socket; valgrind would flag a free() of static memory */
+    t.cfg.keepalive_count = 0;
+    CHECK_EQ(ka_client_size(&t.cfg), 0);
+    CHECK_EQ(ka_client_size(NULL), 0);
+}
+
 static const t_case cases[] = {
     { "config defaults match the documentation", config_defaults_match_the_documentation },
     { "bad configs are rejected with KA_EINVAL", bad_configs_are_rejected_with_einval },
@@ -945,6 +1004,8 @@ static const t_case cases[] = {
     { "disconnect drops the connection and reconnects", disconnect_drops_the_connection_and_reconnects },
     { "callbacks may call back into the client", callbacks_may_call_back_into_the_client },
     { "free from a callback is deferred", free_from_a_callback_is_deferred },
+    { "allocator hooks see one allocation per client", allocator_hooks_see_one_allocation_per_client },
+    { "client lives in caller memory", client_lives_in_caller_memory },
     { "external select() loop drives the client", external_select_loop_drives_the_client },
 #ifndef _WIN32
     { "poll()-style loop drives the client", poll_style_loop_drives_the_client },
