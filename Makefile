@@ -16,7 +16,7 @@ DEMOS    =
 
 # Each mk/*.mk adds its programs to DEMOS / TESTS and its suites to SUITES;
 # `make check` runs every suite and sums their "N passed, N failed" lines.
-SUITES   = unit
+SUITES   = unit build
 # Debian packages the suites need; `make deps` installs the missing ones.
 DEPS_PKGS =
 
@@ -37,6 +37,9 @@ test: test/unit
 
 suite-unit: test
 
+suite-build: $(LIB)
+	@CC="$(CC)" sh test/build.sh
+
 -include mk/*.mk
 
 check: deps
@@ -45,21 +48,19 @@ check: deps
 deps:
 	@sh test/deps.sh $(DEPS_PKGS)
 
-ka_client.pc: Makefile
-	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ka_client\nDescription: one TCP client connection kept alive\nVersion: %s\nLibs: -L$${libdir} -lka_client\nCflags: -I$${includedir}\n' \
-		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' \
-		"$$(sed -n 's/^#define KA_VERSION_STRING "\(.*\)"/\1/p' ka_client.h)" > $@
-
-install: $(LIB) ka_client.pc
+# The .pc file is written at install time so it always names this PREFIX.
+install: $(LIB)
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 ka_client.h $(DESTDIR)$(INCDIR)/
 	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 ka_client.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: ka_client\nDescription: one TCP client connection kept alive\nVersion: %s\nLibs: -L$${libdir} -lka_client\nCflags: -I$${includedir}\n' \
+		'$(PREFIX)' '$(LIBDIR)' '$(INCDIR)' \
+		"$$(sed -n 's/^#define KA_VERSION_STRING "\(.*\)"/\1/p' ka_client.h)" > $(DESTDIR)$(LIBDIR)/pkgconfig/ka_client.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/ka_client.h $(DESTDIR)$(LIBDIR)/$(LIB) $(DESTDIR)$(LIBDIR)/pkgconfig/ka_client.pc
 
 clean:
-	rm -f ka_client.o $(LIB) ka_client.pc $(TESTS) $(DEMOS) $(CLEAN)
+	rm -f ka_client.o $(LIB) $(TESTS) $(DEMOS) $(CLEAN)
 
-.PHONY: all test check deps install uninstall clean suite-unit
+.PHONY: all test check deps install uninstall clean suite-unit suite-build

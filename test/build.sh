@@ -1,0 +1,50 @@
+#!/bin/sh
+# Build checks: what a user who drops the two files into their tree relies on.
+# Usage: test/build.sh   (CC defaults to cc; clang and c++ are used if present)
+CC=${CC:-cc}
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+pass=0; fail=0; skip=0
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
+skip() { skip=$((skip + 1)); echo "skip $1"; }
+check() { name=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; sed 's/^/    /' "$tmp/out"; fi; }
+
+W="-std=c99 -Wall -Wextra -Wpedantic -Werror"
+
+# The header includes what its declarations need and compiles on its own.
+printf '#include "ka_client.h"\nint main(void) { fd_set s; FD_ZERO(&s); return (int)sizeof(ka_config) == 0; }\n' > "$tmp/h.c"
+check "header compiles on its own ($CC)" $CC $W -I. "$tmp/h.c" -o "$tmp/h"
+if command -v c++ >/dev/null 2>&1; then
+    cp "$tmp/h.c" "$tmp/h.cpp"
+    check "header compiles as C++" c++ -Wall -Wextra -Wpedantic -Werror -I. -c "$tmp/h.cpp" -o "$tmp/hpp.o"
+else skip "header as C++: no c++ compiler"; fi
+
+# Plain -std=c99 with no feature macros still gets keepalive tuning: the
+# option names appear only in the code compiled under their #ifdefs.
+check "plain 'cc -std=c99 -c ka_client.c' builds" $CC -std=c99 -c ka_client.c -o "$tmp/plain.o"
+for opt in TCP_KEEPIDLE TCP_KEEPINTVL TCP_KEEPCNT TCP_USER_TIMEOUT; do
+    check "plain build sets $opt" grep -q "$opt" "$tmp/plain.o"
+done
+
+for cc in gcc clang; do
+    if command -v $cc >/dev/null 2>&1; then
+        check "warning-free under $cc -O2 and -O0" sh -c "$cc $W -O2 -c ka_client.c -o $tmp/a.o && $cc $W -O0 -c ka_client.c -o $tmp/b.o"
+    else skip "$cc not installed"; fi
+done
+
+# The README's example is real code.
+sed -n '/^```c$/,/^```$/p' README.md | sed '1d;$d' | sed '/^```/,$d' > "$tmp/example.c"
+check "README example compiles and links" $CC $W -I. "$tmp/example.c" ka_client.c -o "$tmp/example"
+
+# Every external symbol carries the prefix.
+check "every external symbol of ka_client.o starts with ka_" sh -c \
+    "nm -g --defined-only $tmp/plain.o | awk '{print \$3}' | grep -v '^ka_' | grep . && exit 1 || exit 0"
+
+# make install honours DESTDIR and PREFIX and installs a usable .pc file.
+check "make install DESTDIR PREFIX" sh -c "make -s install DESTDIR=$tmp/root PREFIX=/opt/ka >/dev/null && \
+    test -f $tmp/root/opt/ka/include/ka_client.h && test -f $tmp/root/opt/ka/lib/libka_client.a && \
+    grep -q '^prefix=/opt/ka' $tmp/root/opt/ka/lib/pkgconfig/ka_client.pc"
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
