@@ -32,6 +32,9 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+#ifndef _CRT_SECURE_NO_WARNINGS
+#define _CRT_SECURE_NO_WARNINGS /* MSVC C4996 on strcpy: lengths are checked in ka_config_ok */
+#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <mstcpip.h>
@@ -70,13 +73,17 @@ static void ka_sock_close(ka_socket s) { closesocket(s); }
 static int ka_set_nonblock(ka_socket s)
 {
     u_long on = 1;
-    return ioctlsocket(s, FIONBIO, &on) == 0 ? 0 : -1;
+    if (ioctlsocket(s, FIONBIO, &on) != 0) return -1;
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);  /* best effort, like FD_CLOEXEC */
+    return 0;
 }
 
 static unsigned long long ka_now_ms(void) { return GetTickCount64(); }
 
-/* Winsock counts its own start-ups, so a per-client WSAStartup/WSACleanup
- * pair needs no global state in the library. */
+/* Each client holds one WSAStartup from ka_client_new/ka_client_init to
+ * ka_client_free. Winsock counts start-ups per process, so this needs no
+ * global state and no init call from the application, and an application
+ * that runs its own WSAStartup/WSACleanup is not disturbed. */
 static int ka_net_init(void)
 {
     WSADATA wsa;
@@ -84,8 +91,9 @@ static int ka_net_init(void)
 }
 static void ka_net_done(void) { WSACleanup(); }
 
-/* Windows select() ignores nfds, fails with all sets empty, and reports a
- * failed connect in the exception set. */
+/* Windows select() ignores nfds, wants every set it is given to hold a
+ * socket (WSAEINVAL otherwise: pass empty ones as NULL, and sleep when all
+ * are empty), and reports a failed connect in the exception set only. */
 static int ka_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
     if (rd->fd_count == 0 && wr->fd_count == 0 && ex->fd_count == 0) {
@@ -93,15 +101,23 @@ static int ka_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeva
         return 0;
     }
     (void)nfds;
-    return select(0, rd, wr, ex, tv);
+    return select(0, rd->fd_count ? rd : NULL, wr->fd_count ? wr : NULL, ex->fd_count ? ex : NULL, tv);
 }
 
+/* A Windows fd_set is a counted array of sockets: any socket number fits
+ * while there is room, and one already in the set always does. */
 static int ka_fd_fits(ka_socket s, const fd_set *set)
 {
-    (void)s;
-    return set->fd_count < FD_SETSIZE;
+    return set->fd_count < FD_SETSIZE || FD_ISSET(s, (fd_set *)set);
 }
 static int ka_nfds(ka_socket s) { (void)s; return 1; }
+
+/* Never needed: ka_client_poll's own fd_sets start empty, so there is room. */
+static int ka_poll_one(ka_socket s, int want, int timeout_ms)
+{
+    (void)s; (void)want; (void)timeout_ms;
+    return -1;
+}
 #else
 typedef socklen_t ka_socklen;
 typedef size_t ka_iolen;
@@ -144,6 +160,21 @@ static int ka_fd_fits(ka_socket s, const fd_set *set)
     return s >= 0 && s < FD_SETSIZE;
 }
 static int ka_nfds(ka_socket s) { return s + 1; }
+
+/* A socket numbered >= FD_SETSIZE cannot go in an fd_set (FD_SET would
+ * write past it), so ka_client_poll waits on it with poll() instead.
+ * Returns KA_READ | KA_WRITE bits, 0 on timeout or signal, -1 on error. */
+static int ka_poll_one(ka_socket s, int want, int timeout_ms)
+{
+    struct pollfd p;
+    int n;
+    p.fd = s;
+    p.events = (short)(((want & KA_READ) ? POLLIN : 0) | ((want & KA_WRITE) ? POLLOUT : 0));
+    p.revents = 0;
+    n = poll(&p, 1, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -1;
+    return ((p.revents & (POLLIN | POLLERR | POLLHUP)) ? KA_READ : 0) | ((p.revents & (POLLOUT | POLLERR)) ? KA_WRITE : 0);
+}
 #endif
 
 /* Error numbers under one spelling for both families. */
@@ -153,7 +184,13 @@ static int ka_nfds(ka_socket s) { return s + 1; }
 #define KA_ERR_INPROGRESS  KA_E(WSAEWOULDBLOCK, EINPROGRESS)
 #define KA_ERR_ALREADY     KA_E(WSAEALREADY, EALREADY)
 #define KA_ERR_CONNRESET   KA_E(WSAECONNRESET, ECONNRESET)
-#define KA_ERR_CONNABORTED KA_E(WSAECONNABORTED, ECONNABORTED)
+/* "Connection aborted" means different things: POSIX ECONNABORTED is a
+ * connection reset before it was accepted, so a reset; Windows
+ * WSAECONNABORTED is the local stack giving up ("possibly due to a data
+ * transmission time-out": TCP_MAXRT ran out), so a timeout. The unused side
+ * of each pair repeats a code already in the same class. */
+#define KA_ERR_CONNABORTED KA_E(WSAECONNRESET, ECONNABORTED)
+#define KA_ERR_LOCALABORT  KA_E(WSAECONNABORTED, ETIMEDOUT)
 #define KA_ERR_PIPE        KA_E(WSAESHUTDOWN, EPIPE)
 #define KA_ERR_TIMEDOUT    KA_E(WSAETIMEDOUT, ETIMEDOUT)
 #define KA_ERR_NETRESET    KA_E(WSAENETRESET, ENETRESET)
@@ -264,30 +301,44 @@ static int ka_setopt(ka_client *c, ka_socket s, int level, int opt, const char *
 struct tcp_keepalive { u_long onoff, keepalivetime, keepaliveinterval; };
 #endif
 
+/* Quiet: a refusal here only picks the other mechanism, it loses nothing. */
+static int ka_try_tcpopt(ka_socket s, int opt, int val, int *err)
+{
+    if (setsockopt(s, IPPROTO_TCP, opt, (const char *)&val, sizeof val) == 0) return 0;
+    *err = ka_sock_err();
+    return -1;
+}
+
 static void ka_set_keepalive(ka_client *c, ka_socket s)
 {
     const ka_config *k = &c->cfg;
     struct tcp_keepalive kv;
     DWORD got = 0;
-    int on = 1;
-    /* Windows 10 1709+ takes seconds per socket; older ones refuse. */
-    setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, (const char *)&on, sizeof on);
-    if (ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", (int)ka_ms_to_s(k->keepalive_idle_ms)) == 0 &&
-        ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int)ka_ms_to_s(k->keepalive_interval_ms)) == 0 &&
-        ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", (int)k->keepalive_count) == 0) {
-        ka_log(c, KA_LOG_INFO, "keepalive: %s per-socket options (count %d)", "TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT", (int)k->keepalive_count);
+    int err = 0;
+    const char *refused = NULL;
+    ka_setopt(c, s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
+    /* Per socket, in seconds: TCP_KEEPIDLE/TCP_KEEPINTVL since Windows 10
+     * 1709, TCP_KEEPCNT since 1703. Older systems (and Wine) refuse them. */
+    if (ka_try_tcpopt(s, TCP_KEEPIDLE, (int)ka_ms_to_s(k->keepalive_idle_ms), &err) != 0) refused = "TCP_KEEPIDLE";
+    else if (ka_try_tcpopt(s, TCP_KEEPINTVL, (int)ka_ms_to_s(k->keepalive_interval_ms), &err) != 0) refused = "TCP_KEEPINTVL";
+    else if (ka_try_tcpopt(s, TCP_KEEPCNT, (int)k->keepalive_count, &err) != 0) refused = "TCP_KEEPCNT";
+    if (!refused) {
+        ka_log(c, KA_LOG_INFO, "keepalive: %s per-socket options, count %d", "TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT", (int)k->keepalive_count);
     } else {
-        /* SIO_KEEPALIVE_VALS fixes the probe count at 10: stretch or shrink
-         * the interval so idle + interval * 10 is still the deadline asked for. */
+        /* SIO_KEEPALIVE_VALS (Windows 2000+) takes milliseconds but the
+         * probe count is fixed at 10 (Vista+): scale the interval so that
+         * idle + interval * 10 is still the deadline asked for,
+         * idle + interval * count (rounded up to the millisecond). */
+        ka_log(c, KA_LOG_INFO, "%s refused (error %d): using SIO_KEEPALIVE_VALS", refused, err);
         kv.onoff = 1;
         kv.keepalivetime = k->keepalive_idle_ms;
         kv.keepaliveinterval = (u_long)(((unsigned long long)k->keepalive_interval_ms * k->keepalive_count + 9) / 10);
-        if (kv.keepaliveinterval == 0) kv.keepaliveinterval = 1;
         if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &kv, sizeof kv, NULL, 0, &got, NULL, NULL) == 0)
             ka_log(c, KA_LOG_INFO, "keepalive: %s, 10 probes, interval %d ms", "SIO_KEEPALIVE_VALS", (int)kv.keepaliveinterval);
         else
             ka_log(c, KA_LOG_WARN, "%s refused (error %d)", "SIO_KEEPALIVE_VALS", ka_sock_err());
     }
+    /* Seconds; "-1" would mean retransmit forever. Vista and later. */
     ka_setopt(c, s, IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ka_user_timeout(k)));
 }
 #else
@@ -407,7 +458,7 @@ static void ka_enter(ka_client *c, ka_state s) { c->state = s; c->epoch++; }
 static ka_reason ka_classify(int err, int connecting)
 {
     if (err == KA_ERR_CONNRESET || err == KA_ERR_PIPE || err == KA_ERR_CONNABORTED) return KA_REASON_PEER_RESET;
-    if (err == KA_ERR_TIMEDOUT || err == KA_ERR_NETRESET)
+    if (err == KA_ERR_TIMEDOUT || err == KA_ERR_NETRESET || err == KA_ERR_LOCALABORT)
         return connecting ? KA_REASON_CONNECT_TIMEOUT : KA_REASON_TIMEOUT;
     if (err == KA_ERR_HOSTUNREACH || err == KA_ERR_NETUNREACH || err == KA_ERR_HOSTDOWN || err == KA_ERR_NETDOWN)
         return KA_REASON_UNREACHABLE;
@@ -821,7 +872,7 @@ int ka_client_start(ka_client *c)
     if (c->state != KA_STATE_IDLE && c->state != KA_STATE_STOPPED) return KA_ESTATE;
     c->fails = c->retries = 0;
     ka_begin_attempt(c);
-    return 0;
+    return ka_leave(c, 0);
 }
 
 int ka_client_send(ka_client *c, const void *data, size_t len)
@@ -852,7 +903,7 @@ int ka_client_retry_now(ka_client *c)
     if (!c) return KA_EINVAL;
     if (c->state != KA_STATE_BACKOFF) return KA_ESTATE;
     ka_begin_attempt(c);
-    return 0;
+    return ka_leave(c, 0);
 }
 
 void ka_client_stop(ka_client *c)
@@ -970,22 +1021,6 @@ int ka_client_process_ex(ka_client *c, const fd_set *rd, const fd_set *wr, const
 
 int ka_client_process(ka_client *c, const fd_set *rd, const fd_set *wr) { return ka_client_process_ex(c, rd, wr, NULL); }
 
-#ifndef _WIN32
-/* A socket numbered >= FD_SETSIZE cannot go in an fd_set (FD_SET would
- * write past it), so wait on it with poll() instead. */
-static int ka_wait_poll(ka_client *c, int timeout_ms)
-{
-    struct pollfd p;
-    int want = ka_client_want(c), n;
-    p.fd = c->fd;
-    p.events = (short)(((want & KA_READ) ? POLLIN : 0) | ((want & KA_WRITE) ? POLLOUT : 0));
-    p.revents = 0;
-    n = poll(&p, 1, timeout_ms);
-    if (n < 0) return errno == EINTR ? 0 : -1;
-    return ((p.revents & (POLLIN | POLLERR | POLLHUP)) ? KA_READ : 0) | ((p.revents & (POLLOUT | POLLERR)) ? KA_WRITE : 0);
-}
-#endif
-
 int ka_client_poll(ka_client *c, int timeout_ms)
 {
     fd_set rd, wr, ex;
@@ -999,10 +1034,8 @@ int ka_client_poll(ka_client *c, int timeout_ms)
     FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex);
     nfds = ka_client_fdset_ex(c, &rd, &wr, &ex);
     if (nfds == KA_EFDSETSIZE) {
-#ifndef _WIN32
-        ready = ka_wait_poll(c, t < 0 ? -1 : (t > INT_MAX ? INT_MAX : (int)t));
+        ready = ka_poll_one(c->fd, ka_client_want(c), t < 0 ? -1 : (t > INT_MAX ? INT_MAX : (int)t));
         if (ready < 0) return KA_ESYS;
-#endif
     } else {
         tv.tv_sec = t / 1000;
         tv.tv_usec = (t % 1000) * 1000;

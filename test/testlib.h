@@ -49,6 +49,7 @@ void      t_nonblock(ka_socket s);
 int       t_set_rcvbuf(ka_socket s, int bytes);
 int       t_set_sndbuf(ka_socket s, int bytes);
 int       t_last_error(void);
+int       t_under_wine(void);                   /* 1 when a Windows build runs under Wine */
 int       t_free_port(char *port_out, size_t port_len); /* a loopback port nobody listens on */
 
 /* Blocking-ish peer helpers that keep polling the client while they wait,
@@ -70,6 +71,7 @@ typedef struct t_rec {
     unsigned long long connect_ms, disconnect_ms;   /* t_now_ms() at the last of each */
     unsigned char data[65536];
     size_t dlen;
+    char warning[160];             /* the first KA_LOG_WARN line */
 } t_rec;
 
 void t_config(ka_config *cfg, const char *host, const char *port, t_rec *rec); /* fast defaults + recording callbacks */
