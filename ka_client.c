@@ -345,14 +345,18 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
 static void ka_set_keepalive(ka_client *c, ka_socket s)
 {
     const ka_config *k = &c->cfg;
+    const char *idle_opt = "no idle-time option";
     ka_setopt(c, s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
 #if defined(TCP_KEEPIDLE)
-    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", (int)ka_ms_to_s(k->keepalive_idle_ms));
+    idle_opt = "TCP_KEEPIDLE";
+    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPIDLE, idle_opt, (int)ka_ms_to_s(k->keepalive_idle_ms));
 #elif defined(TCP_KEEPALIVE)
-    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPALIVE, "TCP_KEEPALIVE", (int)ka_ms_to_s(k->keepalive_idle_ms));
+    idle_opt = "TCP_KEEPALIVE";         /* macOS spells the idle time this way */
+    ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPALIVE, idle_opt, (int)ka_ms_to_s(k->keepalive_idle_ms));
 #else
-    ka_log(c, KA_LOG_WARN, "%s: no idle-time option on this OS (%d)", "keepalive", 0);
+    ka_log(c, KA_LOG_WARN, "keepalive: %s on this OS, the system default applies (%d)", idle_opt, 0);
 #endif
+    ka_log(c, KA_LOG_DEBUG, "keepalive: per-socket options, idle via %s, %d probes", idle_opt, (int)k->keepalive_count);
 #ifdef TCP_KEEPINTVL
     ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int)ka_ms_to_s(k->keepalive_interval_ms));
 #endif
