@@ -396,17 +396,26 @@ static int ka_queue_push(ka_client *c, const void *data, size_t n)
     return 0;
 }
 
+/* Clears the end marks of ring bytes [from, from + n), no wrap: whole
+ * bitmap bytes at once, so consuming a large send costs n / 8 at worst. */
+static void ka_bits_clear(ka_client *c, size_t from, size_t n)
+{
+    for (; n && (from & 7); n--) ka_bit_clear(c, from++);
+    memset(c->ends + (from >> 3), 0, n >> 3);
+    from += n & ~(size_t)7;
+    for (n &= 7; n; n--) ka_bit_clear(c, from++);
+}
+
 /* Drops n bytes from the head; remembers whether we stopped mid-message. */
 static void ka_queue_consume(ka_client *c, size_t n)
 {
-    int end = 1;
-    while (n--) {
-        end = ka_bit(c, c->head);
-        ka_bit_clear(c, c->head);
-        c->head = (c->head + 1) % c->cap;
-        c->len--;
-    }
-    c->mid_msg = !end;
+    size_t first = c->cap - c->head < n ? c->cap - c->head : n;
+    if (n == 0) return;
+    c->mid_msg = !ka_bit(c, (c->head + n - 1) % c->cap);
+    ka_bits_clear(c, c->head, first);
+    ka_bits_clear(c, 0, n - first);
+    c->head = (c->head + n) % c->cap;
+    c->len -= n;
     if (c->len == 0) c->head = 0;
 }
 
@@ -414,9 +423,14 @@ static void ka_queue_consume(ka_client *c, size_t n)
  * connection, so drop the rest of it and say how much was lost. */
 static size_t ka_queue_drop_partial(ka_client *c)
 {
-    size_t n = 0;
+    size_t n = 0, i;
     if (!c->mid_msg) return 0;
-    while (c->len > 0 && !ka_bit(c, (c->head + n) % c->cap)) n++;
+    for (;;) {                          /* find the head message's end mark */
+        i = (c->head + n) % c->cap;
+        if ((i & 7) == 0 && i + 8 <= c->cap && n + 8 <= c->len && c->ends[i >> 3] == 0) { n += 8; continue; }
+        if (ka_bit(c, i) || n + 1 >= c->len) break;
+        n++;
+    }
     n++;
     ka_queue_consume(c, n);
     c->mid_msg = 0;

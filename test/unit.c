@@ -633,6 +633,35 @@ static void reconnect_keeps_whole_messages_and_counts_the_partial_one(void)
                        "only the next send() sees WSAECONNRESET): reason PEER_CLOSED, not PEER_RESET; the rest passed");
 }
 
+/* An odd-sized ring wraps at every position: messages of many sizes must
+ * come out whole and in order. */
+static void odd_sized_queue_wraps_without_losing_a_byte(void)
+{
+    static unsigned char sent[200000], got[200000];
+    t_pair t;
+    size_t total = 0, off = 0, sz = 1;
+    unsigned long long end;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.send_buffer_size = 1001;
+    CHECK(pair_open_cfg(&t) == 0);
+    end = t_now_ms() + 10000;
+    while (total < sizeof sent - 400 && t_now_ms() < end) {
+        size_t i;
+        sz = sz * 7 % 397 + 1;                  /* 1..397, in a scrambled order */
+        for (i = 0; i < sz; i++) sent[total + i] = (unsigned char)(total + i * 31);
+        while (ka_client_send(t.c, sent + total, sz) == KA_EAGAIN && t_now_ms() < end) {
+            long n = (long)recv(t.p, (char *)got + off, (int)(sizeof got - off), 0);
+            if (n > 0) off += (size_t)n;
+            ka_client_poll(t.c, 1);
+        }
+        total += sz;
+    }
+    CHECK(t_recv_exact(t.p, got + off, total - off, t.c, 5000) == 0);
+    CHECK(memcmp(sent, got, total) == 0);
+    CHECK_EQ(t.rec.disconnects, 0);
+    pair_close(&t);
+}
+
 static void stop_keeps_the_queue_and_start_again_sends_it(void)
 {
     t_pair t;
@@ -1241,6 +1270,7 @@ static const t_case cases[] = {
     { "queue is bounded and all-or-nothing", queue_is_bounded_and_all_or_nothing },
     { "data queued before connecting goes out first, in order", data_queued_before_connecting_goes_out_first_in_order },
     { "reconnect keeps whole messages and counts the partial one", reconnect_keeps_whole_messages_and_counts_the_partial_one },
+    { "odd-sized queue wraps without losing a byte", odd_sized_queue_wraps_without_losing_a_byte },
     { "stop keeps the queue and a new start sends it", stop_keeps_the_queue_and_start_again_sends_it },
     { "disconnect drops the connection and reconnects", disconnect_drops_the_connection_and_reconnects },
     { "callbacks may call back into the client", callbacks_may_call_back_into_the_client },
