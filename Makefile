@@ -20,6 +20,10 @@ SUITES   = unit build
 # Debian packages the suites need; `make deps` installs the missing ones.
 DEPS_PKGS =
 
+# mk/*.mk come first so that `all` sees what they add to TESTS and DEMOS.
+.DEFAULT_GOAL := all
+-include mk/*.mk
+
 all: $(LIB) $(TESTS) $(DEMOS)
 
 ka_client.o: ka_client.c ka_client.h
@@ -39,8 +43,6 @@ suite-unit: test
 
 suite-build: $(LIB)
 	@CC="$(CC)" sh test/build.sh
-
--include mk/*.mk
 
 check: deps
 	@sh test/check.sh $(MAKE) $(SUITES)

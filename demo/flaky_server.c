@@ -1,0 +1,293 @@
+/* flaky_server: an echo server that misbehaves on a schedule, to show what a
+ * reconnecting client does. Every step of the schedule waits, then does one
+ * thing to all connected clients and says so on stdout:
+ *
+ *   close       close them gracefully (the client sees FIN: "peer closed")
+ *   reset       close them with SO_LINGER 0 (the client sees RST: "peer reset")
+ *   down=SECS   close them, stop listening for SECS (connects are refused),
+ *               then listen again on the same port
+ *
+ *   flaky_server [--host ADDR] [--port N] [--schedule SPEC] [--duration SECS]
+ *
+ * SPEC is "WAIT:ACTION,..." and repeats, e.g. "3:close,3:reset,2:down=6".
+ * --port 0 picks a free port; the first line says which:
+ * "server: HH:MM:SS.d listening on 127.0.0.1:PORT".
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/select.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 16
+#define MAX_STEPS   32
+#define DEFAULT_SCHEDULE "3:close,3:reset,2:down=6"
+
+enum action { A_CLOSE, A_RESET, A_DOWN };
+
+typedef struct step { unsigned wait_ms; enum action what; unsigned down_ms; } step;
+
+typedef struct server {
+    const char *host;
+    char port[16];
+    int lfd;                    /* listening socket, -1 while down */
+    int clients[MAX_CLIENTS];
+    step steps[MAX_STEPS];
+    size_t nsteps, next;
+    unsigned long long next_at, end_at;
+} server;
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) { got_signal = sig; }
+
+static unsigned long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+/* Time of day on every line, so it lines up with kacat --timestamps. */
+static void say(const char *fmt, ...)
+{
+    struct timespec ts;
+    struct tm tm;
+    va_list ap;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    printf("server: %02d:%02d:%02d.%d ", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 100000000L));
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* ---- schedule ---- */
+
+static int parse_secs(const char *s, char **end, unsigned *ms)
+{
+    double d = strtod(s, end);
+    if (*end == s || !(d >= 0 && d <= 86400)) return -1;
+    *ms = (unsigned)(d * 1000.0 + 0.5);
+    return 0;
+}
+
+static int parse_step(const char *s, step *st)
+{
+    char *end;
+    if (parse_secs(s, &end, &st->wait_ms) != 0 || *end != ':') return -1;
+    s = end + 1;
+    st->down_ms = 0;
+    if (strncmp(s, "close", 5) == 0 && (s[5] == ',' || !s[5])) st->what = A_CLOSE;
+    else if (strncmp(s, "reset", 5) == 0 && (s[5] == ',' || !s[5])) st->what = A_RESET;
+    else if (strncmp(s, "down=", 5) == 0) {
+        st->what = A_DOWN;
+        if (parse_secs(s + 5, &end, &st->down_ms) != 0 || (*end && *end != ',')) return -1;
+    } else return -1;
+    return 0;
+}
+
+static int parse_schedule(server *sv, const char *spec)
+{
+    const char *p = spec;
+    sv->nsteps = 0;
+    while (*p) {
+        if (sv->nsteps == MAX_STEPS || parse_step(p, &sv->steps[sv->nsteps]) != 0) return -1;
+        sv->nsteps++;
+        p = strchr(p, ',');
+        if (!p) break;
+        p++;
+    }
+    return sv->nsteps ? 0 : -1;
+}
+
+/* ---- sockets ---- */
+
+static int open_listener(server *sv)
+{
+    struct addrinfo hints, *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd, one = 1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+    if (getaddrinfo(sv->host, sv->port, &hints, &ai) != 0) return -1;
+    fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    /* Port 0 asked for any port: keep the one we got for coming back. */
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, sv->port, sizeof sv->port, NI_NUMERICSERV);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    sv->lfd = fd;
+    say("listening on %s:%s", sv->host, sv->port);
+    return 0;
+}
+
+static void accept_client(server *sv)
+{
+    int fd = accept(sv->lfd, NULL, NULL), i;
+    if (fd < 0) return;
+    for (i = 0; i < MAX_CLIENTS && sv->clients[i] >= 0; i++) { }
+    if (i == MAX_CLIENTS) { say("too many clients: closing a new one"); close(fd); return; }
+    sv->clients[i] = fd;
+    say("client connected");
+}
+
+/* Echo what came; drop the client on EOF or error. */
+static void serve_client(server *sv, int i)
+{
+    char buf[16384];
+    ssize_t n = recv(sv->clients[i], buf, sizeof buf, 0), off = 0;
+    if (n <= 0) {
+        say("client %s", n == 0 ? "closed its connection" : "connection failed");
+        close(sv->clients[i]);
+        sv->clients[i] = -1;
+        return;
+    }
+    while (off < n) {
+        ssize_t w = send(sv->clients[i], buf + off, (size_t)(n - off), 0);
+        if (w <= 0) break;
+        off += w;
+    }
+}
+
+static int drop_clients(server *sv, int reset)
+{
+    struct linger lg;
+    int i, n = 0;
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    for (i = 0; i < MAX_CLIENTS; i++) {
+        if (sv->clients[i] < 0) continue;
+        if (reset) setsockopt(sv->clients[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(sv->clients[i]);
+        sv->clients[i] = -1;
+        n++;
+    }
+    return n;
+}
+
+/* ---- the schedule in action ---- */
+
+static const char *plural(int n) { return n == 1 ? "" : "s"; }
+
+static void do_step(server *sv, const step *st)
+{
+    int n;
+    switch (st->what) {
+    case A_CLOSE:
+        n = drop_clients(sv, 0);
+        say("closed %d connection%s gracefully (FIN)", n, plural(n));
+        break;
+    case A_RESET:
+        n = drop_clients(sv, 1);
+        say("reset %d connection%s (RST, SO_LINGER 0)", n, plural(n));
+        break;
+    case A_DOWN:
+        n = drop_clients(sv, 0);
+        close(sv->lfd);
+        sv->lfd = -1;
+        say("going down for %.1f s: closed %d connection%s, not listening (connects are refused)",
+            st->down_ms / 1000.0, n, plural(n));
+        break;
+    }
+}
+
+/* Next due thing: back up after a down, or the next step. */
+static void tick(server *sv)
+{
+    unsigned long long now = now_ms();
+    const step *st;
+    if (now < sv->next_at) return;
+    if (sv->lfd < 0) {
+        if (open_listener(sv) != 0) { say("cannot listen again yet: %s", strerror(errno)); sv->next_at = now + 1000; return; }
+        sv->next_at = now + sv->steps[sv->next].wait_ms;
+        return;
+    }
+    st = &sv->steps[sv->next];
+    do_step(sv, st);
+    sv->next = (sv->next + 1) % sv->nsteps;
+    sv->next_at = now + (st->what == A_DOWN ? st->down_ms : sv->steps[sv->next].wait_ms);
+}
+
+static void serve(server *sv)
+{
+    while (!got_signal && now_ms() < sv->end_at) {
+        fd_set rd;
+        struct timeval tv;
+        unsigned long long now = now_ms(), until = sv->next_at < sv->end_at ? sv->next_at : sv->end_at;
+        long t = until > now ? (long)(until - now) : 0;
+        int i, maxfd = sv->lfd;
+        FD_ZERO(&rd);
+        if (sv->lfd >= 0) FD_SET(sv->lfd, &rd);
+        for (i = 0; i < MAX_CLIENTS; i++)
+            if (sv->clients[i] >= 0) { FD_SET(sv->clients[i], &rd); if (sv->clients[i] > maxfd) maxfd = sv->clients[i]; }
+        tv.tv_sec = t / 1000;
+        tv.tv_usec = (t % 1000) * 1000;
+        if (select(maxfd + 1, &rd, NULL, NULL, &tv) > 0) {
+            if (sv->lfd >= 0 && FD_ISSET(sv->lfd, &rd)) accept_client(sv);
+            for (i = 0; i < MAX_CLIENTS; i++)
+                if (sv->clients[i] >= 0 && FD_ISSET(sv->clients[i], &rd)) serve_client(sv, i);
+        }
+        tick(sv);
+    }
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: flaky_server [--host ADDR] [--port N] [--schedule SPEC] [--duration SECS]\n"
+                    "  SPEC: WAIT:ACTION,... repeated; ACTION is close, reset or down=SECS\n"
+                    "  defaults: --host 127.0.0.1 --port 0 (any) --schedule %s --duration 60\n", DEFAULT_SCHEDULE);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    static server sv;
+    const char *schedule = DEFAULT_SCHEDULE;
+    unsigned duration_ms = 60000;
+    char *end;
+    int i;
+    sv.host = "127.0.0.1";
+    strcpy(sv.port, "0");
+    for (i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--host") == 0) sv.host = argv[i + 1];
+        else if (strcmp(argv[i], "--port") == 0 && strlen(argv[i + 1]) < sizeof sv.port) strcpy(sv.port, argv[i + 1]);
+        else if (strcmp(argv[i], "--schedule") == 0) schedule = argv[i + 1];
+        else if (strcmp(argv[i], "--duration") == 0) { if (parse_secs(argv[i + 1], &end, &duration_ms) || *end) return usage(); }
+        else return usage();
+    }
+    if (i != argc || parse_schedule(&sv, schedule) != 0) return usage();
+    for (i = 0; i < MAX_CLIENTS; i++) sv.clients[i] = -1;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);   /* a client gone mid-echo is not our death */
+    if (open_listener(&sv) != 0) { fprintf(stderr, "flaky_server: cannot listen on %s:%s: %s\n", sv.host, sv.port, strerror(errno)); return 1; }
+    sv.end_at = now_ms() + duration_ms;
+    sv.next_at = now_ms() + sv.steps[0].wait_ms;
+    serve(&sv);
+    drop_clients(&sv, 0);
+    if (got_signal) say("stopped by signal %d", (int)got_signal);
+    else say("run time over; exiting");
+    return 0;
+}
