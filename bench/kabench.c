@@ -1,0 +1,836 @@
+/* kabench: the measuring programs behind `make bench` (issue 6).
+ *
+ * One binary, one subcommand per measurement. Each prints its numbers as
+ * "RESULT key value" lines on stdout (bench/run.sh collects them; everything
+ * else it prints is commentary) and always ends within its -T / size bound.
+ *
+ *   server  -p PORT -T ms                   echo server for the namespace lab
+ *   detect  -h H -p P -i -v -c [-b] -T -t   one ka_client, measures detection
+ *   rawbusy -h H -p P -i -v -c -T -t        plain socket, keepalive, no user timeout, busy
+ *   reconnect -n cycles                     server away and back, loopback
+ *   bulk    -m raw|ka|socat -n bytes        bulk transfer into a sink, loopback
+ *   pingpong -m raw|ka|socat -n count       small-message round trips, loopback
+ *   idle    -s seconds [-H heartbeat_ms]    wake-ups of an idle connected client
+ *   storm   -n clients -j jitter -D ms      reconnect storm against a restarting server
+ *   rss     -- prog args...                 runs prog, prints its peak RSS
+ *
+ * Bench-only code: built with -D_GNU_SOURCE for pthreads and tcp_info. */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ka_client.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "kabench: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
+
+/* Listening socket on addr:port (port 0 = ephemeral); *port_out gets the port. */
+static int listen_on(const char *addr, int port, int backlog, int *port_out)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int on = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) die("socket");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("bind");
+    if (listen(fd, backlog) != 0) die("listen");
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    if (port_out) *port_out = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int connect_to(const char *addr, int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) die("socket");
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect");
+    return fd;
+}
+
+/* accept with a deadline; -1 on timeout */
+static int accept_within(int l, int ms)
+{
+    struct pollfd p;
+    p.fd = l; p.events = POLLIN; p.revents = 0;
+    if (poll(&p, 1, ms) <= 0) return -1;
+    return accept(l, NULL, NULL);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_exact(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r; n -= (size_t)r;
+    }
+    return 0;
+}
+
+static const char *reason_name(ka_reason r)
+{
+    static const char *const n[] = { "NONE", "PEER_CLOSED", "PEER_RESET", "TIMEOUT", "UNREACHABLE", "REFUSED",
+                                     "CONNECT_TIMEOUT", "RESOLVE", "HEARTBEAT", "LOCAL", "ERROR" };
+    return (unsigned)r < sizeof n / sizeof n[0] ? n[r] : "?";
+}
+
+/* Options: -x value pairs, looked up by letter. */
+static int g_argc;
+static char **g_argv;
+static const char *opt(char letter, const char *def)
+{
+    int i;
+    for (i = 0; i + 1 < g_argc; i++)
+        if (g_argv[i][0] == '-' && g_argv[i][1] == letter && g_argv[i][2] == '\0') return g_argv[i + 1];
+    return def;
+}
+static int has_flag(char letter)
+{
+    int i;
+    for (i = 0; i < g_argc; i++)
+        if (g_argv[i][0] == '-' && g_argv[i][1] == letter && g_argv[i][2] == '\0') return 1;
+    return 0;
+}
+static long optl(char letter, long def) { const char *s = opt(letter, NULL); return s ? strtol(s, NULL, 10) : def; }
+
+/* ---- server: echo, many connections, for the namespace lab ---------------------- */
+
+#define MAXCONN 64
+static int cmd_server(void)
+{
+    struct pollfd p[MAXCONN + 1];
+    int n = 1, i, port;
+    long long end = now_us() + optl('T', 60000) * 1000;
+    char buf[65536];
+    p[0].fd = listen_on("0.0.0.0", (int)optl('p', 7000), 64, &port);
+    p[0].events = POLLIN;
+    while (now_us() < end) {
+        int ms = (int)((end - now_us()) / 1000) + 1;
+        if (poll(p, (nfds_t)n, ms > 1000 ? 1000 : ms) <= 0) continue;
+        if ((p[0].revents & POLLIN) && n <= MAXCONN) {
+            int fd = accept(p[0].fd, NULL, NULL);
+            if (fd >= 0) { nonblock(fd); p[n].fd = fd; p[n].events = POLLIN; p[n].revents = 0; n++; }
+        }
+        for (i = 1; i < n; i++) {
+            ssize_t r;
+            if (!p[i].revents) continue;
+            r = read(p[i].fd, buf, sizeof buf);
+            if (r > 0) { if (send(p[i].fd, buf, (size_t)r, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) r = 0; }
+            if (r == 0 || (r < 0 && errno != EAGAIN)) { close(p[i].fd); p[i] = p[--n]; i--; }
+        }
+    }
+    return 0;
+}
+
+/* ---- detect: one ka_client; kernel error (watcher thread) vs on_disconnect --------- */
+
+static struct {
+    int dupfd;
+    pthread_t th;
+    int th_started;
+    volatile long long t_watch;       /* watcher thread saw POLLERR/POLLHUP */
+    volatile long long last_ack_ms;   /* tcpi_last_ack_recv right then */
+    volatile int watch_state;
+    long long t_cb, t_select, t_rx;
+    int ready, done, busy;
+    ka_disconnect_info di;
+} D;
+
+static void *watcher(void *arg)
+{
+    struct pollfd p;
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    (void)arg;
+    p.fd = D.dupfd; p.events = 0; p.revents = 0;   /* ERR and HUP only */
+    while (poll(&p, 1, 100) == 0 && !D.done) { }
+    D.t_watch = now_us();
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(D.dupfd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+        D.last_ack_ms = ti.tcpi_last_ack_recv;
+        D.watch_state = ti.tcpi_state;
+    }
+    return NULL;
+}
+
+static void d_connect(ka_client *c, void *u)
+{
+    (void)u;
+    if (D.th_started) return;
+    D.dupfd = dup(ka_client_socket(c));
+    if (pthread_create(&D.th, NULL, watcher, NULL) == 0) D.th_started = 1;
+    ka_client_send(c, "hello\n", 6);
+}
+
+static void d_data(ka_client *c, const void *d, size_t n, void *u)
+{
+    (void)c; (void)d; (void)n; (void)u;
+    D.t_rx = now_us();
+    if (!D.ready) { D.ready = 1; printf("READY\n"); fflush(stdout); }
+}
+
+static void d_disconnect(ka_client *c, const ka_disconnect_info *di, void *u)
+{
+    (void)c; (void)u;
+    D.t_cb = now_us();
+    D.di = *di;
+    D.done = 1;
+}
+
+static void fill_keepalive(ka_config *cfg)
+{
+    cfg->keepalive_idle_ms = (unsigned)optl('i', 1000);
+    cfg->keepalive_interval_ms = (unsigned)optl('v', 1000);
+    cfg->keepalive_count = (unsigned)optl('c', 3);
+}
+
+static int cmd_detect(void)
+{
+    ka_config cfg;
+    ka_client *c;
+    long long end = now_us() + optl('T', 30000) * 1000, next_send = 0;
+    const char *tag = opt('t', "x");
+    static char chunk[1024];
+    long long deadline_ms;
+    ka_config_init(&cfg);
+    cfg.host = opt('h', "127.0.0.1");
+    cfg.port = opt('p', "7000");
+    fill_keepalive(&cfg);
+    cfg.backoff_initial_ms = 60000;
+    cfg.backoff_max_ms = 60000;
+    cfg.send_buffer_size = 1 << 20;
+    cfg.cb.on_connect = d_connect;
+    cfg.cb.on_data = d_data;
+    cfg.cb.on_disconnect = d_disconnect;
+    D.busy = has_flag('b');
+    memset(chunk, 'b', sizeof chunk);
+    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) { fprintf(stderr, "detect: start failed\n"); return 1; }
+    while (!D.done && now_us() < end) {
+        fd_set rd, wr;
+        struct timeval tv;
+        long t = ka_client_timeout_ms(c), left = (long)((end - now_us()) / 1000) + 1;
+        int nfds, n;
+        if (D.busy && D.ready) {
+            long long now = now_us();
+            if (now >= next_send) { ka_client_send(c, chunk, sizeof chunk); next_send = now + 10000; }
+            if (t < 0 || t > 10) t = 10;
+        }
+        if (t < 0 || t > left) t = left;
+        FD_ZERO(&rd); FD_ZERO(&wr);
+        nfds = ka_client_fdset(c, &rd, &wr);
+        tv.tv_sec = t / 1000; tv.tv_usec = (t % 1000) * 1000;
+        n = select(nfds, &rd, &wr, NULL, &tv);
+        D.t_select = now_us();
+        if (n < 0 && errno != EINTR) break;
+        ka_client_process(c, n > 0 ? &rd : NULL, n > 0 ? &wr : NULL);
+    }
+    D.done = 1;
+    if (D.th_started) pthread_join(D.th, NULL);
+    deadline_ms = (long long)cfg.keepalive_idle_ms + (long long)cfg.keepalive_interval_ms * cfg.keepalive_count;
+    if (D.t_cb && D.t_watch) {
+        /* detection: time since the last thing heard from the peer, at the
+         * moment the kernel reported the error, plus our delay after that */
+        double det_ms = (double)D.last_ack_ms + (double)(D.t_cb - D.t_watch) / 1000.0;
+        printf("RESULT det_ratio_%s %.4f\n", tag, det_ms / (double)deadline_ms);
+        printf("RESULT det_ms_%s %.1f\n", tag, det_ms);
+        printf("RESULT det_overhead_us_%s %lld\n", tag, D.t_cb - D.t_watch);
+        printf("RESULT det_libproc_us_%s %lld\n", tag, D.t_cb - D.t_select);
+        printf("INFO %s reason=%s errno=%d since_rx_ms=%.1f last_ack_ms=%lld tcp_state=%d unsent=%lu\n", tag,
+               reason_name(D.di.reason), D.di.sys_error, (double)(D.t_cb - D.t_rx) / 1000.0, D.last_ack_ms,
+               D.watch_state, (unsigned long)D.di.unsent_bytes);
+    } else {
+        printf("INFO %s no detection within the time limit (ready=%d)\n", tag, D.ready);
+    }
+    if (D.dupfd > 0) close(D.dupfd);
+    ka_client_free(c);
+    return 0;
+}
+
+/* ---- rawbusy: what a plain socket does without TCP_USER_TIMEOUT ------------------ */
+
+static int cmd_rawbusy(void)
+{
+    int fd = connect_to(opt('h', "127.0.0.1"), (int)optl('p', 7000));
+    int on = 1, idle = (int)optl('i', 1000) / 1000, intvl = (int)optl('v', 1000) / 1000, cnt = (int)optl('c', 3);
+    long long end = now_us() + optl('T', 30000) * 1000, next_send = 0, t_err = 0;
+    const char *tag = opt('t', "raw");
+    char chunk[1024], buf[65536];
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    int ready = 0, err = 0;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    nonblock(fd);
+    memset(chunk, 'r', sizeof chunk);
+    send(fd, "hello\n", 6, MSG_NOSIGNAL);
+    while (now_us() < end) {
+        struct pollfd p;
+        long long now = now_us();
+        p.fd = fd; p.events = POLLIN; p.revents = 0;
+        if (ready && now >= next_send) {
+            if (send(fd, chunk, sizeof chunk, MSG_NOSIGNAL) < 0 && errno != EAGAIN) { t_err = now_us(); err = errno; break; }
+            next_send = now + 10000;
+        }
+        if (poll(&p, 1, 10) <= 0) continue;
+        if (p.revents & (POLLERR | POLLHUP)) { t_err = now_us(); break; }
+        if (p.revents & POLLIN) {
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0 && errno != EAGAIN) { t_err = now_us(); err = r < 0 ? errno : 0; break; }
+            if (!ready) { ready = 1; printf("READY\n"); fflush(stdout); }
+        }
+    }
+    memset(&ti, 0, sizeof ti);
+    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+    if (t_err) {
+        socklen_t el = sizeof err;
+        if (!err) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        printf("RESULT det_ms_%s %u\n", tag, ti.tcpi_last_ack_recv);
+        printf("INFO %s errno=%d (%s) last_ack_ms=%u retransmits=%u\n", tag, err, strerror(err), ti.tcpi_last_ack_recv,
+               (unsigned)ti.tcpi_total_retrans);
+    } else {
+        printf("INFO %s no detection within the time limit (ready=%d)\n", tag, ready);
+    }
+    close(fd);
+    return 0;
+}
+
+/* ---- reconnect: server away and back; on_connect vs the scheduled attempt ---------- */
+
+static struct { long long t_conn, t_sched; int connects, disconnects; } R;
+
+static void r_connect(ka_client *c, void *u) { (void)c; (void)u; R.t_conn = now_us(); R.connects++; }
+static void r_disconnect(ka_client *c, const ka_disconnect_info *di, void *u) { (void)c; (void)di; (void)u; R.disconnects++; }
+static void r_retry(ka_client *c, const ka_retry_info *ri, void *u)
+{
+    (void)c; (void)u;
+    R.t_sched = now_us() + (long long)ri->delay_ms * 1000;
+}
+
+static int cmd_reconnect(void)
+{
+    int cycles = (int)optl('n', 8), port, i, l, conn = -1;
+    char portstr[16];
+    ka_config cfg;
+    ka_client *c;
+    long long end = now_us() + 120 * 1000000LL;
+    l = listen_on("127.0.0.1", 0, 16, &port);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    ka_config_init(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.port = portstr;
+    cfg.backoff_initial_ms = 200;
+    cfg.backoff_max_ms = 800;
+    cfg.backoff_jitter = 0.5;
+    cfg.backoff_reset_ms = 100;
+    cfg.cb.on_connect = r_connect;
+    cfg.cb.on_disconnect = r_disconnect;
+    cfg.cb.on_retry = r_retry;
+    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
+    while (R.connects < 1 && now_us() < end) ka_client_poll(c, 50);
+    conn = accept_within(l, 2000);
+    for (i = 0; i < cycles && now_us() < end; i++) {
+        long long t_down, t_back, up_until, down_us = (300 + (i * 233) % 700) * 1000LL;
+        int want;
+        /* up for longer than backoff_reset_ms, so every outage starts at attempt 1 */
+        up_until = now_us() + 150000;
+        while (now_us() < up_until) ka_client_poll(c, 20);
+        /* the server goes away for 300..1000 ms, varying per cycle */
+        if (conn >= 0) close(conn);
+        conn = -1;
+        close(l);
+        t_down = now_us();
+        want = R.connects + 1;
+        while (now_us() < t_down + down_us) {
+            long left = (long)((t_down + down_us - now_us()) / 1000);
+            ka_client_poll(c, left < 1 ? 1 : (int)left);
+        }
+        l = listen_on("127.0.0.1", port, 16, NULL);
+        t_back = now_us();
+        while (R.connects < want && now_us() < end) ka_client_poll(c, 50);
+        if (R.connects < want) break;
+        printf("RESULT rc_total_ms %.3f\n", (double)(R.t_conn - t_back) / 1000.0);
+        printf("RESULT rc_sched_ms %.3f\n", (double)(R.t_sched - t_back) / 1000.0);
+        printf("RESULT rc_overhead_us %lld\n", R.t_conn - R.t_sched);
+        conn = accept_within(l, 2000);
+    }
+    if (conn >= 0) close(conn);
+    if (l >= 0) close(l);
+    ka_client_free(c);
+    return 0;
+}
+
+/* ---- bulk: N bytes into a sink child; the sink times first byte to last ------------- */
+
+static pid_t spawn_socat(const char *a1, const char *a2, int stdio_fd, int other_end)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(other_end);
+        dup2(stdio_fd, 0);
+        dup2(stdio_fd, 1);
+        execlp("socat", "socat", "-b", "65536", a1, a2, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static struct { int connected; size_t got; } K;
+static void k_connect(ka_client *c, void *u) { (void)c; (void)u; K.connected = 1; }
+static void k_data(ka_client *c, const void *d, size_t n, void *u) { (void)c; (void)d; (void)u; K.got += n; }
+
+static int cmd_bulk(void)
+{
+    const char *mode = opt('m', "raw");
+    long long total = atoll(opt('n', "67108864"));
+    int port, l = listen_on("127.0.0.1", 0, 4, &port), pfd[2];
+    pid_t sink, peer = -1;
+    static char buf[1 << 16];
+    double secs = 0;
+    char portstr[16], target[64];
+    if (pipe(pfd) != 0) die("pipe");
+    sink = fork();
+    if (sink == 0) {
+        long long got = 0, t0 = 0;
+        int fd = accept_within(l, 10000);
+        double s;
+        if (fd < 0) _exit(1);
+        while (got < total) {
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r <= 0) break;
+            if (!t0) t0 = now_us();
+            got += r;
+        }
+        s = got >= total ? (double)(now_us() - t0) / 1e6 : -1.0;
+        close(fd);
+        if (write(pfd[1], &s, sizeof s) != (ssize_t)sizeof s) _exit(1);
+        _exit(0);
+    }
+    close(l);
+    close(pfd[1]);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    memset(buf, 'z', sizeof buf);
+    if (strcmp(mode, "raw") == 0) {
+        int fd = connect_to("127.0.0.1", port);
+        long long sent = 0;
+        while (sent < total) {
+            ssize_t w = send(fd, buf, sizeof buf, MSG_NOSIGNAL);
+            if (w <= 0) break;
+            sent += w;
+        }
+        close(fd);
+    } else if (strcmp(mode, "ka") == 0) {
+        ka_config cfg;
+        ka_client *c;
+        long long queued = 0, end = now_us() + 300 * 1000000LL;
+        ka_config_init(&cfg);
+        cfg.host = "127.0.0.1";
+        cfg.port = portstr;
+        cfg.send_buffer_size = (size_t)optl('q', 262144);
+        cfg.cb.on_connect = k_connect;
+        if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
+        while (!K.connected && now_us() < end) ka_client_poll(c, 100);
+        while (queued < total && now_us() < end && ka_client_state(c) == KA_STATE_CONNECTED) {
+            int rc = ka_client_send(c, buf, sizeof buf);
+            if (rc == 0) queued += (long long)sizeof buf;
+            else if (rc == KA_EAGAIN) ka_client_poll(c, 1000);
+            else break;
+        }
+        while (ka_client_pending(c) > 0 && now_us() < end && ka_client_state(c) == KA_STATE_CONNECTED) ka_client_poll(c, 1000);
+        ka_client_free(c);
+    } else {
+        snprintf(target, sizeof target, "TCP:127.0.0.1:%d", port);
+        peer = fork();
+        if (peer == 0) {
+            int nul = open("/dev/null", O_WRONLY);
+            if (nul >= 0) dup2(nul, 2);     /* it ends with EPIPE when the sink has its bytes */
+            execlp("socat", "socat", "-u", "-b", "65536", "OPEN:/dev/zero", target, (char *)NULL);
+            _exit(127);
+        }
+    }
+    if (read(pfd[0], &secs, sizeof secs) != (ssize_t)sizeof secs) secs = -1;
+    waitpid(sink, NULL, 0);
+    if (peer > 0) { kill(peer, SIGTERM); waitpid(peer, NULL, 0); }
+    if (secs > 0) printf("RESULT bulk_MiBps_%s %.1f\n", opt('k', mode), (double)total / 1048576.0 / secs);
+    else printf("INFO bulk %s failed\n", mode);
+    return 0;
+}
+
+/* ---- pingpong: n round trips of s bytes through an echo child ---------------------- */
+
+static int cmd_pingpong(void)
+{
+    const char *mode = opt('m', "raw");
+    long n = optl('n', 100000), size = optl('s', 32), i;
+    int port, l = listen_on("127.0.0.1", 0, 4, &port);
+    pid_t echo, peer = -1;
+    char msg[4096], back[4096], portstr[16], target[64];
+    long long t0, t1;
+    if (size > (long)sizeof msg) size = sizeof msg;
+    echo = fork();
+    if (echo == 0) {
+        int fd = accept_within(l, 10000);
+        ssize_t r;
+        if (fd < 0) _exit(1);
+        while ((r = read(fd, back, sizeof back)) > 0)
+            if (write_all(fd, back, (size_t)r) != 0) break;
+        _exit(0);
+    }
+    close(l);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    memset(msg, 'p', sizeof msg);
+    if (strcmp(mode, "ka") == 0) {
+        ka_config cfg;
+        ka_client *c;
+        long long end = now_us() + 300 * 1000000LL;
+        ka_config_init(&cfg);
+        cfg.host = "127.0.0.1";
+        cfg.port = portstr;
+        cfg.cb.on_connect = k_connect;
+        cfg.cb.on_data = k_data;
+        if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
+        while (!K.connected && now_us() < end) ka_client_poll(c, 100);
+        t0 = now_us();
+        for (i = 0; i < n && now_us() < end; i++) {
+            size_t want = K.got + (size_t)size;
+            if (ka_client_send(c, msg, (size_t)size) != 0) break;
+            while (K.got < want && ka_client_state(c) == KA_STATE_CONNECTED) ka_client_poll(c, 1000);
+            if (K.got < want) break;
+        }
+        t1 = now_us();
+        ka_client_free(c);
+    } else {
+        int fd;
+        if (strcmp(mode, "raw") == 0) {
+            fd = connect_to("127.0.0.1", port);
+        } else {
+            int sv[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair");
+            snprintf(target, sizeof target, "TCP:127.0.0.1:%d", port);
+            peer = spawn_socat("STDIO", target, sv[1], sv[0]);
+            close(sv[1]);
+            fd = sv[0];
+        }
+        t0 = now_us();
+        for (i = 0; i < n; i++) {
+            if (write_all(fd, msg, (size_t)size) != 0 || read_exact(fd, back, (size_t)size) != 0) break;
+        }
+        t1 = now_us();
+        close(fd);
+    }
+    if (peer > 0) waitpid(peer, NULL, 0);
+    kill(echo, SIGTERM);
+    waitpid(echo, NULL, 0);
+    if (i == n) printf("RESULT rtt_us_%s %.2f\n", mode, (double)(t1 - t0) / (double)n);
+    else printf("INFO pingpong %s stopped after %ld\n", mode, i);
+    return 0;
+}
+
+/* ---- idle: voluntary context switches of a connected client that has nothing to do -- */
+
+static int cmd_idle(void)
+{
+    long secs = optl('s', 30), hb = optl('H', 0);
+    int port, l = listen_on("127.0.0.1", 0, 4, &port);
+    pid_t srv;
+    char portstr[16];
+    ka_config cfg;
+    ka_client *c;
+    struct rusage r0, r1;
+    long long end;
+    long polls = 0;
+    const char *tag = hb ? "hb" : "nohb";
+    srv = fork();
+    if (srv == 0) {
+        char b[4096];
+        int fd = accept_within(l, 10000);
+        alarm((unsigned)secs + 20);
+        if (fd >= 0) while (read(fd, b, sizeof b) > 0) { }
+        _exit(0);
+    }
+    close(l);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    ka_config_init(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.port = portstr;
+    cfg.heartbeat_interval_ms = (unsigned)hb;
+    cfg.heartbeat_data = "\n";
+    cfg.heartbeat_len = 1;
+    cfg.cb.on_connect = k_connect;
+    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
+    end = now_us() + 5000000;
+    while (!K.connected && now_us() < end) ka_client_poll(c, 100);
+    getrusage(RUSAGE_SELF, &r0);
+    end = now_us() + secs * 1000000;
+    while (now_us() < end) {
+        long left = (long)((end - now_us()) / 1000) + 1;
+        ka_client_poll(c, (int)left);
+        polls++;
+    }
+    getrusage(RUSAGE_SELF, &r1);
+    /* the last return of ka_client_poll is our own end-of-run timeout */
+    printf("RESULT idle_wakeups_%s %ld\n", tag, polls - 1);
+    printf("RESULT idle_nvcsw_%s %ld\n", tag, r1.ru_nvcsw - r0.ru_nvcsw - 1);
+    printf("INFO idle %s: %ld s, state %d, nvcsw %ld, nivcsw %ld, poll returns %ld\n", tag, secs, (int)ka_client_state(c),
+           r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, polls);
+    ka_client_free(c);
+    kill(srv, SIGTERM);
+    waitpid(srv, NULL, 0);
+    return 0;
+}
+
+/* ---- storm: N clients in one poll() loop, one server that restarts ----------------- */
+
+#define STORM_MAX_EV 200000
+static long long S_t0;
+static int S_attempts[STORM_MAX_EV];   /* ms since restart of each connect attempt */
+static int S_nattempts, S_connected, S_counting, S_lost;
+static long long S_last_connect;
+
+static void s_log(ka_client *c, int level, const char *msg, void *u)
+{
+    (void)c; (void)u;
+    if (level == KA_LOG_DEBUG && strncmp(msg, "connecting", 10) == 0 && S_counting && S_nattempts < STORM_MAX_EV)
+        S_attempts[S_nattempts++] = (int)((now_us() - S_t0) / 1000);
+}
+static void s_connect(ka_client *c, void *u) { (void)c; (void)u; S_connected++; S_last_connect = now_us(); }
+static void s_disconnect(ka_client *c, const ka_disconnect_info *di, void *u) { (void)c; (void)di; (void)u; S_connected--; if (S_counting) S_lost++; }
+
+static void storm_server(int l, int port, int ctl, int nmax, int down_ms)
+{
+    int *fds = calloc((size_t)nmax + 16, sizeof(int)), n = 0, i, restarted = 0;
+    long long end = now_us() + 60 * 1000000LL;
+    nonblock(l);
+    while (now_us() < end) {
+        struct pollfd p[2];
+        p[0].fd = ctl; p[0].events = POLLIN; p[0].revents = 0;
+        p[1].fd = l; p[1].events = POLLIN; p[1].revents = 0;
+        if (poll(p, 2, 200) < 0) continue;
+        if (p[0].revents) {
+            char ch = 'q';
+            if (read(ctl, &ch, 1) <= 0 || ch == 'q' || restarted) break;
+            /* restart: every connection and the listener gone, back after down_ms */
+            close(l);
+            for (i = 0; i < n; i++) close(fds[i]);
+            n = 0;
+            usleep((useconds_t)down_ms * 1000);
+            l = listen_on("127.0.0.1", port, 4096, NULL);
+            nonblock(l);
+            restarted = 1;
+            continue;
+        }
+        if (p[1].revents) {
+            int fd;
+            while ((fd = accept(l, NULL, NULL)) >= 0) {
+                if (n < nmax + 16) fds[n++] = fd; else close(fd);
+            }
+        }
+    }
+    _exit(0);
+}
+
+static int cmd_storm(void)
+{
+    int nc = (int)optl('n', 1000), down = (int)optl('D', 1200), port, l, ctl[2], i, w;
+    double jit = atof(opt('j', "0.5"));
+    ka_client **cl;
+    struct pollfd *pf;
+    int *idx;
+    pid_t srv;
+    char portstr[16];
+    ka_config cfg;
+    struct rlimit rl;
+    long long end;
+    long total_ms, nwin, peak = 0, *win;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < (rlim_t)(nc * 2 + 64)) {
+        rl.rlim_cur = (rlim_t)(nc * 2 + 64);
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < (rlim_t)(nc * 2 + 64)) { printf("INFO storm: RLIMIT_NOFILE %lu too low\n", (unsigned long)rl.rlim_cur); return 2; }
+    l = listen_on("127.0.0.1", 0, 4096, &port);
+    if (pipe(ctl) != 0) die("pipe");
+    srv = fork();
+    if (srv == 0) { close(ctl[1]); storm_server(l, port, ctl[0], nc, down); }
+    close(ctl[0]);
+    close(l);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    ka_config_init(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.port = portstr;
+    cfg.backoff_initial_ms = 500;
+    cfg.backoff_max_ms = 4000;
+    cfg.backoff_jitter = jit;
+    cfg.backoff_reset_ms = 300;
+    cfg.send_buffer_size = 256;
+    cfg.recv_buffer_size = 256;
+    cfg.cb.on_log = s_log;
+    cfg.cb.on_connect = s_connect;
+    cfg.cb.on_disconnect = s_disconnect;
+    cl = calloc((size_t)nc, sizeof *cl);
+    pf = calloc((size_t)nc, sizeof *pf);
+    idx = calloc((size_t)nc, sizeof *idx);
+    if (!cl || !pf || !idx) return 1;
+    for (i = 0; i < nc; i++) {
+        cfg.random_seed = (unsigned)(i * 2654435761u + 1u);
+        if (ka_client_new(&cl[i], &cfg) != 0 || ka_client_start(cl[i]) != 0) { printf("INFO storm: client %d failed\n", i); return 1; }
+    }
+    end = now_us() + 60 * 1000000LL;
+    for (;;) {
+        long long now = now_us();
+        int np = 0, rc;
+        long tmo = 100;
+        if (now > end) break;
+        /* phase 1: everyone up for longer than backoff_reset_ms, then restart */
+        if (!S_counting && S_connected == nc) {
+            long long up_since = now;
+            while (now_us() < up_since + 400000) { usleep(50000); }
+            S_t0 = now_us();
+            S_counting = 1;
+            if (write(ctl[1], "r", 1) != 1) break;
+        }
+        /* done when every client has lost its connection and is back */
+        if (S_counting && S_lost >= nc && S_connected == nc) break;
+        if (S_counting && now - S_t0 > 20 * 1000000LL) break;
+        for (i = 0; i < nc; i++) {
+            int want = ka_client_want(cl[i]);
+            long t = ka_client_timeout_ms(cl[i]);
+            if (t >= 0 && t < tmo) tmo = t;
+            if (!want) continue;
+            pf[np].fd = ka_client_socket(cl[i]);
+            pf[np].events = (short)(((want & KA_READ) ? POLLIN : 0) | ((want & KA_WRITE) ? POLLOUT : 0));
+            pf[np].revents = 0;
+            idx[np++] = i;
+        }
+        rc = poll(pf, (nfds_t)np, (int)tmo);
+        if (rc < 0 && errno != EINTR) break;
+        for (w = 0; w < np; w++) {
+            short re = pf[w].revents;
+            int ready = ((re & (POLLIN | POLLERR | POLLHUP)) ? KA_READ : 0) | ((re & (POLLOUT | POLLERR)) ? KA_WRITE : 0);
+            if (ready) ka_client_process_events(cl[idx[w]], ready);
+        }
+        for (i = 0; i < nc; i++)
+            if (ka_client_timeout_ms(cl[i]) == 0) ka_client_process_events(cl[i], 0);
+    }
+    if (write(ctl[1], "q", 1) != 1) { }
+    for (i = 0; i < nc; i++) ka_client_free(cl[i]);
+    waitpid(srv, NULL, 0);
+    if (!S_counting || S_lost < nc || S_connected != nc) {
+        printf("INFO storm: not all reconnected (%d of %d, %d lost)\n", S_connected, nc, S_lost);
+        return 1;
+    }
+    /* 100 ms windows from the restart to the last reconnect */
+    total_ms = (long)((S_last_connect - S_t0) / 1000) + 1;
+    nwin = (total_ms + 99) / 100;
+    win = calloc((size_t)nwin + 1, sizeof *win);
+    for (i = 0; i < S_nattempts; i++) {
+        long k = S_attempts[i] / 100;
+        if (k > nwin) k = nwin;
+        win[k]++;
+    }
+    for (i = 0; i <= nwin; i++) if (win[i] > peak) peak = win[i];
+    {
+        double mean = (double)S_nattempts / (double)nwin;
+        char tag[16];
+        snprintf(tag, sizeof tag, "j%.1f", jit);
+        printf("RESULT storm_peak_%s %ld\n", tag, peak);
+        printf("RESULT storm_mean_%s %.1f\n", tag, mean);
+        printf("RESULT storm_peak_mean_%s %.2f\n", tag, (double)peak / mean);
+        printf("RESULT storm_attempts_%s %d\n", tag, S_nattempts);
+        printf("RESULT storm_all_back_ms_%s %ld\n", tag, total_ms);
+        printf("INFO storm %s: %d clients, %d attempts in %ld windows of 100 ms, peak %ld\n", tag, nc, S_nattempts, nwin, peak);
+    }
+    free(win);
+    free(cl); free(pf); free(idx);
+    return 0;
+}
+
+/* ---- rss: peak resident set of a child ------------------------------------------- */
+
+static int cmd_rss(int argc, char **argv)
+{
+    int i, st;
+    struct rusage ru;
+    pid_t pid;
+    for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) { }
+    if (i + 1 >= argc) return 2;
+    pid = fork();
+    if (pid == 0) { execvp(argv[i + 1], argv + i + 1); _exit(127); }
+    if (wait4(pid, &st, 0, &ru) < 0) die("wait4");
+    printf("RESULT rss_kib_%s %ld\n", opt('t', "prog"), ru.ru_maxrss);
+    printf("INFO rss exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) { fprintf(stderr, "usage: kabench server|detect|rawbusy|reconnect|bulk|pingpong|idle|storm|rss ...\n"); return 2; }
+    g_argc = argc - 2;
+    g_argv = argv + 2;
+    if (strcmp(argv[1], "server") == 0) return cmd_server();
+    if (strcmp(argv[1], "detect") == 0) return cmd_detect();
+    if (strcmp(argv[1], "rawbusy") == 0) return cmd_rawbusy();
+    if (strcmp(argv[1], "reconnect") == 0) return cmd_reconnect();
+    if (strcmp(argv[1], "bulk") == 0) return cmd_bulk();
+    if (strcmp(argv[1], "pingpong") == 0) return cmd_pingpong();
+    if (strcmp(argv[1], "idle") == 0) return cmd_idle();
+    if (strcmp(argv[1], "storm") == 0) return cmd_storm();
+    if (strcmp(argv[1], "rss") == 0) return cmd_rss(argc - 2, argv + 2);
+    fprintf(stderr, "kabench: unknown command %s\n", argv[1]);
+    return 2;
+}
