@@ -66,6 +66,7 @@ typedef int ka_socklen;
 typedef int ka_iolen;
 #define KA_E(wsa, posix) (wsa)
 #define KA_SEND_FLAGS 0
+#define KA_SHUT_WR SD_SEND
 
 static int ka_sock_err(void) { return WSAGetLastError(); }
 static void ka_sock_close(ka_socket s) { closesocket(s); }
@@ -127,6 +128,7 @@ typedef size_t ka_iolen;
 #else
 #define KA_SEND_FLAGS 0         /* SO_NOSIGPIPE is set on the socket instead */
 #endif
+#define KA_SHUT_WR SHUT_WR
 
 static int ka_sock_err(void) { return errno; }
 static void ka_sock_close(ka_socket s) { close(s); }
@@ -239,6 +241,8 @@ struct ka_client {
     unsigned char *ends;
     size_t cap, head, len;
     int mid_msg;                /* the head message is partly written */
+    int finishing;              /* ka_client_finish: deliver the queue, then close */
+    int wr_shut;                /* this connection's write side is shut down */
 
     unsigned char *rbuf;
     size_t rcap;
@@ -452,6 +456,10 @@ static int ka_flush(ka_client *c)
         ka_queue_consume(c, (size_t)n);
         c->last_send = ka_now_ms();
     }
+    if (c->finishing && !c->wr_shut) {  /* everything is out: tell the peer with a FIN */
+        c->wr_shut = 1;
+        shutdown(c->fd, KA_SHUT_WR);
+    }
     return 0;
 }
 
@@ -607,6 +615,7 @@ static void ka_connected(ka_client *c)
     ka_end_attempt(c);
     c->fd = s;
     ka_enter(c, KA_STATE_CONNECTED);
+    c->wr_shut = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     if (c->cfg.cb.on_connect) {
         epoch = ka_cb_enter(c);
@@ -628,6 +637,7 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     di.sys_error = err;
     di.connected_ms = (unsigned long)up;
     di.unsent_bytes = ka_queue_drop_partial(c);
+    if (c->finishing && c->len == 0) retry = 0;     /* nothing left to deliver: done */
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
     if (c->cfg.cb.on_disconnect) {
         epoch = ka_cb_enter(c);
@@ -712,7 +722,7 @@ static void ka_step(ka_client *c, int ready)
             ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
             return;
         }
-        if (c->cfg.heartbeat_interval_ms && c->len == 0 && now - c->last_send >= c->cfg.heartbeat_interval_ms) {
+        if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0 && now - c->last_send >= c->cfg.heartbeat_interval_ms) {
             int err;
             ka_queue_push(c, c->cfg.heartbeat_data, c->cfg.heartbeat_len);
             err = ka_flush(c);
@@ -889,6 +899,7 @@ int ka_client_start(ka_client *c)
     if (!c) return KA_EINVAL;
     if (c->state != KA_STATE_IDLE && c->state != KA_STATE_STOPPED) return KA_ESTATE;
     c->fails = c->retries = 0;
+    c->finishing = 0;
     ka_begin_attempt(c);
     return ka_leave(c, 0);
 }
@@ -898,10 +909,25 @@ int ka_client_send(ka_client *c, const void *data, size_t len)
     int rc;
     if (!c || (!data && len)) return KA_EINVAL;
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
+    if (c->finishing) return KA_ESTATE;
     if (len == 0) return 0;
     rc = ka_queue_push(c, data, len);
     if (rc == 0 && c->state == KA_STATE_CONNECTED && !c->pending_err) c->pending_err = ka_flush(c);
     return rc;
+}
+
+int ka_client_finish(ka_client *c)
+{
+    if (!c) return KA_EINVAL;
+    if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
+    c->finishing = 1;
+    if (c->state == KA_STATE_CONNECTED) {
+        if (!c->pending_err) c->pending_err = ka_flush(c);  /* half-closes at once if the queue is empty */
+    } else if (c->len == 0) {
+        ka_end_attempt(c);              /* nothing to deliver, no connection to close */
+        ka_enter(c, KA_STATE_STOPPED);
+    }
+    return 0;
 }
 
 void ka_client_disconnect(ka_client *c)
@@ -989,7 +1015,7 @@ long ka_client_timeout_ms(const ka_client *c)
     case KA_STATE_CONNECTED:
         if (c->pending_err) return 0;
         if (c->cfg.idle_timeout_ms) t = ka_until(c->last_recv + c->cfg.idle_timeout_ms, now);
-        if (c->cfg.heartbeat_interval_ms && c->len == 0) {
+        if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0) {
             u = ka_until(c->last_send + c->cfg.heartbeat_interval_ms, now);
             if (t < 0 || u < t) t = u;
         }

@@ -197,6 +197,15 @@ int         ka_client_poll(ka_client *c, int timeout_ms);
  * counted in ka_disconnect_info.unsent_bytes. len 0 is a no-op. */
 int         ka_client_send(ka_client *c, const void *data, size_t len);
 
+/* Graceful end: accept no more messages (ka_client_send returns
+ * KA_ESTATE), deliver what is queued (reconnecting if need be, as usual),
+ * then shut down the write side (FIN) and stop heartbeats. The connection
+ * stays open for reading: when the peer closes it, on_disconnect reports
+ * KA_REASON_PEER_CLOSED (or whatever ended it) and the client is STOPPED
+ * without a retry. With nothing queued and no connection it stops at once.
+ * ka_client_stop still ends it at any time. KA_ESTATE when IDLE or STOPPED. */
+int         ka_client_finish(ka_client *c);
+
 /* Drops the current connection (or connect attempt), runs on_disconnect
  * with KA_REASON_LOCAL if a connection was up, and schedules a reconnect per
  * the backoff rules. No-op in other states. */

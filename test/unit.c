@@ -662,6 +662,56 @@ static void odd_sized_queue_wraps_without_losing_a_byte(void)
     pair_close(&t);
 }
 
+/* ka_client_finish: what was queued arrives, then a FIN; no reconnect. */
+static void finish_delivers_the_queue_then_closes_for_good(void)
+{
+    t_pair t;
+    char buf[16];
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.heartbeat_interval_ms = 50;       /* must fall silent once finishing */
+    t.cfg.heartbeat_data = "H";
+    t.cfg.heartbeat_len = 1;
+    CHECK_EQ(ka_client_finish(t.c), KA_EINVAL);             /* t.c is still NULL */
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_finish(t.c), KA_ESTATE);             /* not started */
+    CHECK_EQ(ka_client_send(t.c, "last words", 10), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    CHECK_EQ(ka_client_finish(t.c), 0);                     /* queued while connecting */
+    CHECK_EQ(ka_client_send(t.c, "more", 4), KA_ESTATE);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_recv_exact(t.p, buf, 10, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "last words", 10) == 0);
+    CHECK_EQ(t_recv_some(t.p, buf, sizeof buf, t.c, 3000), 0);  /* then EOF, no heartbeat */
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTED);     /* still reading */
+    CHECK(t_send_all(t.p, "reply", 5, t.c, 1000) == 0);
+    t_close(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_CLOSED);
+    CHECK_EQ(t.rec.dlen, 5);                                /* the reply was read */
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_STOPPED);
+    CHECK_EQ(t.rec.retries, 0);
+    CHECK_EQ(ka_client_finish(t.c), KA_ESTATE);
+    pair_close(&t);
+}
+
+static void finish_with_nothing_to_send_and_no_connection_stops_at_once(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, &rec);
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.retries, 1, 3000) == 0);    /* refused: backing off */
+    CHECK_EQ(ka_client_finish(c), 0);
+    CHECK_EQ(ka_client_state(c), KA_STATE_STOPPED);
+    ka_client_free(c);
+}
+
 static void stop_keeps_the_queue_and_start_again_sends_it(void)
 {
     t_pair t;
@@ -1271,6 +1321,8 @@ static const t_case cases[] = {
     { "data queued before connecting goes out first, in order", data_queued_before_connecting_goes_out_first_in_order },
     { "reconnect keeps whole messages and counts the partial one", reconnect_keeps_whole_messages_and_counts_the_partial_one },
     { "odd-sized queue wraps without losing a byte", odd_sized_queue_wraps_without_losing_a_byte },
+    { "finish delivers the queue, then closes for good", finish_delivers_the_queue_then_closes_for_good },
+    { "finish with nothing to send and no connection stops at once", finish_with_nothing_to_send_and_no_connection_stops_at_once },
     { "stop keeps the queue and a new start sends it", stop_keeps_the_queue_and_start_again_sends_it },
     { "disconnect drops the connection and reconnects", disconnect_drops_the_connection_and_reconnects },
     { "callbacks may call back into the client", callbacks_may_call_back_into_the_client },
