@@ -111,9 +111,12 @@ typedef struct ka_callbacks {
 
 /* The deadline promise: an idle connection whose peer has vanished is
  * reported dead within keepalive_idle_ms + keepalive_interval_ms *
- * keepalive_count (plus the OS's rounding to whole seconds), and a connection
- * with unacknowledged data within user_timeout_ms, which defaults to the
- * same figure. */
+ * keepalive_count after the last thing it heard from the peer (plus the
+ * OS's rounding to whole seconds), and a connection with unacknowledged
+ * data user_timeout_ms (default: the same figure) after its first
+ * retransmission: Linux starts that clock at the first retransmission
+ * timeout, a few hundred milliseconds after the send on a LAN, one RTO
+ * more when ICMP errors come back (see test/lab/RESULTS.md). */
 typedef struct ka_config {
     const char *host;                 /* name, IPv4 or IPv6 literal; 1..255 characters */
     const char *port;                 /* number (1..65535) or service name */
