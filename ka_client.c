@@ -519,6 +519,7 @@ static void ka_try_next_addr(ka_client *c)
         struct addrinfo *ai = c->ai_next;
         unsigned long long now = ka_now_ms();
         ka_socket s;
+        int err;
         c->ai_next = ai->ai_next;
         c->addr_deadline = now + (c->attempt_deadline > now ? c->attempt_deadline - now : 0) / (c->naddr_left ? c->naddr_left : 1);
         if (c->naddr_left) c->naddr_left--;
@@ -526,11 +527,12 @@ static void ka_try_next_addr(ka_client *c)
         if (s == KA_INVALID_SOCKET) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); continue; }
         if (ka_set_nonblock(s) != 0) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); ka_sock_close(s); continue; }
         ka_set_keepalive(c, s);
-        if (connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 || ka_would_block(ka_sock_err())) {
-            c->fd = s;          /* success or not, writability tells */
+        err = connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 ? 0 : ka_sock_err();
+        if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) {
+            c->fd = s;          /* in flight (an interrupted connect goes on too): writability tells */
             return;
         }
-        c->fail_err = ka_sock_err();
+        c->fail_err = err;
         c->fail_reason = ka_classify(c->fail_err, 1);
         ka_sock_close(s);
     }
