@@ -201,6 +201,7 @@ static int ka_poll_one(ka_socket s, int want, int timeout_ms)
 #define KA_ERR_NETDOWN     KA_E(WSAENETDOWN, ENETDOWN)
 #define KA_ERR_HOSTDOWN    KA_E(WSAEHOSTDOWN, EHOSTDOWN)
 #define KA_ERR_REFUSED     KA_E(WSAECONNREFUSED, ECONNREFUSED)
+#define KA_ERR_NOTCONN     KA_E(WSAENOTCONN, ENOTCONN)
 
 static int ka_would_block(int e)
 {
@@ -520,6 +521,7 @@ static void ka_try_next_addr(ka_client *c)
         unsigned long long now = ka_now_ms();
         ka_socket s;
         int err;
+        unsigned epoch = c->epoch;
         c->ai_next = ai->ai_next;
         c->addr_deadline = now + (c->attempt_deadline > now ? c->attempt_deadline - now : 0) / (c->naddr_left ? c->naddr_left : 1);
         if (c->naddr_left) c->naddr_left--;
@@ -527,6 +529,7 @@ static void ka_try_next_addr(ka_client *c)
         if (s == KA_INVALID_SOCKET) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); continue; }
         if (ka_set_nonblock(s) != 0) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); ka_sock_close(s); continue; }
         ka_set_keepalive(c, s);
+        if (c->epoch != epoch) { ka_sock_close(s); return; }    /* on_log stopped or dropped us */
         err = connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 ? 0 : ka_sock_err();
         if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) {
             c->fd = s;          /* in flight (an interrupted connect goes on too): writability tells */
@@ -543,6 +546,7 @@ static void ka_begin_attempt(ka_client *c)
 {
     struct addrinfo hints;
     int rc;
+    unsigned epoch;
     ka_enter(c, KA_STATE_CONNECTING);
     c->fail_reason = KA_REASON_CONNECT_TIMEOUT;
     c->fail_err = 0;
@@ -563,8 +567,9 @@ static void ka_begin_attempt(ka_client *c)
     c->naddr_left = 0;
     for (c->ai_next = c->ai_list; c->ai_next; c->ai_next = c->ai_next->ai_next) c->naddr_left++;
     c->ai_next = c->ai_list;
+    epoch = c->epoch;
     ka_log(c, KA_LOG_DEBUG, "connecting to %s (%d addresses)", c->host, (int)c->naddr_left);
-    ka_try_next_addr(c);
+    if (c->epoch == epoch) ka_try_next_addr(c);
 }
 
 /* Something ended (a failed attempt, or a connection). Count it, then
@@ -603,9 +608,11 @@ static void ka_attempt_failed(ka_client *c)
 {
     ka_reason why = c->fail_reason;
     int err = c->fail_err;
+    unsigned epoch;
     ka_end_attempt(c);
+    epoch = c->epoch;
     ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%d)", ka_reason_str(why), err);
-    ka_schedule_retry(c, why, err, 1);
+    if (c->epoch == epoch) ka_schedule_retry(c, why, err, 1);
 }
 
 static void ka_connected(ka_client *c)
@@ -637,7 +644,7 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     ka_close_socket(c);
     di.reason = why;
     di.sys_error = err;
-    di.connected_ms = (unsigned long)up;
+    di.connected_ms = up > ULONG_MAX ? ULONG_MAX : (unsigned long)up;    /* 32-bit long: 49 days */
     di.unsent_bytes = ka_queue_drop_partial(c);
     if (c->finishing && c->len == 0) retry = 0;     /* nothing left to deliver: done */
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
@@ -656,7 +663,12 @@ static void ka_check_connect(ka_client *c)
 {
     int err = 0;
     ka_socklen len = sizeof err;
+    struct sockaddr_storage peer;
+    ka_socklen plen = sizeof peer;
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &len) != 0) err = ka_sock_err();
+    /* SO_ERROR is also 0 while the connect is still in flight: only a peer
+     * address proves it finished (a caller may report KA_WRITE spuriously). */
+    if (err == 0 && getpeername(c->fd, (struct sockaddr *)&peer, &plen) != 0 && ka_sock_err() == KA_ERR_NOTCONN) return;
     if (err == 0) { ka_connected(c); return; }
     if (err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY) return;
     c->fail_err = err;
@@ -709,7 +721,7 @@ static void ka_step(ka_client *c, int ready)
             if (now < c->attempt_deadline) ka_try_next_addr(c);
             else c->fail_pending = 1;
         }
-        if (c->fail_pending) ka_attempt_failed(c);
+        if (c->state == KA_STATE_CONNECTING && c->fail_pending) ka_attempt_failed(c);
         return;
     case KA_STATE_CONNECTED:
         if (c->pending_err) { ka_lost(c, ka_classify(c->pending_err, 0), c->pending_err, 1); return; }
@@ -780,6 +792,13 @@ static int ka_port_ok(const char *p)
     return v >= 1;
 }
 
+static int ka_backoff_ok(const ka_config *k)
+{
+    return k->backoff_initial_ms <= k->backoff_max_ms &&
+           k->backoff_multiplier >= 1.0 && k->backoff_multiplier <= 1000.0 &&     /* also false for NaN */
+           k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0;
+}
+
 static int ka_config_ok(const ka_config *k)
 {
     size_t hl;
@@ -790,9 +809,7 @@ static int ka_config_ok(const ka_config *k)
     if (k->keepalive_interval_ms == 0 || k->keepalive_interval_ms > KA_MAX_KEEPALIVE_MS) return 0;
     if (k->keepalive_count == 0 || k->keepalive_count > KA_MAX_KEEPALIVE_CNT) return 0;
     if (k->user_timeout_ms > INT_MAX || k->connect_timeout_ms == 0) return 0;
-    if (k->backoff_initial_ms > k->backoff_max_ms) return 0;
-    if (!(k->backoff_multiplier >= 1.0 && k->backoff_multiplier <= 1000.0)) return 0;   /* also rejects NaN */
-    if (!(k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0)) return 0;
+    if (!ka_backoff_ok(k)) return 0;
     if (k->send_buffer_size == 0 || k->send_buffer_size > (size_t)1 << 30) return 0;
     if (k->recv_buffer_size == 0 || k->recv_buffer_size > (size_t)1 << 30) return 0;
     if (!k->mem_alloc != !k->mem_free) return 0;
@@ -809,13 +826,24 @@ static unsigned ka_rng_next(unsigned *s)
     return x;
 }
 
+/* base^e, or cap as soon as it reaches cap: O(log e) even for huge e. */
+static double ka_pow_capped(double base, unsigned e, double cap)
+{
+    double r = 1.0;
+    for (; e && r < cap; e >>= 1) {
+        if (e & 1) r *= base;
+        base *= base;
+    }
+    return r < cap ? r : cap;
+}
+
 unsigned ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng)
 {
     double d;
-    unsigned i, lo, hi;
-    if (!cfg || !rng) return 0;
+    unsigned lo, hi;
+    if (!cfg || !rng || !ka_backoff_ok(cfg)) return 0;
     d = cfg->backoff_initial_ms;
-    for (i = 1; i < attempt && d < cfg->backoff_max_ms; i++) d *= cfg->backoff_multiplier;
+    if (d > 0 && attempt > 1) d *= ka_pow_capped(cfg->backoff_multiplier, attempt - 1, cfg->backoff_max_ms / d);
     if (d > cfg->backoff_max_ms) d = cfg->backoff_max_ms;
     /* Whole milliseconds inside [d * (1 - jitter), d], uniformly. */
     hi = (unsigned)d;
@@ -829,7 +857,8 @@ unsigned ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng)
 static size_t ka_block_size(const ka_config *cfg)
 {
     size_t hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
-    return sizeof(ka_client) + hb + cfg->send_buffer_size + (cfg->send_buffer_size + 7) / 8 + cfg->recv_buffer_size;
+    size_t n = sizeof(ka_client) + hb + cfg->send_buffer_size + (cfg->send_buffer_size + 7) / 8 + cfg->recv_buffer_size;
+    return (n + 7) & ~(size_t)7;
 }
 
 size_t ka_client_size(const ka_config *cfg)

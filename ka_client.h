@@ -41,14 +41,14 @@ typedef int ka_socket;
 #endif
 
 /* Return codes: 0 is success, failures are negative. */
-#define KA_OK          0
-#define KA_EINVAL     -1   /* NULL argument, bad config value */
-#define KA_ENOMEM     -2   /* allocation failed */
-#define KA_ESTATE     -3   /* not allowed in the client's current state */
-#define KA_EAGAIN     -4   /* the send queue has no room for the whole message */
-#define KA_ENOTCONN   -5   /* the client is stopped: nothing will be sent */
-#define KA_EFDSETSIZE -6   /* socket number >= FD_SETSIZE: cannot go in an fd_set */
-#define KA_ESYS       -7   /* select()/poll() failed; see errno / WSAGetLastError() */
+#define KA_OK         0
+#define KA_EINVAL     (-1)  /* NULL argument, bad config value */
+#define KA_ENOMEM     (-2)  /* allocation failed */
+#define KA_ESTATE     (-3)  /* not allowed in the client's current state */
+#define KA_EAGAIN     (-4)  /* the send queue has no room for the whole message */
+#define KA_ENOTCONN   (-5)  /* the client is stopped: nothing will be sent */
+#define KA_EFDSETSIZE (-6)  /* socket number >= FD_SETSIZE: cannot go in an fd_set */
+#define KA_ESYS       (-7)  /* select()/poll() failed; see errno / WSAGetLastError() */
 
 typedef enum ka_state {
     KA_STATE_IDLE,        /* created, not started */
@@ -75,7 +75,7 @@ typedef enum ka_reason {
 typedef struct ka_disconnect_info {
     ka_reason reason;
     int sys_error;              /* errno, or WSAGetLastError() on Windows; 0 if none */
-    unsigned long connected_ms; /* how long the connection had been up */
+    unsigned long connected_ms; /* how long the connection had been up (saturates at ULONG_MAX) */
     size_t unsent_bytes;        /* bytes accepted by ka_client_send that never reached the kernel and were dropped */
 } ka_disconnect_info;
 
@@ -173,7 +173,9 @@ int         ka_client_new(ka_client **out, const ka_config *cfg);
  * config needs (0 if cfg is invalid); ka_client_init builds it inside mem,
  * which the caller owns and which must stay valid until ka_client_free (it
  * then closes the socket and releases nothing). mem must be aligned for
- * pointers and 64-bit integers (malloc, static and stack storage are).
+ * pointers and 64-bit integers: memory from malloc is; for a static or
+ * stack array use a union with an unsigned long long. The size is a
+ * multiple of 8, so clients can sit back to back in one array.
  * Returns 0 or KA_EINVAL (bad config, too small or misaligned mem). Name
  * resolution (getaddrinfo) may still allocate inside libc. */
 size_t      ka_client_size(const ka_config *cfg);
