@@ -1,0 +1,63 @@
+#!/bin/sh
+# Static analysis suite (issue 7): cppcheck and clang-tidy over the library,
+# the tests and the fuzz targets, with no findings beyond the suppressions
+# (test/cppcheck.supp, .clang-tidy: each with its reason); and nm: every
+# external symbol ka_client.o defines starts with ka_. A missing tool is a
+# skip, with the reason. Ends with "N passed, N failed, N skipped".
+CPPCHECK=${CPPCHECK:-cppcheck}
+CLANG_TIDY=${CLANG_TIDY:-clang-tidy}
+NM=${NM:-nm}
+SRC="ka_client.c test/testlib.c test/unit.c test/harden.c test/soak.c"
+for f in fuzz/*.c; do [ -f "$f" ] && SRC="$SRC $f"; done
+pass=0; fail=0; skip=0
+out=$(mktemp) || exit 1
+trap 'rm -f "$out"' EXIT INT TERM
+
+result() {  # name status(0 pass, 1 fail, 2 skip) [why]
+    case $2 in
+    0) pass=$((pass + 1)); echo "ok   $1" ;;
+    1) fail=$((fail + 1)); echo "FAIL $1" ;;
+    *) skip=$((skip + 1)); echo "    skipped: $3"; echo "skip $1" ;;
+    esac
+}
+
+if command -v "$CPPCHECK" >/dev/null 2>&1; then
+    "$CPPCHECK" --enable=warning,style,performance,portability --std=c99 --inline-suppr \
+        --suppressions-list=test/cppcheck.supp --error-exitcode=1 -q -I. -Itest $SRC > "$out" 2>&1
+    rc=$?
+    sed 's/^/    /' "$out"
+    result "cppcheck finds nothing" $rc
+else
+    result "cppcheck finds nothing" 2 "$CPPCHECK not installed"
+fi
+
+if command -v "$CLANG_TIDY" >/dev/null 2>&1; then
+    bad=0
+    for f in $SRC; do
+        # -quiet still prints "N warnings generated" for suppressed ones on stderr
+        if ! "$CLANG_TIDY" -quiet "$f" -- -std=c99 -I. -Itest > "$out" 2>&1; then bad=1; fi
+        grep -E -A3 'warning:|error:' "$out" | sed 's/^/    /'
+        grep -qE 'warning:|error:' "$out" && bad=1
+    done
+    result "clang-tidy finds nothing (.clang-tidy)" $bad
+else
+    result "clang-tidy finds nothing (.clang-tidy)" 2 "$CLANG_TIDY not installed"
+fi
+
+if command -v "$NM" >/dev/null 2>&1 && [ -f ka_client.o ]; then
+    # defined external symbols: T (text), D/B/R (data), C (common), W/V (weak)
+    others=$("$NM" -g --defined-only ka_client.o | awk 'NF >= 3 { print $3 }' | grep -v '^ka_')
+    n=$("$NM" -g --defined-only ka_client.o | awk 'NF >= 3' | wc -l)
+    if [ -n "$others" ] || [ "$n" -eq 0 ]; then
+        echo "    external symbols without the ka_ prefix:"; echo "$others" | sed 's/^/      /'
+        result "every external symbol of ka_client.o starts with ka_" 1
+    else
+        echo "    $n external symbols, all ka_*"
+        result "every external symbol of ka_client.o starts with ka_" 0
+    fi
+else
+    result "every external symbol of ka_client.o starts with ka_" 2 "$NM or ka_client.o missing"
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
