@@ -33,6 +33,10 @@ for cc in gcc clang; do
     else skip "$cc not installed"; fi
 done
 
+# The size switch: -DKA_NO_LOG builds clean and drops the snprintf dependency.
+check "-DKA_NO_LOG builds warning-free and needs no snprintf" sh -c \
+    "$CC $W -DKA_NO_LOG -Os -c ka_client.c -o $tmp/nolog.o && ! nm -u $tmp/nolog.o | grep -q printf"
+
 # The README's example is real code.
 sed -n '/^```c$/,/^```$/p' README.md | sed '1d;$d' | sed '/^```/,$d' > "$tmp/example.c"
 check "README example compiles and links" $CC $W -I. "$tmp/example.c" ka_client.c -o "$tmp/example"
