@@ -92,7 +92,8 @@ typedef struct ka_retry_info {
 #define KA_LOG_WARN  2
 
 /* Every callback runs from inside a ka_client_* call on the same thread
- * (poll, process, disconnect, stop), never from a signal or another thread.
+ * (poll, process, disconnect, stop, finish; start and retry_now run on_log
+ * only), never from a signal or another thread.
  * Any callback may call ka_client_send, ka_client_disconnect,
  * ka_client_retry_now, ka_client_stop and ka_client_free on its own client.
  * ka_client_free from a callback is deferred: the client is released when
@@ -182,13 +183,14 @@ size_t      ka_client_size(const ka_config *cfg);
 int         ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg);
 
 /* Starts the first attempt at once: resolves (this may block for a host
- * name) and issues a non-blocking connect. Never runs callbacks; a failure
- * is reported by the next poll/process. Allowed from IDLE and from STOPPED
+ * name) and issues a non-blocking connect. Runs no callback but on_log; a
+ * failure is reported by the next poll/process. Allowed from IDLE and from STOPPED
  * (a restart, e.g. after giving up); KA_ESTATE otherwise. */
 int         ka_client_start(ka_client *c);
 
 /* One select() round: waits for the socket or the next timer, whichever is
- * nearer, but at most timeout_ms (-1 = until something happens), then runs
+ * nearer, but at most timeout_ms (any negative value: until something
+ * happens), then runs
  * whatever is due. Returns 0, KA_ESTATE when IDLE or STOPPED (nothing to
  * wait for), or KA_ESYS. A signal interrupting select() ends the round
  * early with 0. For a socket numbered >= FD_SETSIZE, poll() is used. */
@@ -199,7 +201,8 @@ int         ka_client_poll(ka_client *c, int timeout_ms);
  * (KA_ENOTCONN); queued data goes out as soon as a connection is up.
  * Messages never handed to the kernel survive a reconnect and go first; a
  * message partly written when a connection died is dropped, its remainder
- * counted in ka_disconnect_info.unsent_bytes. len 0 is a no-op. */
+ * counted in ka_disconnect_info.unsent_bytes. len 0 is a no-op, except
+ * that a STOPPED client still answers KA_ENOTCONN. */
 int         ka_client_send(ka_client *c, const void *data, size_t len);
 
 /* Graceful end: accept no more messages (ka_client_send returns
@@ -220,7 +223,7 @@ void        ka_client_disconnect(ka_client *c);
 int         ka_client_retry_now(ka_client *c);
 
 /* Closes the connection (on_disconnect with KA_REASON_LOCAL if one was up)
- * and makes no more attempts. Queued messages stay queued: ka_client_pending
+ * and makes no more attempts; from IDLE too. Queued messages stay queued: ka_client_pending
  * shows them, and a later ka_client_start sends them. Idempotent. */
 void        ka_client_stop(ka_client *c);
 
