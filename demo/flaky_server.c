@@ -13,8 +13,52 @@
  * --port 0 picks a free port; the first line says which:
  * "server: HH:MM:SS.d listening on 127.0.0.1:PORT".
  */
-#define _POSIX_C_SOURCE 200809L
+/* ---- platform: Winsock or POSIX sockets; nothing below this block differs ---- */
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+typedef SOCKET sock_t;
+#define NO_SOCK INVALID_SOCKET
+#define close_sock closesocket
+static int sock_errno(void) { return WSAGetLastError(); }
+static const char *sock_errtext(int e) { static char b[32]; snprintf(b, sizeof b, "error %d", e); return b; }
+static unsigned long long now_ms(void) { return (unsigned long long)GetTickCount64(); }
+static void clock_text(char *buf, size_t n)
+{
+    SYSTEMTIME st;
+    GetLocalTime(&st);
+    snprintf(buf, n, "%02u:%02u:%02u.%u", st.wHour, st.wMinute, st.wSecond, st.wMilliseconds / 100u);
+}
+static void set_nonblock(sock_t s, int on) { u_long v = (u_long)on; ioctlsocket(s, FIONBIO, &v); }
+/* Windows' SO_REUSEADDR would let another socket take the port over; the
+ * default already lets a listener come back while old connections linger. */
+static void set_reuse(sock_t s) { (void)s; }
+static int max_fd(int m, sock_t s) { (void)s; return m; }     /* nfds is ignored */
+/* select() fails at once on empty sets: then just sleep. */
+static int wait_read(int nfds, fd_set *rd, struct timeval *tv)
+{
+    (void)nfds;
+    if (rd->fd_count == 0) { Sleep((DWORD)(tv->tv_sec * 1000 + tv->tv_usec / 1000)); return 0; }
+    return select(0, rd, NULL, NULL, tv);
+}
+static int platform_init(void)
+{
+    WSADATA wsa;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    return WSAStartup(MAKEWORD(2, 2), &wsa) == 0 ? 0 : -1;
+}
+#else
+#define _POSIX_C_SOURCE 200809L
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/select.h>
@@ -30,6 +74,36 @@
 #include <time.h>
 #include <unistd.h>
 
+typedef int sock_t;
+#define NO_SOCK (-1)
+#define close_sock close
+static int sock_errno(void) { return errno; }
+static const char *sock_errtext(int e) { return strerror(e); }
+static unsigned long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+static void clock_text(char *buf, size_t n)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    snprintf(buf, n, "%02d:%02d:%02d.%d", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 100000000L));
+}
+static void set_nonblock(sock_t s, int on) { int f = fcntl(s, F_GETFL, 0); fcntl(s, F_SETFL, on ? f | O_NONBLOCK : f & ~O_NONBLOCK); }
+static void set_reuse(sock_t s) { int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); }
+static int max_fd(int m, sock_t s) { return s > m ? s : m; }
+static int wait_read(int nfds, fd_set *rd, struct timeval *tv) { return select(nfds, rd, NULL, NULL, tv); }
+static int platform_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);   /* a client gone mid-echo is not our death */
+    return 0;
+}
+#endif
+
 #define MAX_CLIENTS 16
 #define MAX_STEPS   32
 #define DEFAULT_SCHEDULE "3:close,3:reset,2:down=6"
@@ -41,8 +115,8 @@ typedef struct step { unsigned wait_ms; enum action what; unsigned down_ms; } st
 typedef struct server {
     const char *host;
     char port[16];
-    int lfd;                    /* listening socket, -1 while down */
-    int clients[MAX_CLIENTS];
+    sock_t lfd;                 /* listening socket, NO_SOCK while down */
+    sock_t clients[MAX_CLIENTS];
     step steps[MAX_STEPS];
     size_t nsteps, next;
     unsigned long long next_at, end_at;
@@ -51,22 +125,13 @@ typedef struct server {
 static volatile sig_atomic_t got_signal;
 static void on_signal(int sig) { got_signal = sig; }
 
-static unsigned long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
-}
-
 /* Time of day on every line, so it lines up with kacat --timestamps. */
 static void say(const char *fmt, ...)
 {
-    struct timespec ts;
-    struct tm tm;
+    char t[32];
     va_list ap;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    printf("server: %02d:%02d:%02d.%d ", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 100000000L));
+    clock_text(t, sizeof t);
+    printf("server: %s ", t);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
@@ -120,16 +185,16 @@ static int open_listener(server *sv)
     struct addrinfo hints, *ai = NULL;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    int fd, one = 1;
+    sock_t fd;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
     if (getaddrinfo(sv->host, sv->port, &hints, &ai) != 0) return -1;
     fd = socket(ai->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
-        if (fd >= 0) close(fd);
+    if (fd != NO_SOCK) set_reuse(fd);
+    if (fd == NO_SOCK || bind(fd, ai->ai_addr, (int)ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+        if (fd != NO_SOCK) close_sock(fd);
         freeaddrinfo(ai);
         return -1;
     }
@@ -137,7 +202,7 @@ static int open_listener(server *sv)
     /* Port 0 asked for any port: keep the one we got for coming back. */
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, sv->port, sizeof sv->port, NI_NUMERICSERV);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    set_nonblock(fd, 1);
     sv->lfd = fd;
     say("listening on %s:%s", sv->host, sv->port);
     return 0;
@@ -145,10 +210,12 @@ static int open_listener(server *sv)
 
 static void accept_client(server *sv)
 {
-    int fd = accept(sv->lfd, NULL, NULL), i;
-    if (fd < 0) return;
-    for (i = 0; i < MAX_CLIENTS && sv->clients[i] >= 0; i++) { }
-    if (i == MAX_CLIENTS) { say("too many clients: closing a new one"); close(fd); return; }
+    sock_t fd = accept(sv->lfd, NULL, NULL);
+    int i;
+    if (fd == NO_SOCK) return;
+    set_nonblock(fd, 0);        /* Windows hands it over non-blocking, like the listener: the echo's send() must wait */
+    for (i = 0; i < MAX_CLIENTS && sv->clients[i] != NO_SOCK; i++) { }
+    if (i == MAX_CLIENTS) { say("too many clients: closing a new one"); close_sock(fd); return; }
     sv->clients[i] = fd;
     say("client connected");
 }
@@ -157,15 +224,15 @@ static void accept_client(server *sv)
 static void serve_client(server *sv, int i)
 {
     char buf[16384];
-    ssize_t n = recv(sv->clients[i], buf, sizeof buf, 0), off = 0;
+    int n = (int)recv(sv->clients[i], buf, sizeof buf, 0), off = 0;
     if (n <= 0) {
         say("client %s", n == 0 ? "closed its connection" : "connection failed");
-        close(sv->clients[i]);
-        sv->clients[i] = -1;
+        close_sock(sv->clients[i]);
+        sv->clients[i] = NO_SOCK;
         return;
     }
     while (off < n) {
-        ssize_t w = send(sv->clients[i], buf + off, (size_t)(n - off), 0);
+        int w = (int)send(sv->clients[i], buf + off, n - off, 0);
         if (w <= 0) break;
         off += w;
     }
@@ -178,10 +245,10 @@ static int drop_clients(server *sv, int reset)
     lg.l_onoff = 1;
     lg.l_linger = 0;
     for (i = 0; i < MAX_CLIENTS; i++) {
-        if (sv->clients[i] < 0) continue;
-        if (reset) setsockopt(sv->clients[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        close(sv->clients[i]);
-        sv->clients[i] = -1;
+        if (sv->clients[i] == NO_SOCK) continue;
+        if (reset) setsockopt(sv->clients[i], SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg);
+        close_sock(sv->clients[i]);
+        sv->clients[i] = NO_SOCK;
         n++;
     }
     return n;
@@ -205,8 +272,8 @@ static void do_step(server *sv, const step *st)
         break;
     case A_DOWN:
         n = drop_clients(sv, 0);
-        close(sv->lfd);
-        sv->lfd = -1;
+        close_sock(sv->lfd);
+        sv->lfd = NO_SOCK;
         say("going down for %.1f s: closed %d connection%s, not listening (connects are refused)",
             st->down_ms / 1000.0, n, plural(n));
         break;
@@ -219,8 +286,8 @@ static void tick(server *sv)
     unsigned long long now = now_ms();
     const step *st;
     if (now < sv->next_at) return;
-    if (sv->lfd < 0) {
-        if (open_listener(sv) != 0) { say("cannot listen again yet: %s", strerror(errno)); sv->next_at = now + 1000; return; }
+    if (sv->lfd == NO_SOCK) {
+        if (open_listener(sv) != 0) { say("cannot listen again yet: %s", sock_errtext(sock_errno())); sv->next_at = now + 1000; return; }
         sv->next_at = now + sv->steps[sv->next].wait_ms;
         return;
     }
@@ -237,17 +304,17 @@ static void serve(server *sv)
         struct timeval tv;
         unsigned long long now = now_ms(), until = sv->next_at < sv->end_at ? sv->next_at : sv->end_at;
         long t = until > now ? (long)(until - now) : 0;
-        int i, maxfd = sv->lfd;
+        int i, maxfd = -1;
         FD_ZERO(&rd);
-        if (sv->lfd >= 0) FD_SET(sv->lfd, &rd);
+        if (sv->lfd != NO_SOCK) { FD_SET(sv->lfd, &rd); maxfd = max_fd(maxfd, sv->lfd); }
         for (i = 0; i < MAX_CLIENTS; i++)
-            if (sv->clients[i] >= 0) { FD_SET(sv->clients[i], &rd); if (sv->clients[i] > maxfd) maxfd = sv->clients[i]; }
+            if (sv->clients[i] != NO_SOCK) { FD_SET(sv->clients[i], &rd); maxfd = max_fd(maxfd, sv->clients[i]); }
         tv.tv_sec = t / 1000;
         tv.tv_usec = (t % 1000) * 1000;
-        if (select(maxfd + 1, &rd, NULL, NULL, &tv) > 0) {
-            if (sv->lfd >= 0 && FD_ISSET(sv->lfd, &rd)) accept_client(sv);
+        if (wait_read(maxfd + 1, &rd, &tv) > 0) {
+            if (sv->lfd != NO_SOCK && FD_ISSET(sv->lfd, &rd)) accept_client(sv);
             for (i = 0; i < MAX_CLIENTS; i++)
-                if (sv->clients[i] >= 0 && FD_ISSET(sv->clients[i], &rd)) serve_client(sv, i);
+                if (sv->clients[i] != NO_SOCK && FD_ISSET(sv->clients[i], &rd)) serve_client(sv, i);
         }
         tick(sv);
     }
@@ -278,11 +345,11 @@ int main(int argc, char **argv)
         else return usage();
     }
     if (i != argc || parse_schedule(&sv, schedule) != 0) return usage();
-    for (i = 0; i < MAX_CLIENTS; i++) sv.clients[i] = -1;
+    for (i = 0; i < MAX_CLIENTS; i++) sv.clients[i] = NO_SOCK;
+    if (platform_init() != 0) { fprintf(stderr, "flaky_server: cannot start Winsock\n"); return 1; }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);   /* a client gone mid-echo is not our death */
-    if (open_listener(&sv) != 0) { fprintf(stderr, "flaky_server: cannot listen on %s:%s: %s\n", sv.host, sv.port, strerror(errno)); return 1; }
+    if (open_listener(&sv) != 0) { fprintf(stderr, "flaky_server: cannot listen on %s:%s: %s\n", sv.host, sv.port, sock_errtext(sock_errno())); return 1; }
     sv.end_at = now_ms() + duration_ms;
     sv.next_at = now_ms() + sv.steps[0].wait_ms;
     serve(&sv);

@@ -6,16 +6,47 @@
  * to the server), a timer of its own (a status line every 5 s), and the
  * client. The client takes part through three calls:
  *
- *   ka_client_fdset()       adds its socket to the sets (the socket changes
+ *   ka_client_fdset_ex()    adds its socket to the sets (the socket changes
  *                           on every reconnect, so ask each round)
  *   ka_client_timeout_ms()  when its next timer (retry, heartbeat) is due
- *   ka_client_process()     after every select(), timed out or not
+ *   ka_client_process_ex()  after every select(), timed out or not
  *
- * Callbacks run from inside ka_client_process(). End of input: quit once
+ * (The _ex variants take the exception set too, where Windows reports a
+ * failed connect; on POSIX ka_client_fdset / ka_client_process do as well.)
+ *
+ * Callbacks run from inside ka_client_process_ex(). End of input: quit once
  * the queue is empty and replies had a second to come back, or after 5 s.
  */
-#define _POSIX_C_SOURCE 200809L
+/* ---- platform: the only part that differs on Windows ----------------------
+ * Windows select() takes sockets only, so there stdin is read by a thread
+ * that passes it on through a loopback socket (demo/win_stdin.h), and an
+ * all-empty select() must be a sleep. Elsewhere stdin is fd 0. */
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <windows.h>
+#include <stdio.h>
+#include "ka_client.h"
+#include "win_stdin.h"
 
+static unsigned long long now_ms(void) { return (unsigned long long)GetTickCount64(); }
+static int input_start(void)
+{
+    WSADATA wsa;
+    return WSAStartup(MAKEWORD(2, 2), &wsa) == 0 && win_stdin_start() > 0 ? 0 : -1;
+}
+static ka_socket input_fd(void) { return win_stdin_socket; }
+static long input_read(char *buf, size_t len) { return recv(win_stdin_socket, buf, (int)len, 0); }
+static int wait_sockets(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    (void)nfds;
+    if (!rd->fd_count && !wr->fd_count && !ex->fd_count) { Sleep((DWORD)(tv->tv_sec * 1000 + tv->tv_usec / 1000)); return 0; }
+    return select(0, rd->fd_count ? rd : NULL, wr->fd_count ? wr : NULL, ex->fd_count ? ex : NULL, tv);
+}
+#else
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <sys/select.h>
@@ -23,14 +54,25 @@
 #include <unistd.h>
 #include "ka_client.h"
 
-#define TICK_MS 5000
-
 static unsigned long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
 }
+static int input_start(void) { return 0; }
+static ka_socket input_fd(void) { return 0; }
+/* read(), not fgets(): stdio could buffer lines select() never sees. */
+static long input_read(char *buf, size_t len) { return (long)read(0, buf, len); }
+static int wait_sockets(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    int n = select(nfds, rd, wr, ex, tv);
+    if (n < 0 && errno == EINTR) { FD_ZERO(rd); FD_ZERO(wr); FD_ZERO(ex); return 0; }
+    return n;
+}
+#endif
+
+#define TICK_MS 5000
 
 static void on_connect(ka_client *c, void *user) { (void)c; (void)user; puts("* connected"); }
 
@@ -86,36 +128,36 @@ int main(int argc, char **argv)
     cfg.cb.on_disconnect = on_disconnect;
     cfg.cb.on_retry = on_retry;
     if (ka_client_new(&c, &cfg) != 0) { fprintf(stderr, "own_loop: bad HOST or PORT\n"); return 2; }
+    if (input_start() != 0) { fprintf(stderr, "own_loop: cannot read stdin\n"); return 1; }
     ka_client_start(c);
 
     for (;;) {
-        fd_set rd, wr;
+        fd_set rd, wr, ex;
         struct timeval tv;
         unsigned long long now = now_ms();
         long t = (long)(next_tick > now ? next_tick - now : 0), kt;
-        if (!input_open && t > 100) t = 100;    /* check the quit condition soon */
         int nfds, n;
+        if (!input_open && t > 100) t = 100;    /* check the quit condition soon */
 
         FD_ZERO(&rd);
         FD_ZERO(&wr);
-        nfds = ka_client_fdset(c, &rd, &wr);
+        FD_ZERO(&ex);
+        nfds = ka_client_fdset_ex(c, &rd, &wr, &ex);
         if (nfds == KA_EFDSETSIZE) { fprintf(stderr, "own_loop: socket too large for select()\n"); break; }
-        if (input_open) { FD_SET(0, &rd); if (nfds < 1) nfds = 1; }
+        if (input_open) { FD_SET(input_fd(), &rd); if (nfds < (int)input_fd() + 1) nfds = (int)input_fd() + 1; }
 
         /* Sleep until our timer or the client's, whichever comes first. */
         kt = ka_client_timeout_ms(c);
         if (kt >= 0 && kt < t) t = kt;
         tv.tv_sec = t / 1000;
         tv.tv_usec = (t % 1000) * 1000;
-        n = select(nfds, &rd, &wr, NULL, &tv);
-        if (n < 0 && errno != EINTR) { perror("select"); break; }
-        if (n < 0) { FD_ZERO(&rd); FD_ZERO(&wr); }
+        n = wait_sockets(nfds, &rd, &wr, &ex, &tv);
+        if (n < 0) { fprintf(stderr, "own_loop: select failed\n"); break; }
 
-        ka_client_process(c, &rd, &wr);    /* socket events and due timers */
+        ka_client_process_ex(c, &rd, &wr, &ex);    /* socket events and due timers */
 
-        /* read(), not fgets(): stdio could buffer lines select() never sees. */
-        if (input_open && FD_ISSET(0, &rd)) {
-            ssize_t got = read(0, buf, sizeof buf);
+        if (input_open && FD_ISSET(input_fd(), &rd)) {
+            long got = input_read(buf, sizeof buf);
             if (got > 0) send_input(c, buf, (size_t)got);
             else { input_open = 0; eof_at = now_ms(); }
         }

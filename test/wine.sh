@@ -1,9 +1,10 @@
 #!/bin/sh
-# suite-wine (issue 4): cross-builds the library and the loopback suite for
-# Windows with MinGW-w64 (Makefile.win, -Wall -Wextra -Werror) and runs
-# test/unit.exe under Wine in a fresh, headless WINEPREFIX. Ends with the
-# suite's own "N passed, N failed, N skipped" line. Without the cross
-# compiler or Wine it says why and counts one skip.
+# suite-wine (issue 4): cross-builds the library, the loopback suite and the
+# demos for Windows with MinGW-w64 (Makefile.win, -Wall -Wextra -Werror),
+# runs test/unit.exe under Wine in a fresh, headless WINEPREFIX, then the
+# demos against Linux servers on loopback (test/wine_demos.sh). Ends with
+# one "N passed, N failed, N skipped" line, the sum of both. Without the
+# cross compiler or Wine it says why and counts one skip.
 # Usage: test/wine.sh [MAKE]   (WIN_CC, WINE override the compiler and the wine command)
 make=${1:-make}
 cc=${WIN_CC:-x86_64-w64-mingw32-gcc}
@@ -31,7 +32,7 @@ MAKEFLAGS= MAKEOVERRIDES= "$make" -s -f Makefile.win CC="$cc" CFLAGS="${WIN_CFLA
 prefix=$(mktemp -d "${TMPDIR:-/tmp}/ka-wine.XXXXXX") || fail "mktemp failed"
 cleanup() {
     WINEPREFIX="$prefix" timeout 60 "${wineserver:-true}" -k >/dev/null 2>&1
-    rm -rf "$prefix" "$prefix.log" "$prefix.rc"
+    rm -rf "$prefix" "$prefix.log" "$prefix.rc" "$prefix.out"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -46,11 +47,38 @@ if ! timeout 600 "$wine" wineboot -i </dev/null >"$prefix.log" 2>&1; then
 fi
 echo "wine: $("$wine" --version 2>/dev/null </dev/null || echo unknown version), prefix ready in $(( $(date +%s) - t0 )) s"
 
-# Wine writes CRLF line ends; check.sh wants plain lines.
-{ timeout 600 "$wine" test/unit.exe </dev/null 2>&1; echo $? > "$prefix.rc"; } | tr -d '\r'
-rc=$(cat "$prefix.rc" 2>/dev/null)
-case "$rc" in
-    0) ;;
-    124) fail "test/unit.exe did not finish within 600 s" ;;
-    *) echo "wine: test/unit.exe exited with status $rc"; exit 1 ;;
-esac
+# Wine writes CRLF line ends; check.sh wants plain lines. Each part's own
+# "N passed, N failed, N skipped" line is shown with its name in front
+# ("wine: unit.exe: ..."), which check.sh does not count; the last line is
+# their sum, the suite's one summary line.
+total_p=0 total_f=0 total_s=0
+# part NAME STATUS LOG: shows LOG, adds its summary line in.
+part() {
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$3" | tail -n 1)
+    grep -vE '^[0-9]+ passed, [0-9]+ failed' "$3"
+    if [ -z "$line" ]; then
+        echo "wine: $1 ended without a summary line (status $2): counted as one failure"
+        total_f=$((total_f + 1)); return
+    fi
+    echo "wine: $1: $line"
+    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    k=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + ${k:-0}))
+    case "$2" in
+        0) ;;
+        124) echo "wine: $1 did not finish in time: counted as one failure"; total_f=$((total_f + 1)) ;;
+        *) [ "$f" -eq 0 ] && { echo "wine: $1 exited with status $2: counted as one failure"; total_f=$((total_f + 1)); } ;;
+    esac
+}
+
+{ timeout 600 "$wine" test/unit.exe </dev/null 2>&1; echo $? > "$prefix.rc"; } | tr -d '\r' > "$prefix.out"
+part unit.exe "$(cat "$prefix.rc" 2>/dev/null)" "$prefix.out"
+
+# The demos: kacat.exe, own_loop.exe, flaky_server.exe against Linux
+# servers on loopback (test/wine_demos.sh).
+{ WINE="$wine" timeout 900 bash test/wine_demos.sh </dev/null 2>&1; echo $? > "$prefix.rc"; } | tr -d '\r' > "$prefix.out"
+part demos "$(cat "$prefix.rc" 2>/dev/null)" "$prefix.out"
+
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]

@@ -1,0 +1,302 @@
+#!/bin/bash
+# The Windows demos under Wine (issue 4, deliverable 6), run by test/wine.sh
+# in its prepared prefix (WINEPREFIX, WINE set; demo/*.exe built). Wine
+# shares the host's network stack, so the servers are Linux programs on
+# 127.0.0.1: a socat echo (or, without socat, the Linux demo/flaky_server
+# with a schedule that never fires), and the Linux demo/kacat talks to
+# flaky_server.exe. Every wait is a deadline loop; servers run in their own
+# process groups and are killed on exit.
+# Ends with "N passed, N failed, N skipped", which test/wine.sh adds in.
+# Usage: test/wine_demos.sh [NAME-SUBSTRING]
+set -u
+cd "$(dirname "$0")/.." || exit 1
+wine=${WINE:-wine}
+FILTER=${1:-}
+work=$(mktemp -d) || exit 1
+passed=0 failed=0 skipped=0
+groups="" procs=""
+
+cleanup() {
+    local p
+    for p in $groups; do kill -- "-$p" 2>/dev/null; done
+    for p in $procs; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- harness (as in test/kacat_test.sh) ---------------------------------------
+
+cur_failed=0 cur_skipped=""
+check() {
+    local what=$1; shift
+    if "$@"; then return 0; fi
+    echo "    check failed: $what"
+    cur_failed=1
+    return 1
+}
+skip() { cur_skipped=$1; echo "    skipped: $1"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+run_test() {
+    local name=$1 fn=$2 t0
+    [ -n "$FILTER" ] && [[ $name != *"$FILTER"* ]] && return
+    cur_failed=0 cur_skipped=""
+    t0=$(now_ms)
+    mkdir -p "$work/$fn"
+    T="$work/$fn"
+    "$fn"
+    stop_all
+    if [ "$cur_failed" = 1 ]; then failed=$((failed + 1)); printf 'FAIL %s' "$name"
+    elif [ -n "$cur_skipped" ]; then skipped=$((skipped + 1)); printf 'skip %s' "$name"
+    else passed=$((passed + 1)); printf 'ok   %s' "$name"; fi
+    echo " ($(( $(now_ms) - t0 )) ms)"
+}
+
+wait_until() {
+    local end=$(( $(now_ms) + $1 * 1000 )); shift
+    until "$@"; do
+        [ "$(now_ms)" -ge "$end" ] && return 1
+        sleep 0.05
+    done
+}
+
+# Wine writes CRLF on stderr (text mode); the checks want plain lines.
+has_line() { tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2"; }
+count_is_at_least() { [ "$(tr -d '\r' <"$1" 2>/dev/null | grep -c -- "$2")" -ge "$3" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+show() { tr -d '\r' <"$1" | sed 's/^/    | /'; }
+
+listening() {
+    local hex
+    hex=$(printf ':%04X ' "$1")
+    grep -q "${hex}[0-9A-F:]* 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+in_use() {
+    grep -q "^ *[0-9]*: [0-9A-F]*$(printf ':%04X ' "$1")" /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+free_port() {
+    local p i
+    for i in $(seq 1 50); do
+        p=$(( 20000 + RANDOM % 12000 ))
+        in_use "$p" || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# start_server PORT COMMAND...: own process group, no fd 7 (the fifo
+# writer that decides when kacat's input ends), waits until PORT listens.
+start_server() {
+    local port=$1; shift
+    setsid "$@" >>"$T/server.log" 2>&1 7>&- &
+    last_server=$!
+    groups="$groups $last_server"
+    wait_until 20 listening "$port" && return 0
+    show "$T/server.log"
+    return 1
+}
+stop_server() {
+    kill -- "-$1" 2>/dev/null
+    wait_until 10 gone "$1"
+    wait "$1" 2>/dev/null
+    return 0
+}
+stop_all() {
+    local p
+    for p in $groups; do kill -- "-$p" 2>/dev/null; done
+    for p in $procs; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    groups="" procs=""
+    exec 7>&- 2>/dev/null
+}
+
+# A Linux echo server on 127.0.0.1:PORT.
+echo_server() {
+    if command -v socat >/dev/null 2>&1; then
+        start_server "$1" socat "TCP-LISTEN:$1,bind=127.0.0.1,reuseaddr,fork" EXEC:cat
+    elif [ -x demo/flaky_server ]; then
+        start_server "$1" ./demo/flaky_server --port "$1" --schedule 3600:close --duration 300
+    else
+        echo "    no socat and no Linux demo/flaky_server: cannot start an echo server"
+        return 1
+    fi
+}
+
+# start_kacat ARGS...: kacat.exe reading the fifo $T/in (held open on fd 7).
+start_kacat() {
+    mkfifo "$T/in"
+    "$wine" demo/kacat.exe "$@" <"$T/in" >"$T/out" 2>"$T/err" &
+    kacat_pid=$!
+    procs="$procs $kacat_pid"
+    exec 7>"$T/in"
+}
+wait_for_kacat() {
+    kacat_rc=999
+    wait_until "$1" gone "$kacat_pid" || return 1
+    wait "$kacat_pid"
+    kacat_rc=$?
+}
+
+FAST=(--backoff-initial 100 --backoff-max 400 --backoff-jitter 0)
+
+# ---- tests ------------------------------------------------------------------------
+
+t_help() {
+    timeout 60 "$wine" demo/kacat.exe --help >"$T/help" 2>&1
+    check "--help exits 0" [ $? = 0 ] || { show "$T/help"; return; }
+    check "--exec runs cmd.exe" has_line "$T/help" "run CMD with cmd.exe /d /s /c"
+    timeout 60 "$wine" demo/kacat.exe >/dev/null 2>&1
+    check "no arguments exit 2" [ $? = 2 ]
+}
+
+# make_data FILE: 1 MiB of random bytes (more than the send queue and the
+# input socket pair hold, so backpressure takes part) and every byte value.
+make_data() {
+    head -c $((1024 * 1024)) /dev/urandom >"$1"
+    for i in $(seq 0 255); do printf '%b' "\\0$(printf %03o "$i")"; done >>"$1"
+}
+
+t_file_echo() {
+    local p
+    p=$(free_port); check "echo server starts" echo_server "$p" || return
+    make_data "$T/data"
+    timeout 120 "$wine" demo/kacat.exe --linger 20000 127.0.0.1 "$p" <"$T/data" >"$T/out" 2>"$T/err"
+    check "kacat.exe exits 0 after input ends" [ $? = 0 ] || { show "$T/err"; return; }
+    check "the echo is byte-identical (no CRLF, nothing lost)" cmp -s "$T/data" "$T/out"
+    check "stderr says where it connected" has_line "$T/err" "connected to 127.0.0.1:$p"
+}
+
+t_pipe_echo() {
+    local p
+    p=$(free_port); check "echo server starts" echo_server "$p" || return
+    make_data "$T/data"
+    cat "$T/data" | timeout 120 "$wine" demo/kacat.exe -q --linger 20000 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "kacat.exe exits 0 after the pipe ends" [ "${PIPESTATUS[1]}" = 0 ] || { show "$T/err"; return; }
+    check "the echo is byte-identical" cmp -s "$T/data" "$T/out"
+}
+
+t_restart() {
+    local p s1
+    p=$(free_port); check "echo server starts" echo_server "$p" || return
+    s1=$last_server
+    start_kacat "${FAST[@]}" 127.0.0.1 "$p"
+    echo "before the outage" >&7
+    check "first line echoed" wait_until 30 has_line "$T/out" "before the outage" || { show "$T/err"; return; }
+    stop_server "$s1"
+    check "kacat.exe reports the connection lost" wait_until 20 has_line "$T/err" "connection lost after .*: peer closed" || { show "$T/err"; return; }
+    check "a closed port is named refused (WSAECONNREFUSED)" wait_until 20 has_line "$T/err" "connect failed: refused (WSAECONNREFUSED); retrying in" || return
+    echo "typed during the outage" >&7
+    check "kacat.exe says the input waits" wait_until 20 has_line "$T/err" "waiting for the connection" || return
+    check "echo server starts again" echo_server "$p" || return
+    check "kacat.exe reconnects by itself" wait_until 30 count_is_at_least "$T/err" "connected to 127.0.0.1:$p" 2 || return
+    check "the queued line arrives after the reconnect" wait_until 20 has_line "$T/out" "typed during the outage" || return
+    printf 'before the outage\ntyped during the outage\n' >"$T/want"
+    check "nothing lost, nothing doubled, in order" cmp -s "$T/want" "$T/out"
+    exec 7>&-
+    check "kacat.exe ends when its input does" wait_for_kacat 30 || return
+    check "exit status 0" [ "$kacat_rc" = 0 ]
+}
+
+t_exec() {
+    local p
+    p=$(free_port); check "echo server starts" echo_server "$p" || return
+    echo hi | timeout 60 "$wine" demo/kacat.exe \
+        --exec 'echo hook %KA_EVENT% %KA_REASON% %KA_ERRNO% %KA_ATTEMPT% %KA_DELAY_MS% %KA_HOST% %KA_PORT%' \
+        127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "kacat.exe exits 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "the connect hook saw its variables (its output on stderr)" wait_until 5 has_line "$T/err" "^hook connect none 0 0 0 127.0.0.1 $p$" || { show "$T/err"; return; }
+    check "stdout is the server's bytes only" [ "$(cat "$T/out")" = hi ]
+    p=$(free_port)
+    echo "never sent" | timeout 60 "$wine" demo/kacat.exe "${FAST[@]}" --max-attempts 2 \
+        --exec 'echo hook %KA_EVENT% %KA_REASON% %KA_ERRNO% %KA_ATTEMPT% %KA_DELAY_MS%' 127.0.0.1 "$p" >/dev/null 2>"$T/err2"
+    check "give-up exits 3" [ $? = 3 ] || { show "$T/err2"; return; }
+    check "retry hook: refused, WSAECONNREFUSED (10061), attempt 1, 100 ms" wait_until 10 has_line "$T/err2" "^hook retry refused 10061 1 100$"
+    check "give_up hook ran" wait_until 10 has_line "$T/err2" "^hook give_up refused 10061 2 0$"
+    check "stderr says it gave up" has_line "$T/err2" "gave up after 2 attempts: refused (WSAECONNREFUSED)"
+    check "unsent input is reported" has_line "$T/err2" "11 bytes of input were never sent"
+    echo hi | timeout 60 "$wine" demo/kacat.exe --exec 'exit 7' 127.0.0.1 1 --max-attempts 1 >/dev/null 2>"$T/err3"
+    check "a failing hook is reported" has_line "$T/err3" "hook for give_up failed: exit status 7" || show "$T/err3"
+}
+
+t_interrupt() {
+    local p
+    p=$(free_port)
+    start_kacat "${FAST[@]}" 127.0.0.1 "$p"
+    echo "queued" >&7
+    check "input is queued" wait_until 30 has_line "$T/err" "waiting for the connection" || return
+    kill -INT "$kacat_pid"
+    check "kacat.exe ends on SIGINT (Wine: Ctrl+C)" wait_for_kacat 10 || return
+    check "exit status 130" [ "$kacat_rc" = 130 ]
+    check "says what was not sent" has_line "$T/err" "interrupted; 7 bytes of input were not sent"
+}
+
+t_own_loop() {
+    local p
+    p=$(free_port); check "echo server starts" echo_server "$p" || return
+    printf 'hello from own_loop\n' | timeout 60 "$wine" demo/own_loop.exe 127.0.0.1 "$p" >"$T/out" 2>&1
+    check "own_loop.exe exits 0" [ "${PIPESTATUS[1]}" = 0 ] || { show "$T/out"; return; }
+    check "it connected" has_line "$T/out" "^\* connected$"
+    check "the line came back through its select() loop" has_line "$T/out" "^< hello from own_loop$"
+}
+
+# flaky_server.exe, told apart by the Linux kacat, then by kacat.exe.
+t_flaky_server() {
+    local p
+    [ -x demo/kacat ] || { skip "the Linux demo/kacat is not built"; return; }
+    p=$(free_port)
+    check "flaky_server.exe starts" start_server "$p" "$wine" demo/flaky_server.exe --port "$p" \
+        --schedule "1:close,1:reset,1:down=1.5" --duration 60 || return
+    start_linux_kacat "$p"
+    check "its graceful close is named peer closed" wait_until 20 has_line "$T/err" "lost after .*: peer closed$" || { show "$T/err"; return; }
+    check "its SO_LINGER 0 close is named peer reset" wait_until 20 has_line "$T/err" "lost after .*: peer reset (ECONNRESET)$" || return
+    check "its closed port is named refused" wait_until 20 has_line "$T/err" "connect failed: refused (ECONNREFUSED); retrying in" || return
+    check "kacat is back after the server is" wait_until 20 count_is_at_least "$T/err" "^kacat: connected to" 4 || return
+    echo "still echoing" >&7
+    check "and the echo works again" wait_until 20 has_line "$T/out" "^still echoing$"
+    check "the server said what it did" has_line "$T/server.log" "reset 1 connection (RST"
+}
+
+start_linux_kacat() {
+    mkfifo "$T/in"
+    ./demo/kacat "${FAST[@]}" --backoff-reset 500 127.0.0.1 "$1" <"$T/in" >"$T/out" 2>"$T/err" &
+    kacat_pid=$!
+    procs="$procs $kacat_pid"
+    exec 7>"$T/in"
+}
+
+# An RST as seen by kacat.exe. Wine 8 hands the application an orderly
+# EOF for it (recv() returns 0), so kacat.exe says "peer closed": listed
+# as skipped with that reason; it passes where a reset is reported.
+t_reset_seen_by_kacat_exe() {
+    local p
+    p=$(free_port)
+    check "flaky_server.exe starts" start_server "$p" "$wine" demo/flaky_server.exe --port "$p" \
+        --schedule "1:reset" --duration 60 || return
+    start_kacat "${FAST[@]}" 127.0.0.1 "$p"
+    check "the server resets the connection" wait_until 30 has_line "$T/server.log" "reset 1 connection" || return
+    check "kacat.exe notices" wait_until 20 has_line "$T/err" "connection lost after" || { show "$T/err"; return; }
+    if has_line "$T/err" "lost after .*: peer reset (WSAECONNRESET)$"; then return; fi
+    if has_line "$T/err" "lost after .*: peer closed$"; then
+        skip "Wine reports the RST to the application as an orderly EOF (recv() returns 0): 'peer closed'"
+        return
+    fi
+    check "the reset is named peer reset (WSAECONNRESET)" false
+    show "$T/err"
+}
+
+echo "wine demos: demo/*.exe under $("$wine" --version 2>/dev/null </dev/null), servers on 127.0.0.1"
+for f in demo/kacat.exe demo/own_loop.exe demo/flaky_server.exe; do
+    [ -f "$f" ] || { echo "$f missing"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+done
+run_test "kacat.exe: --help exits 0 and names cmd.exe; no arguments exit 2" t_help
+run_test "kacat.exe: 1 MiB file through a Linux echo server comes back byte-identical" t_file_echo
+run_test "kacat.exe: the same from a pipe" t_pipe_echo
+run_test "kacat.exe: the server restarts; kacat.exe reconnects, queued input arrives, exit 0" t_restart
+run_test "kacat.exe: --exec runs cmd.exe with the KA_ variables; give-up exits 3" t_exec
+run_test "kacat.exe: SIGINT exits 130 and reports unsent input" t_interrupt
+run_test "own_loop.exe: the embedding example echoes through a Linux server" t_own_loop
+run_test "flaky_server.exe: FIN, RST and a closed port, named by the Linux kacat" t_flaky_server
+run_test "kacat.exe names an RST from flaky_server.exe peer reset" t_reset_seen_by_kacat_exe
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
