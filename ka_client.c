@@ -220,6 +220,7 @@ struct ka_client {
     int fail_pending;           /* attempt failed where callbacks may not run */
     int pending_err;            /* error seen by a send() that could not act */
     int owned;                  /* block came from ka_client_new, not the caller */
+    int keepalive_reported;     /* on_log has heard how keepalive was set up */
 
     /* connect attempt */
     struct addrinfo *ai_list, *ai_next;
@@ -280,10 +281,17 @@ static unsigned ka_user_timeout(const ka_config *cfg)
     return t > INT_MAX ? INT_MAX : (unsigned)t;
 }
 
+/* What the OS did with the keepalive options is the same for every socket:
+ * say it for the first one only, not on every reconnect. */
+static void ka_log_keepalive(ka_client *c, int level, const char *fmt, const char *a, int n)
+{
+    if (!c->keepalive_reported) ka_log(c, level, fmt, a, n);
+}
+
 static int ka_setopt(ka_client *c, ka_socket s, int level, int opt, const char *name, int val)
 {
     if (setsockopt(s, level, opt, (const char *)&val, sizeof val) == 0) return 0;
-    ka_log(c, KA_LOG_WARN, "%s refused (error %d)", name, ka_sock_err());
+    ka_log_keepalive(c, KA_LOG_WARN, "%s refused (error %d)", name, ka_sock_err());
     return -1;
 }
 
@@ -334,20 +342,20 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
     else if (ka_try_tcpopt(s, TCP_KEEPINTVL, (int)ka_ms_to_s(k->keepalive_interval_ms), &err) != 0) refused = "TCP_KEEPINTVL";
     else if (ka_try_tcpopt(s, TCP_KEEPCNT, (int)k->keepalive_count, &err) != 0) refused = "TCP_KEEPCNT";
     if (!refused) {
-        ka_log(c, KA_LOG_INFO, "keepalive: %s per-socket options, count %d", "TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT", (int)k->keepalive_count);
+        ka_log_keepalive(c, KA_LOG_INFO, "keepalive: %s per-socket options, count %d", "TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT", (int)k->keepalive_count);
     } else {
         /* SIO_KEEPALIVE_VALS (Windows 2000+) takes milliseconds but the
          * probe count is fixed at 10 (Vista+): scale the interval so that
          * idle + interval * 10 is still the deadline asked for,
          * idle + interval * count (rounded up to the millisecond). */
-        ka_log(c, KA_LOG_INFO, "%s refused (error %d): using SIO_KEEPALIVE_VALS", refused, err);
+        ka_log_keepalive(c, KA_LOG_INFO, "%s refused (error %d): using SIO_KEEPALIVE_VALS", refused, err);
         kv.onoff = 1;
         kv.keepalivetime = k->keepalive_idle_ms;
         kv.keepaliveinterval = (u_long)(((unsigned long long)k->keepalive_interval_ms * k->keepalive_count + 9) / 10);
         if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &kv, sizeof kv, NULL, 0, &got, NULL, NULL) == 0)
-            ka_log(c, KA_LOG_INFO, "keepalive: %s, 10 probes, interval %d ms", "SIO_KEEPALIVE_VALS", (int)kv.keepaliveinterval);
+            ka_log_keepalive(c, KA_LOG_INFO, "keepalive: %s, 10 probes, interval %d ms", "SIO_KEEPALIVE_VALS", (int)kv.keepaliveinterval);
         else
-            ka_log(c, KA_LOG_WARN, "%s refused (error %d)", "SIO_KEEPALIVE_VALS", ka_sock_err());
+            ka_log_keepalive(c, KA_LOG_WARN, "%s refused (error %d)", "SIO_KEEPALIVE_VALS", ka_sock_err());
     }
     /* Seconds; "-1" would mean retransmit forever. Vista and later. */
     ka_setopt(c, s, IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ka_user_timeout(k)));
@@ -365,9 +373,9 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
     idle_opt = "TCP_KEEPALIVE";         /* macOS spells the idle time this way */
     ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPALIVE, idle_opt, (int)ka_ms_to_s(k->keepalive_idle_ms));
 #else
-    ka_log(c, KA_LOG_WARN, "keepalive: %s on this OS, the system default applies (%d)", idle_opt, 0);
+    ka_log_keepalive(c, KA_LOG_WARN, "keepalive: %s on this OS, the system default applies (%d)", idle_opt, 0);
 #endif
-    ka_log(c, KA_LOG_DEBUG, "keepalive: per-socket options, idle via %s, %d probes", idle_opt, (int)k->keepalive_count);
+    ka_log_keepalive(c, KA_LOG_DEBUG, "keepalive: per-socket options, idle via %s, %d probes", idle_opt, (int)k->keepalive_count);
 #ifdef TCP_KEEPINTVL
     ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int)ka_ms_to_s(k->keepalive_interval_ms));
 #endif
@@ -535,6 +543,7 @@ static void ka_try_next_addr(ka_client *c)
         if (s == KA_INVALID_SOCKET) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); continue; }
         if (ka_set_nonblock(s) != 0) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); ka_sock_close(s); continue; }
         ka_set_keepalive(c, s);
+        c->keepalive_reported = 1;
         if (c->epoch != epoch) { ka_sock_close(s); return; }    /* on_log stopped or dropped us */
         err = connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 ? 0 : ka_sock_err();
         if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) {

@@ -106,7 +106,8 @@ typedef struct ka_callbacks {
     void (*on_retry)(ka_client *c, const ka_retry_info *info, void *user);           /* a new attempt is scheduled */
     void (*on_give_up)(ka_client *c, const ka_retry_info *last, void *user);         /* max_attempts reached; now STOPPED */
     /* Diagnostics the library never prints itself: a keepalive option the OS
-     * refused, which keepalive mechanism was used, each connect attempt. */
+     * refused and which keepalive mechanism was used (said once, for the
+     * client's first socket), each connect attempt. */
     void (*on_log)(ka_client *c, int level, const char *msg, void *user);
 } ka_callbacks;                 /* any member may be NULL */
 
