@@ -1145,6 +1145,12 @@ const char *ka_reason_str(ka_reason r)
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown reason";
 }
 
+const char *ka_state_str(ka_state s)
+{
+    static const char *const names[] = { "idle", "connecting", "connected", "backing off", "stopped" };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown state";
+}
+
 const char *ka_strerror(int err)
 {
     switch (err) {

@@ -274,6 +274,7 @@ int         ka_client_process_events(ka_client *c, int ready);
 /* ---- strings and helpers ----------------------------------------------------- */
 
 const char *ka_reason_str(ka_reason r);     /* "peer reset", ...; never NULL */
+const char *ka_state_str(ka_state s);       /* "connected", ...; never NULL */
 const char *ka_strerror(int err);           /* names each KA_E... code; never NULL */
 
 /* The backoff rule on its own, for tests, simulations and benchmarks: the

@@ -160,6 +160,8 @@ static void every_error_code_has_a_name(void)
     CHECK(strcmp(ka_strerror(12345), "unknown error") == 0);
     for (i = KA_REASON_NONE; i <= KA_REASON_ERROR; i++) CHECK(strcmp(ka_reason_str((ka_reason)i), "unknown reason") != 0);
     CHECK(ka_reason_str((ka_reason)99) != NULL);
+    for (i = KA_STATE_IDLE; i <= KA_STATE_STOPPED; i++) CHECK(strcmp(ka_state_str((ka_state)i), "unknown state") != 0);
+    CHECK(strcmp(ka_state_str((ka_state)99), "unknown state") == 0);
     CHECK_EQ(KA_REASON_ERROR, 10);              /* enum order is part of the contract */
     CHECK_EQ(KA_STATE_STOPPED, 4);
 }
