@@ -456,26 +456,43 @@ static size_t ka_queue_drop_partial(ka_client *c)
     return n;
 }
 
+/* Hands up to len bytes to the kernel: how many it took, stopping at a
+ * full socket buffer. *err gets the socket error, if any. */
+static size_t ka_send_some(ka_client *c, const unsigned char *p, size_t len, int *err)
+{
+    size_t done = 0;
+    *err = 0;
+    while (done < len) {
+        size_t chunk = len - done > INT_MAX ? INT_MAX : len - done;
+        long n = (long)send(c->fd, (const char *)p + done, (ka_iolen)chunk, KA_SEND_FLAGS);
+        if (n < 0) {
+            int e = ka_sock_err();
+            if (e == KA_ERR_INTR) continue;
+            if (!ka_would_block(e)) *err = e;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (done) c->last_send = ka_now_ms();
+    return done;
+}
+
 /* Hands queued bytes to the kernel. Returns 0 or the socket error; never
  * runs callbacks, so ka_client_send may call it. */
 static int ka_flush(ka_client *c)
 {
-    while (c->len > 0) {
+    int err = 0;
+    while (c->len > 0 && !err) {
         size_t chunk = c->cap - c->head < c->len ? c->cap - c->head : c->len;
-        long n = (long)send(c->fd, (const char *)c->q + c->head, (ka_iolen)(chunk > INT_MAX ? INT_MAX : chunk), KA_SEND_FLAGS);
-        if (n < 0) {
-            int e = ka_sock_err();
-            if (e == KA_ERR_INTR) continue;
-            return ka_would_block(e) ? 0 : e;
-        }
-        ka_queue_consume(c, (size_t)n);
-        c->last_send = ka_now_ms();
+        size_t n = ka_send_some(c, c->q + c->head, chunk, &err);
+        ka_queue_consume(c, n);
+        if (n < chunk) break;           /* socket buffer full, or an error */
     }
-    if (c->finishing && !c->wr_shut) {  /* everything is out: tell the peer with a FIN */
+    if (!err && c->len == 0 && c->finishing && !c->wr_shut) {  /* everything is out: tell the peer with a FIN */
         c->wr_shut = 1;
         shutdown(c->fd, KA_SHUT_WR);
     }
-    return 0;
+    return err;
 }
 
 /* ---- 4. state machine -------------------------------------------------------- */
@@ -957,6 +974,17 @@ int ka_client_send(ka_client *c, const void *data, size_t len)
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
     if (c->finishing) return KA_ESTATE;
     if (len == 0) return 0;
+    if (len > c->cap - c->len) return KA_EAGAIN;
+    if (c->state == KA_STATE_CONNECTED && c->len == 0 && !c->pending_err) {
+        /* Nothing queued: the kernel takes it straight from the caller's
+         * buffer, and only what it leaves is copied, as a message already
+         * partly written. Bulk senders skip the copy altogether. */
+        size_t n = ka_send_some(c, (const unsigned char *)data, len, &c->pending_err);
+        if (n == len) return 0;
+        ka_queue_push(c, (const unsigned char *)data + n, len - n);
+        c->mid_msg = n > 0;
+        return 0;
+    }
     rc = ka_queue_push(c, data, len);
     if (rc == 0 && c->state == KA_STATE_CONNECTED && !c->pending_err) c->pending_err = ka_flush(c);
     return rc;
