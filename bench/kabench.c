@@ -8,8 +8,8 @@
  *   detect  -h H -p P -i -v -c [-b] -T -t   one ka_client, measures detection
  *   rawbusy -h H -p P -i -v -c -T -t        plain socket, keepalive, no user timeout, busy
  *   reconnect -n cycles                     server away and back, loopback
- *   bulk    -m raw|ka|socat -n bytes        bulk transfer into a sink, loopback
- *   pingpong -m raw|ka|socat -n count       small-message round trips, loopback
+ *   bulk    -m raw|ka|socat -n bytes [-k tag]  bulk transfer into a sink, loopback
+ *   pingpong -m raw|ka|socat -n count [-k tag] small-message round trips, loopback
  *   idle    -s seconds [-H heartbeat_ms]    wake-ups of an idle connected client
  *   storm   -n clients -j jitter -D ms      reconnect storm against a restarting server
  *   rss     -- prog args...                 runs prog, prints its peak RSS
@@ -572,7 +572,7 @@ static int cmd_pingpong(void)
     if (peer > 0) waitpid(peer, NULL, 0);
     kill(echo, SIGTERM);
     waitpid(echo, NULL, 0);
-    if (i == n) printf("RESULT rtt_us_%s %.2f\n", mode, (double)(t1 - t0) / (double)n);
+    if (i == n) printf("RESULT rtt_us_%s %.2f\n", opt('k', mode), (double)(t1 - t0) / (double)n);
     else printf("INFO pingpong %s stopped after %ld\n", mode, i);
     return 0;
 }

@@ -3,15 +3,17 @@
 # into build/bench/, runs bench/run.sh (root for the namespace lab; without
 # it those rows are skipped), prints one table and writes BENCHMARKS.md.
 # BENCH_QUICK=1 make bench: small sizes, writes build/bench/BENCHMARKS.quick.md.
+# BENCH_ONLY="loopback ..." make bench: only those parts (lab, reconnect,
+# loopback, storm), writes build/bench/BENCHMARKS.only.md.
 
 BENCH_DIR    = build/bench
 BENCH_CFLAGS = $(WARN) -Werror -O2 -I.
 BENCH_PROGS  = $(BENCH_DIR)/kabench $(BENCH_DIR)/kaalloc
-CLEAN       += $(BENCH_PROGS) $(BENCH_DIR)/kabench_qfix $(BENCH_DIR)/kacat \
+CLEAN       += $(BENCH_PROGS) $(BENCH_DIR)/kacat \
                $(BENCH_DIR)/ka_client-O2.o $(BENCH_DIR)/ka_client-Os.o \
-               $(BENCH_DIR)/ka_client_qfix.c $(BENCH_DIR)/ka_client_qfix.o \
                $(BENCH_DIR)/*.txt $(BENCH_DIR)/*.out $(BENCH_DIR)/table.md \
-               $(BENCH_DIR)/BENCHMARKS.quick.md $(BENCH_DIR)/lab/*.out
+               $(BENCH_DIR)/BENCHMARKS.quick.md $(BENCH_DIR)/BENCHMARKS.only.md \
+               $(BENCH_DIR)/lab/*.out
 
 $(BENCH_DIR)/ka_client-O2.o: ka_client.c ka_client.h
 	@mkdir -p $(BENCH_DIR)
@@ -30,16 +32,6 @@ $(BENCH_DIR)/kaalloc: bench/kaalloc.c $(BENCH_DIR)/ka_client-O2.o
 	$(CC) $(BENCH_CFLAGS) -D_GNU_SOURCE -o $@ bench/kaalloc.c $(BENCH_DIR)/ka_client-O2.o \
 		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
-# The suggested send-queue fix, applied to a copy: ka_client.c is not edited.
-# Built only if ka_queue_consume is still where bench/queue_fix.inc expects it.
-$(BENCH_DIR)/kabench_qfix: bench/kabench.c bench/queue_fix.inc ka_client.c ka_client.h
-	@mkdir -p $(BENCH_DIR)
-	@awk 'FNR == NR { fix = fix $$0 "\n"; next } /^static void ka_queue_consume\(/ { printf "%s", fix; skip = 1; done = 1; next } skip && /^}/ { skip = 0; next } !skip { print } END { if (!done) exit 1 }' \
-		bench/queue_fix.inc ka_client.c > $(BENCH_DIR)/ka_client_qfix.c \
-	&& $(CC) $(WARN) -O2 -I. -c $(BENCH_DIR)/ka_client_qfix.c -o $(BENCH_DIR)/ka_client_qfix.o \
-	&& $(CC) $(BENCH_CFLAGS) -D_GNU_SOURCE -o $@ bench/kabench.c $(BENCH_DIR)/ka_client_qfix.o -lpthread \
-	|| { rm -f $@; echo "bench: queue-fix copy not built (ka_client.c changed); that row is skipped"; }
-
 # kacat (demo/kacat.c, another issue's) at -O2 for its peak RSS, if present.
 bench-kacat: $(BENCH_DIR)/ka_client-O2.o
 	@if [ -f demo/kacat.c ]; then \
@@ -48,7 +40,6 @@ bench-kacat: $(BENCH_DIR)/ka_client-O2.o
 	else rm -f $(BENCH_DIR)/kacat; fi
 
 bench: $(BENCH_PROGS) $(BENCH_DIR)/ka_client-Os.o
-	@$(MAKE) --no-print-directory $(BENCH_DIR)/kabench_qfix || true
 	@$(MAKE) --no-print-directory bench-kacat || true
 	@bash bench/run.sh
 
