@@ -185,21 +185,23 @@ int         ka_client_init(ka_client **out, void *mem, size_t size, const ka_con
 
 /* Starts the first attempt at once: resolves (this may block for a host
  * name) and issues a non-blocking connect. Runs no callback but on_log; a
- * failure is reported by the next poll/process. Allowed from IDLE and from STOPPED
- * (a restart, e.g. after giving up); KA_ESTATE otherwise. */
+ * failure is reported by the next poll/process. Allowed from IDLE and from
+ * STOPPED (a restart, e.g. after giving up); KA_ESTATE otherwise. */
 int         ka_client_start(ka_client *c);
 
 /* One select() round: waits for the socket or the next timer, whichever is
  * nearer, but at most timeout_ms (any negative value: until something
- * happens), then runs
- * whatever is due. Returns 0, KA_ESTATE when IDLE or STOPPED (nothing to
+ * happens), then runs whatever is due. Returns 0, KA_ESTATE when IDLE or STOPPED (nothing to
  * wait for), or KA_ESYS. A signal interrupting select() ends the round
  * early with 0. For a socket numbered >= FD_SETSIZE, poll() is used. */
 int         ka_client_poll(ka_client *c, int timeout_ms);
 
-/* Copies the whole message into the send queue, or nothing: KA_EAGAIN when
- * it does not fit in send_buffer_size. Allowed in every state but STOPPED
- * (KA_ENOTCONN); queued data goes out as soon as a connection is up.
+/* Takes the whole message, or nothing: KA_EAGAIN when it does not fit in
+ * what is left of send_buffer_size. Connected with nothing queued, the
+ * kernel takes it straight from data and only what it leaves is copied;
+ * otherwise it is copied into the queue. Allowed in every state but STOPPED
+ * (KA_ENOTCONN) and finishing (KA_ESTATE); queued data goes out as soon as
+ * a connection is up.
  * Messages never handed to the kernel survive a reconnect and go first; a
  * message partly written when a connection died is dropped, its remainder
  * counted in ka_disconnect_info.unsent_bytes. len 0 is a no-op, except
