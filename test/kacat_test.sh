@@ -36,14 +36,6 @@ end_input_and_wait() {
     wait_for_kacat "$1"
 }
 
-wait_for_kacat() {
-    kacat_rc=999
-    wait_until "$1" gone "$kacat_pid" || return 1
-    wait "$kacat_pid"
-    kacat_rc=$?
-}
-
-FAST=(--backoff-initial 100 --backoff-max 400 --backoff-jitter 0)
 
 # ---- tests ---------------------------------------------------------------------
 

@@ -125,3 +125,15 @@ stop_all() {
     groups="" procs=""
     exec 7>&- 2>/dev/null
 }
+
+# Both suites run kacat (start_kacat, theirs, sets kacat_pid).
+# wait_for_kacat SECONDS: waits for it to exit; its status in kacat_rc.
+wait_for_kacat() {
+    kacat_rc=999
+    wait_until "$1" gone "$kacat_pid" || return 1
+    wait "$kacat_pid"
+    kacat_rc=$?
+}
+
+# Retry fast and predictably: tests wait on reconnects.
+FAST=(--backoff-initial 100 --backoff-max 400 --backoff-jitter 0)
