@@ -969,7 +969,6 @@ int ka_client_start(ka_client *c)
 
 int ka_client_send(ka_client *c, const void *data, size_t len)
 {
-    int rc;
     if (!c || (!data && len)) return KA_EINVAL;
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
     if (c->finishing) return KA_ESTATE;
@@ -985,9 +984,9 @@ int ka_client_send(ka_client *c, const void *data, size_t len)
         c->mid_msg = n > 0;
         return 0;
     }
-    rc = ka_queue_push(c, data, len);
-    if (rc == 0 && c->state == KA_STATE_CONNECTED && !c->pending_err) c->pending_err = ka_flush(c);
-    return rc;
+    ka_queue_push(c, data, len);        /* fits: checked above */
+    if (c->state == KA_STATE_CONNECTED && !c->pending_err) c->pending_err = ka_flush(c);
+    return 0;
 }
 
 int ka_client_finish(ka_client *c)
