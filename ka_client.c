@@ -45,6 +45,7 @@
 #include <sys/time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -80,6 +81,16 @@ static int ka_set_nonblock(ka_socket s)
 }
 
 static unsigned long long ka_now_ms(void) { return GetTickCount64(); }
+
+static unsigned long long ka_entropy(void)
+{
+    LARGE_INTEGER pc;
+    FILETIME ft;
+    QueryPerformanceCounter(&pc);
+    GetSystemTimeAsFileTime(&ft);
+    return ((unsigned long long)GetCurrentProcessId() << 32) ^ (unsigned long long)pc.QuadPart ^
+           (((unsigned long long)ft.dwHighDateTime << 32) | ft.dwLowDateTime) * 0x9e3779b97f4a7c15ull;
+}
 
 /* Each client holds one WSAStartup from ka_client_new/ka_client_init to
  * ka_client_free. Winsock counts start-ups per process, so this needs no
@@ -148,6 +159,17 @@ static unsigned long long ka_now_ms(void)
     return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
 }
 
+/* Seed material: process id and both clocks in nanoseconds. */
+static unsigned long long ka_entropy(void)
+{
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    return ((unsigned long long)getpid() << 40) ^
+           ((unsigned long long)rt.tv_sec * 1000000000u + (unsigned long long)rt.tv_nsec) ^
+           ((unsigned long long)mono.tv_sec * 1000000000u + (unsigned long long)mono.tv_nsec) * 0x9e3779b97f4a7c15ull;
+}
+
 static int ka_net_init(void) { return 0; }
 static void ka_net_done(void) { }
 
@@ -210,6 +232,13 @@ static int ka_would_block(int e)
 
 /* ---- internal types -------------------------------------------------------- */
 
+#define KA_MAX_PORT_LEN 32      /* a service name; getaddrinfo takes no longer */
+
+static int ka_is_alnum(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
 struct ka_client {
     ka_config cfg;              /* host/port/heartbeat point into our storage */
     ka_state state;
@@ -250,7 +279,7 @@ struct ka_client {
     size_t rcap;
 
     char host[KA_MAX_HOST_LEN + 1];
-    char port[33];
+    char port[KA_MAX_PORT_LEN + 1];
     /* heartbeat bytes, queue, end bitmap and receive buffer follow */
 };
 
@@ -811,17 +840,58 @@ void ka_config_init(ka_config *cfg)
     cfg->recv_buffer_size = 16384;
 }
 
+/* A port is a plain decimal 1..65535 or a service name ("http"), which
+ * starts with a letter. "0x50", "-1" and "17401x" can never work. */
 static int ka_port_ok(const char *p)
 {
     size_t n = strlen(p), i;
     unsigned long v = 0;
-    if (n == 0 || n > 32) return 0;
+    if (n == 0 || n > KA_MAX_PORT_LEN) return 0;
+    if ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')) {
+        for (i = 1; i < n; i++)
+            if (!ka_is_alnum(p[i]) && p[i] != '-' && p[i] != '_' && p[i] != '.' && p[i] != '+') return 0;
+        return 1;
+    }
     for (i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') return 1;   /* a service name: the resolver judges it */
+        if (p[i] < '0' || p[i] > '9') return 0;
         v = v * 10 + (unsigned long)(p[i] - '0');
         if (v > 65535) return 0;
     }
     return v >= 1;
+}
+
+/* An IPv6 literal, with an optional "%zone" (fe80::1%eth0). */
+static int ka_is_ipv6_literal(const char *h, size_t n)
+{
+    char a[64];
+    size_t zone = 0;
+    unsigned char bin[16];
+    while (zone < n && h[zone] != '%') zone++;
+    if (zone == 0 || zone >= sizeof a || zone + 1 == n) return 0;
+    memcpy(a, h, zone);
+    a[zone] = '\0';
+    return inet_pton(AF_INET6, a, bin) == 1;
+}
+
+/* Names, IPv4 and IPv6 literals, and "[v6]" as socat and URLs write it. A
+ * colon outside an IPv6 literal is "host:port", which no resolver takes. */
+static int ka_host_ok(const char *h)
+{
+    size_t n = strlen(h), i;
+    if (n == 0 || n > KA_MAX_HOST_LEN) return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)h[i] <= ' ' || h[i] == 0x7f) return 0;
+    if (h[0] == '[') return n > 2 && h[n - 1] == ']' && ka_is_ipv6_literal(h + 1, n - 2);
+    return !strchr(h, ':') || ka_is_ipv6_literal(h, n);
+}
+
+/* Copies host without the brackets of "[v6]"; out holds KA_MAX_HOST_LEN + 1. */
+static void ka_host_copy(char *out, const char *h)
+{
+    size_t n = strlen(h);
+    if (h[0] == '[') { h++; n -= 2; }
+    memcpy(out, h, n);
+    out[n] = '\0';
 }
 
 static int ka_backoff_ok(const ka_config *k)
@@ -831,31 +901,62 @@ static int ka_backoff_ok(const ka_config *k)
            k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0;
 }
 
-static int ka_config_ok(const ka_config *k)
+static int ka_keepalive_ms_ok(unsigned ms) { return ms >= 1 && ms <= KA_MAX_KEEPALIVE_MS; }
+static int ka_size_ok(size_t n) { return n >= 1 && n <= (size_t)1 << 30; }
+
+const char *ka_config_error(const ka_config *k)
 {
-    size_t hl;
-    if (!k->host || !k->port) return 0;
-    hl = strlen(k->host);
-    if (hl == 0 || hl > KA_MAX_HOST_LEN || !ka_port_ok(k->port)) return 0;
-    if (k->keepalive_idle_ms == 0 || k->keepalive_idle_ms > KA_MAX_KEEPALIVE_MS) return 0;
-    if (k->keepalive_interval_ms == 0 || k->keepalive_interval_ms > KA_MAX_KEEPALIVE_MS) return 0;
-    if (k->keepalive_count == 0 || k->keepalive_count > KA_MAX_KEEPALIVE_CNT) return 0;
-    if (k->user_timeout_ms > INT_MAX || k->connect_timeout_ms == 0) return 0;
-    if (!ka_backoff_ok(k)) return 0;
-    if (k->send_buffer_size == 0 || k->send_buffer_size > (size_t)1 << 30) return 0;
-    if (k->recv_buffer_size == 0 || k->recv_buffer_size > (size_t)1 << 30) return 0;
-    if (!k->mem_alloc != !k->mem_free) return 0;
-    if (k->heartbeat_interval_ms && (!k->heartbeat_data || k->heartbeat_len == 0 || k->heartbeat_len > k->send_buffer_size)) return 0;
-    return 1;
+    if (!k) return "cfg";
+    if (!k->host || !ka_host_ok(k->host)) return "host";
+    if (!k->port || !ka_port_ok(k->port)) return "port";
+    if (!ka_keepalive_ms_ok(k->keepalive_idle_ms)) return "keepalive_idle_ms";
+    if (!ka_keepalive_ms_ok(k->keepalive_interval_ms)) return "keepalive_interval_ms";
+    if (k->keepalive_count == 0 || k->keepalive_count > KA_MAX_KEEPALIVE_CNT) return "keepalive_count";
+    if (k->user_timeout_ms > INT_MAX && k->user_timeout_ms != KA_TIMEOUT_OFF) return "user_timeout_ms";
+    if (k->connect_timeout_ms == 0 || k->connect_timeout_ms > INT_MAX) return "connect_timeout_ms";
+    if (k->backoff_initial_ms == 0 || k->backoff_initial_ms > k->backoff_max_ms) return "backoff_initial_ms";
+    if (!(k->backoff_multiplier >= 1.0 && k->backoff_multiplier <= 1000.0)) return "backoff_multiplier";
+    if (!(k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0)) return "backoff_jitter";
+    if (!ka_size_ok(k->send_buffer_size)) return "send_buffer_size";
+    if (!ka_size_ok(k->recv_buffer_size)) return "recv_buffer_size";
+    if (k->heartbeat_interval_ms && !k->heartbeat_data) return "heartbeat_data";
+    if (k->heartbeat_interval_ms && (k->heartbeat_len == 0 || k->heartbeat_len > k->send_buffer_size)) return "heartbeat_len";
+    if (k->mem_alloc && !k->mem_free) return "mem_free";
+    if (k->mem_free && !k->mem_alloc) return "mem_alloc";
+    return NULL;
 }
 
+static int ka_config_ok(const ka_config *k) { return ka_config_error(k) == NULL; }
+
+/* A Weyl sequence through the murmur3 32-bit finaliser: a bijection, so
+ * draws are uniform over the period, and neighbouring states (seeds 1, 2,
+ * 3..., or 0) give unrelated draws, which plain xorshift does not. */
 static unsigned ka_rng_next(unsigned *s)
 {
-    unsigned x = *s ? *s : 0x9e3779b9u;
-    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-    x &= 0xffffffffu;
-    *s = x;
+    unsigned x = *s = (*s + 0x9e3779b9u) & 0xffffffffu;
+    x ^= x >> 16; x = (x * 0x85ebca6bu) & 0xffffffffu;
+    x ^= x >> 13; x = (x * 0xc2b2ae35u) & 0xffffffffu;
+    x ^= x >> 16;
     return x;
+}
+
+/* splitmix64's finaliser: every input bit moves about half the output. */
+static unsigned long long ka_mix64(unsigned long long x)
+{
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27; x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Clients started together, in one process or in many (ASLR off, same
+ * binary, same second), must draw unrelated delays: process id, both clocks
+ * in nanoseconds and the client's address, each mixed in. */
+static unsigned ka_default_seed(const void *client)
+{
+    unsigned long long h = ka_mix64(ka_entropy());
+    h = ka_mix64(h ^ (unsigned long long)(size_t)client);
+    h = ka_mix64(h ^ (unsigned long long)clock());
+    return (unsigned)(h ^ (h >> 32));
 }
 
 /* base^e, or cap as soon as it reaches cap: O(log e) even for huge e. */
@@ -905,7 +1006,7 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
     unsigned char *p;
     memset(c, 0, ka_block_size(cfg));
     c->cfg = *cfg;
-    strcpy(c->host, cfg->host);
+    ka_host_copy(c->host, cfg->host);
     strcpy(c->port, cfg->port);
     c->cfg.host = c->host;
     c->cfg.port = c->port;
@@ -921,11 +1022,7 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
     c->fd = KA_INVALID_SOCKET;
     c->state = KA_STATE_IDLE;
     c->owned = owned;
-    c->rng = cfg->random_seed;
-    if (!c->rng) {
-        unsigned long long t = ka_now_ms() ^ ((unsigned long long)(size_t)c << 7) ^ (unsigned long long)clock();
-        c->rng = (unsigned)(t ^ (t >> 32)) | 1u;
-    }
+    c->rng = cfg->random_seed ? cfg->random_seed : ka_default_seed(c);
     return c;
 }
 
@@ -973,6 +1070,7 @@ int ka_client_send(ka_client *c, const void *data, size_t len)
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
     if (c->finishing) return KA_ESTATE;
     if (len == 0) return 0;
+    if (len > c->cap) return KA_EMSGSIZE;
     if (len > c->cap - c->len) return KA_EAGAIN;
     if (c->state == KA_STATE_CONNECTED && c->len == 0 && !c->pending_err) {
         /* Nothing queued: the kernel takes it straight from the caller's
@@ -1167,7 +1265,8 @@ const char *ka_reason_str(ka_reason r)
 {
     static const char *const names[] = {
         "none", "peer closed", "peer reset", "timeout", "unreachable", "refused",
-        "connect timeout", "name resolution failed", "idle timeout", "local", "socket error"
+        "connect timeout", "name resolution failed", "idle timeout", "local", "socket error",
+        "peer stalled (window closed)", "aborted by the local stack"
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown reason";
 }
@@ -1189,6 +1288,73 @@ const char *ka_strerror(int err)
     case KA_ENOTCONN:   return "client stopped";
     case KA_EFDSETSIZE: return "socket number too large for select()";
     case KA_ESYS:       return "select() or poll() failed";
+    case KA_EMSGSIZE:   return "message larger than send_buffer_size";
     default:            return "unknown error";
     }
 }
+
+/* The errors a TCP client meets, in words, without strerror(): its buffer
+ * is not thread-safe everywhere, and Windows has none for WSA codes. */
+static const struct { int code; const char *text; } ka_sys_texts[] = {
+    { KA_ERR_REFUSED, "connection refused" },
+    { KA_ERR_CONNRESET, "connection reset by peer" },
+    { KA_ERR_TIMEDOUT, "connection timed out" },
+    { KA_ERR_HOSTUNREACH, "no route to host" },
+    { KA_ERR_NETUNREACH, "network is unreachable" },
+    { KA_ERR_NETDOWN, "network is down" },
+    { KA_ERR_HOSTDOWN, "host is down" },
+    { KA_ERR_NETRESET, "connection reset by network" },
+    { KA_E(WSAECONNABORTED, ECONNABORTED), "connection aborted by the local stack" },
+    { KA_E(WSAESHUTDOWN, EPIPE), "broken pipe (the peer had closed)" },
+    { KA_E(WSAEADDRINUSE, EADDRINUSE), "address already in use" },
+    { KA_E(WSAEADDRNOTAVAIL, EADDRNOTAVAIL), "address not available" },
+    { KA_E(WSAEAFNOSUPPORT, EAFNOSUPPORT), "address family not supported" },
+    { KA_E(WSAEACCES, EACCES), "permission denied" },
+    { KA_E(WSAEACCES, EPERM), "operation not permitted" },
+    { KA_E(WSAEMFILE, EMFILE), "too many open files" },
+    { KA_E(WSAEMFILE, ENFILE), "too many open files in the system" },
+    { KA_E(WSAENOBUFS, ENOBUFS), "no buffer space available" },
+    { KA_E(WSAENOBUFS, ENOMEM), "out of memory" },
+    { KA_E(WSAEINVAL, EINVAL), "invalid argument" },
+    { KA_E(WSAENOTCONN, ENOTCONN), "socket not connected" },
+    { KA_E(WSAEINPROGRESS, EINPROGRESS), "operation in progress" },
+    { KA_E(WSAENOPROTOOPT, ENOPROTOOPT), "protocol option not available" },
+    { KA_E(WSAEPROTONOSUPPORT, EPROTONOSUPPORT), "protocol not supported" },
+    { KA_E(WSAENETDOWN, ENODEV), "no such device" },
+    { KA_E(WSAEINTR, EINTR), "interrupted" },
+    { KA_E(WSAEWOULDBLOCK, EAGAIN), "resource temporarily unavailable" }
+};
+
+static const struct { int code; const char *text; } ka_gai_texts[] = {
+    { EAI_AGAIN, "temporary failure in name resolution (resolver unreachable?)" },
+    { EAI_FAIL, "non-recoverable failure in name resolution" },
+    { EAI_NONAME, "no such name" },
+#ifdef EAI_NODATA
+    { EAI_NODATA, "the name has no address" },
+#endif
+#ifdef EAI_ADDRFAMILY
+    { EAI_ADDRFAMILY, "the name has no address in that family" },
+#endif
+    { EAI_SERVICE, "unknown service (port) name" },
+    { EAI_FAMILY, "address family not supported" },
+    { EAI_MEMORY, "out of memory" },
+    { EAI_BADFLAGS, "bad resolver flags" },
+    { EAI_SOCKTYPE, "socket type not supported" }
+};
+
+const char *ka_sys_strerror(ka_reason reason, int sys_error)
+{
+    size_t i;
+    if (sys_error == 0) return "no system error";
+    if (reason == KA_REASON_RESOLVE) {
+        for (i = 0; i < sizeof ka_gai_texts / sizeof ka_gai_texts[0]; i++)
+            if (ka_gai_texts[i].code == sys_error) return ka_gai_texts[i].text;
+        return "name resolution failed";
+    }
+    for (i = 0; i < sizeof ka_sys_texts / sizeof ka_sys_texts[0]; i++)
+        if (ka_sys_texts[i].code == sys_error) return ka_sys_texts[i].text;
+    return "other system error";
+}
+
+const char *ka_version(void) { return KA_VERSION_STRING; }
+unsigned ka_version_num(void) { return KA_VERSION_NUM; }

@@ -12,9 +12,9 @@
 #define KA_CLIENT_H
 
 #define KA_VERSION_MAJOR 1
-#define KA_VERSION_MINOR 0
+#define KA_VERSION_MINOR 1
 #define KA_VERSION_PATCH 0
-#define KA_VERSION_STRING "1.0.0"
+#define KA_VERSION_STRING "1.1.0"
 #define KA_VERSION_NUM ((KA_VERSION_MAJOR << 16) | (KA_VERSION_MINOR << 8) | KA_VERSION_PATCH)
 
 #include <stddef.h>
@@ -49,6 +49,7 @@ typedef int ka_socket;
 #define KA_ENOTCONN   (-5)  /* the client is stopped: nothing will be sent */
 #define KA_EFDSETSIZE (-6)  /* socket number >= FD_SETSIZE: cannot go in an fd_set */
 #define KA_ESYS       (-7)  /* select()/poll() failed; see errno / WSAGetLastError() */
+#define KA_EMSGSIZE   (-8)  /* the message is larger than send_buffer_size: it can never fit */
 
 typedef enum ka_state {
     KA_STATE_IDLE,        /* created, not started */
@@ -69,7 +70,9 @@ typedef enum ka_reason {
     KA_REASON_RESOLVE,         /* name resolution failed; sys_error holds the getaddrinfo() code */
     KA_REASON_HEARTBEAT,       /* nothing received for idle_timeout_ms */
     KA_REASON_LOCAL,           /* ka_client_disconnect() / ka_client_stop() */
-    KA_REASON_ERROR            /* any other socket error: see sys_error */
+    KA_REASON_ERROR,           /* any other socket error: see sys_error */
+    KA_REASON_STALLED,         /* the peer answered but kept its receive window closed for stall_timeout_ms */
+    KA_REASON_ABORTED          /* ECONNABORTED: the local stack aborted the connection (e.g. `ss -K`, a mobile OS on a network change) */
 } ka_reason;
 
 typedef struct ka_disconnect_info {
@@ -111,23 +114,46 @@ typedef struct ka_callbacks {
     void (*on_log)(ka_client *c, int level, const char *msg, void *user);
 } ka_callbacks;                 /* any member may be NULL */
 
-/* The deadline promise: an idle connection whose peer has vanished is
- * reported dead within keepalive_idle_ms + keepalive_interval_ms *
- * keepalive_count after the last thing it heard from the peer (plus the
- * OS's rounding to whole seconds), and a connection with unacknowledged
- * data user_timeout_ms (default: the same figure) after its first
- * retransmission: Linux starts that clock at the first retransmission
- * timeout, a few hundred milliseconds after the send on a LAN, one RTO
- * more when ICMP errors come back (see test/lab/RESULTS.md). */
+/* The deadlines. Each holds on its own, whatever the others are set to,
+ * counted in the units the OS really uses: Linux and the BSDs take the
+ * keepalive times in whole seconds, so each of idle and interval is rounded
+ * up to a whole second (at least 1 s) before the sums below are made.
+ *
+ *  idle dead peer   An idle connection whose peer has vanished is reported
+ *                   (KA_REASON_TIMEOUT) keepalive_idle + keepalive_interval *
+ *                   keepalive_count after the last packet it received. Kernel
+ *                   keepalive probes and counts; an answered probe restarts it.
+ *  busy dead path   A connection with sent data unacknowledged is reported
+ *                   (KA_REASON_TIMEOUT, or KA_REASON_UNREACHABLE when ICMP
+ *                   errors came back) user_timeout_ms after the later of the
+ *                   last acknowledgement received and the last new data sent.
+ *                   Default: the idle deadline. On Linux the library enforces
+ *                   it from TCP_INFO; elsewhere the kernel does, counted from
+ *                   the first retransmission (TCP_MAXRT on Windows,
+ *                   TCP_RXT_CONNDROPTIME on macOS, TCP_MAXUNACKTIME on
+ *                   FreeBSD, whole seconds).
+ *  connect          An attempt that has not connected connect_timeout_ms after
+ *                   its first connect() is reported (KA_REASON_CONNECT_TIMEOUT).
+ *  stall            A peer that answers but keeps its receive window closed is
+ *                   alive: it is never reported as a timeout. With
+ *                   stall_timeout_ms set, a window closed that long ends the
+ *                   connection (KA_REASON_STALLED); with 0 (the default) the
+ *                   connection waits, the queue fills and ka_client_send says
+ *                   KA_EAGAIN, and nothing is lost when the peer reads again.
+ *
+ * None of them moves another: the library sets no TCP_USER_TIMEOUT on Linux,
+ * because that option also replaces the keepalive probe count, ends zero-window
+ * probing of a live peer and cuts SYN retransmission (see README.md, "How a
+ * dead peer is found"). */
 typedef struct ka_config {
     const char *host;                 /* name, IPv4 or IPv6 literal; 1..255 characters */
     const char *port;                 /* number (1..65535) or service name */
     unsigned keepalive_idle_ms;       /* idle time before the first probe (default 5000) */
     unsigned keepalive_interval_ms;   /* between probes (default 5000) */
     unsigned keepalive_count;         /* unanswered probes before the connection is dead (default 3) */
-    unsigned user_timeout_ms;         /* max time sent data may stay unacknowledged; 0 = idle + interval * count */
-    unsigned connect_timeout_ms;      /* default 10000 */
-    unsigned backoff_initial_ms;      /* default 1000 */
+    unsigned user_timeout_ms;         /* busy dead-path deadline (above); 0 = the idle deadline; KA_TIMEOUT_OFF = none */
+    unsigned connect_timeout_ms;      /* bound on a whole attempt (default 10000) */
+    unsigned backoff_initial_ms;      /* default 1000; at least 1 */
     unsigned backoff_max_ms;          /* default 30000; no delay ever exceeds it */
     double   backoff_multiplier;      /* default 2.0 */
     double   backoff_jitter;          /* 0..1: each delay is drawn uniformly from [d*(1-jitter), d]; default 0.5 */
@@ -138,7 +164,7 @@ typedef struct ka_config {
     size_t   heartbeat_len;
     unsigned idle_timeout_ms;         /* disconnect (KA_REASON_HEARTBEAT) after this long without receiving; 0 = off */
     size_t   send_buffer_size;        /* bound of the outgoing queue (default 65536) */
-    unsigned random_seed;             /* seeds this client's own jitter generator; 0 = seed from clock and address */
+    unsigned random_seed;             /* seeds this client's own jitter generator (same seed, same delays); 0 = mixed from process id, clock and address */
     ka_callbacks cb;
     void *user;
     /* additions to the original contract */
@@ -148,7 +174,12 @@ typedef struct ka_config {
     void *(*mem_alloc)(size_t size, void *mem_user);
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
+    unsigned stall_timeout_ms;        /* end a connection whose peer kept its window closed this long (KA_REASON_STALLED); 0 = never */
 } ka_config;
+
+/* user_timeout_ms = KA_TIMEOUT_OFF: no busy-path deadline at all (the OS's
+ * own retransmission limit applies: about 15 minutes on Linux). */
+#define KA_TIMEOUT_OFF 0xFFFFFFFFu
 
 /* Limits enforced by ka_client_new (the Linux kernel's own limits). */
 #define KA_MAX_HOST_LEN       255
@@ -164,9 +195,18 @@ typedef struct ka_config {
 /* Fills every field with its default; host and port are NULL. */
 void        ka_config_init(ka_config *cfg);
 
+/* NULL if cfg is valid, else the name of its first invalid field, spelled as
+ * in ka_config ("port", "backoff_jitter", ...), so an application can tell
+ * its user which setting is wrong. NULL cfg: "cfg". The rules: host 1..255
+ * characters, a name or an address, an IPv6 literal bare or in brackets
+ * ("[::1]", taken without them), never "host:port"; port a plain decimal
+ * 1..65535 or a service name starting with a letter; the ranges given in
+ * ka_config and the limits below. */
+const char *ka_config_error(const ka_config *cfg);
+
 /* Validates cfg and creates a client in KA_STATE_IDLE. Copies host, port
  * and heartbeat_data, so cfg may go away afterwards. Returns 0, KA_EINVAL
- * (bad config) or KA_ENOMEM. *out is NULL on failure. The client makes one
+ * (bad config: ka_config_error names the field) or KA_ENOMEM. *out is NULL on failure. The client makes one
  * allocation here and none per reconnect (getaddrinfo() allocates inside
  * libc). */
 int         ka_client_new(ka_client **out, const ka_config *cfg);
@@ -197,7 +237,8 @@ int         ka_client_start(ka_client *c);
 int         ka_client_poll(ka_client *c, int timeout_ms);
 
 /* Takes the whole message, or nothing: KA_EAGAIN when it does not fit in
- * what is left of send_buffer_size. Connected with nothing queued, the
+ * what is left of send_buffer_size now, KA_EMSGSIZE when it is larger than
+ * send_buffer_size and so can never fit. Connected with nothing queued, the
  * kernel takes it straight from data and only what it leaves is copied;
  * otherwise it is copied into the queue. Allowed in every state but STOPPED
  * (KA_ENOTCONN) and finishing (KA_ESTATE); queued data goes out as soon as
@@ -279,10 +320,23 @@ const char *ka_reason_str(ka_reason r);     /* "peer reset", ...; never NULL */
 const char *ka_state_str(ka_state s);       /* "connected", ...; never NULL */
 const char *ka_strerror(int err);           /* names each KA_E... code; never NULL */
 
+/* Text for ka_disconnect_info.sys_error / ka_retry_info.sys_error, read the
+ * way the reason says: a getaddrinfo() code for KA_REASON_RESOLVE, else an
+ * errno value (a WSA code on Windows). Never NULL; the text is static and
+ * the call is thread-safe (the library's own table for the network errors,
+ * strerror() is not used). */
+const char *ka_sys_strerror(ka_reason reason, int sys_error);
+
+/* The library's version at run time, which may differ from the KA_VERSION_*
+ * macros a program was compiled with: "1.1.0" and KA_VERSION_NUM's form. */
+const char *ka_version(void);
+unsigned    ka_version_num(void);
+
 /* The backoff rule on its own, for tests, simulations and benchmarks: the
  * delay before retry `attempt` (1-based) under cfg's backoff fields, with
- * jitter drawn from *rng (a xorshift32 state; 0 is replaced by a constant).
- * ka_client uses exactly this. */
+ * jitter drawn from *rng, the generator's 32-bit state (any value, 0
+ * included; each call advances it). ka_client uses exactly this, with its
+ * state seeded from random_seed. */
 unsigned    ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng);
 
 #ifdef __cplusplus

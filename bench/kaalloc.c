@@ -106,8 +106,8 @@ static int run(const char *host, const char *tag, int warm, int n)
     ka_config_init(&cfg);
     cfg.host = host;
     cfg.port = portstr;
-    cfg.backoff_initial_ms = 0;
-    cfg.backoff_max_ms = 0;
+    cfg.backoff_initial_ms = 1;
+    cfg.backoff_max_ms = 1;
     cfg.cb.on_connect = on_connect;
     cfg.mem_alloc = hook_alloc;
     cfg.mem_free = hook_free;

@@ -62,8 +62,8 @@ static int new_client(ka_client **c, const char *port, t_rec *rec)
 {
     ka_config k;
     t_config(&k, "127.0.0.1", port, rec);
-    k.backoff_initial_ms = 0;               /* straight back: a cycle is pure connect/reset */
-    k.backoff_max_ms = 0;
+    k.backoff_initial_ms = 1;               /* straight back (1 ms is the least): a cycle is pure connect/reset */
+    k.backoff_max_ms = 1;
     k.cb.on_log = NULL;
     if (ka_client_new(c, &k) != 0) return -1;
     return ka_client_start(*c);

@@ -13,9 +13,12 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #define T_ECONNRESET WSAECONNRESET
+#define T_ECONNREFUSED WSAECONNREFUSED
 #else
 #include <errno.h>
+#include <netdb.h>
 #define T_ECONNRESET ECONNRESET
+#define T_ECONNREFUSED ECONNREFUSED
 #endif
 
 /* ---- harness ---- */

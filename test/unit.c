@@ -117,13 +117,24 @@ static void e_queue_zero(ka_config *k) { k->send_buffer_size = 0; }
 static void e_connect_zero(ka_config *k) { k->connect_timeout_ms = 0; }
 static void e_hb_no_data(ka_config *k) { k->heartbeat_interval_ms = 100; }
 static void e_hb_too_big(ka_config *k) { k->heartbeat_interval_ms = 100; k->heartbeat_data = long_host; k->heartbeat_len = 300; k->send_buffer_size = 100; }
+static void e_initial_zero(ka_config *k) { k->backoff_initial_ms = 0; }
+static void e_port_negative(ka_config *k) { k->port = "-1"; }
+static void e_port_hex(ka_config *k) { k->port = "0x50"; }
+static void e_port_trailing(ka_config *k) { k->port = "17401x"; }
+static void e_host_with_port(ka_config *k) { k->host = "127.0.0.1:17499"; }
+static void e_host_v6_with_port(ka_config *k) { k->host = "[::1]:80"; }
+static void e_host_bracket_name(ka_config *k) { k->host = "[localhost]"; }
+static void e_host_space(ka_config *k) { k->host = "local host"; }
+static void e_user_timeout_big(ka_config *k) { k->user_timeout_ms = 0x80000000u; }
 
 static void bad_configs_are_rejected_with_einval(void)
 {
     static void (*const edits[])(ka_config *) = {
         e_null_host, e_empty_host, e_long_host, e_null_port, e_empty_port, e_port_zero, e_port_big,
         e_port_huge, e_mult_low, e_jitter_neg, e_jitter_big, e_interval_zero, e_count_zero, e_count_big,
-        e_idle_big, e_initial_gt_max, e_queue_zero, e_connect_zero, e_hb_no_data, e_hb_too_big
+        e_idle_big, e_initial_gt_max, e_queue_zero, e_connect_zero, e_hb_no_data, e_hb_too_big,
+        e_initial_zero, e_port_negative, e_port_hex, e_port_trailing, e_host_with_port, e_host_v6_with_port,
+        e_host_bracket_name, e_host_space, e_user_timeout_big
     };
     size_t i;
     ka_client *c;
@@ -148,9 +159,92 @@ static void bad_configs_are_rejected_with_einval(void)
     ka_client_free(c);
 }
 
+/* Each bad field is named, so an application can say which setting is wrong. */
+static int names(void (*edit)(ka_config *), const char *field)
+{
+    ka_config k;
+    const char *got;
+    t_config(&k, "127.0.0.1", "80", NULL);
+    edit(&k);
+    got = ka_config_error(&k);
+    if (got && strcmp(got, field) == 0) return 1;
+    printf("    ka_config_error: %s, expected %s\n", got ? got : "NULL", field);
+    return 0;
+}
+
+static void config_error_names_the_bad_field(void)
+{
+    ka_config k;
+    CHECK(names(e_null_host, "host"));
+    CHECK(names(e_host_with_port, "host"));
+    CHECK(names(e_port_trailing, "port"));
+    CHECK(names(e_port_hex, "port"));
+    CHECK(names(e_jitter_big, "backoff_jitter"));
+    CHECK(names(e_mult_low, "backoff_multiplier"));
+    CHECK(names(e_initial_zero, "backoff_initial_ms"));
+    CHECK(names(e_initial_gt_max, "backoff_initial_ms"));
+    CHECK(names(e_count_big, "keepalive_count"));
+    CHECK(names(e_interval_zero, "keepalive_interval_ms"));
+    CHECK(names(e_idle_big, "keepalive_idle_ms"));
+    CHECK(names(e_connect_zero, "connect_timeout_ms"));
+    CHECK(names(e_queue_zero, "send_buffer_size"));
+    CHECK(names(e_hb_no_data, "heartbeat_data"));
+    CHECK(names(e_hb_too_big, "heartbeat_len"));
+    CHECK(names(e_user_timeout_big, "user_timeout_ms"));
+    CHECK(strcmp(ka_config_error(NULL), "cfg") == 0);
+    t_config(&k, "127.0.0.1", "80", NULL);
+    CHECK(ka_config_error(&k) == NULL);
+    k.user_timeout_ms = KA_TIMEOUT_OFF;         /* off is a valid setting, not an overflow */
+    CHECK(ka_config_error(&k) == NULL);
+    k.host = "fe80::1%lo";                      /* zone ids and bare IPv6 literals pass */
+    CHECK(ka_config_error(&k) == NULL);
+    k.host = "::ffff:127.0.0.1";
+    CHECK(ka_config_error(&k) == NULL);
+    k.port = "http-alt";
+    CHECK(ka_config_error(&k) == NULL);
+    k.port = "08080";                           /* still plain decimal */
+    CHECK(ka_config_error(&k) == NULL);
+}
+
+/* "[::1]", as socat users and URLs write it, simply works. */
+static void bracketed_ipv6_host_connects(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    ka_socket l = t_listen("::1", port, sizeof port), p;
+    if (l == KA_INVALID_SOCKET) SKIP("no IPv6 loopback here");
+    t_config(&k, "[::1]", port, &rec);
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    p = t_accept(l, c, 3000);
+    CHECK(p != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(c, &rec.connects, 1, 3000) == 0);
+    CHECK_EQ(rec.retries, 0);
+    ka_client_free(c);
+    t_close(p);
+    t_close(l);
+}
+
+static void sys_errors_and_version_read_as_text(void)
+{
+    char v[32];
+    CHECK(strcmp(ka_sys_strerror(KA_REASON_REFUSED, T_ECONNREFUSED), "connection refused") == 0);
+    CHECK(strcmp(ka_sys_strerror(KA_REASON_PEER_RESET, T_ECONNRESET), "connection reset by peer") == 0);
+    CHECK(strstr(ka_sys_strerror(KA_REASON_RESOLVE, EAI_NONAME), "no such name") != NULL);
+    CHECK(strstr(ka_sys_strerror(KA_REASON_RESOLVE, EAI_AGAIN), "temporary") != NULL);
+    CHECK(ka_sys_strerror(KA_REASON_ERROR, 987654) != NULL);
+    CHECK(ka_sys_strerror(KA_REASON_NONE, 0) != NULL);
+    CHECK(strcmp(ka_version(), KA_VERSION_STRING) == 0);
+    CHECK_EQ(ka_version_num(), KA_VERSION_NUM);
+    snprintf(v, sizeof v, "%u.%u.%u", ka_version_num() >> 16, (ka_version_num() >> 8) & 255, ka_version_num() & 255);
+    CHECK(strcmp(v, ka_version()) == 0);
+}
+
 static void every_error_code_has_a_name(void)
 {
-    int codes[] = { KA_EINVAL, KA_ENOMEM, KA_ESTATE, KA_EAGAIN, KA_ENOTCONN, KA_EFDSETSIZE, KA_ESYS };
+    int codes[] = { KA_EINVAL, KA_ENOMEM, KA_ESTATE, KA_EAGAIN, KA_ENOTCONN, KA_EFDSETSIZE, KA_ESYS, KA_EMSGSIZE };
     size_t i, j;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         CHECK(codes[i] < 0);
@@ -158,11 +252,17 @@ static void every_error_code_has_a_name(void)
         for (j = 0; j < i; j++) CHECK(strcmp(ka_strerror(codes[i]), ka_strerror(codes[j])) != 0);
     }
     CHECK(strcmp(ka_strerror(12345), "unknown error") == 0);
-    for (i = KA_REASON_NONE; i <= KA_REASON_ERROR; i++) CHECK(strcmp(ka_reason_str((ka_reason)i), "unknown reason") != 0);
+    for (i = KA_REASON_NONE; i <= KA_REASON_ABORTED; i++) {
+        CHECK(strcmp(ka_reason_str((ka_reason)i), "unknown reason") != 0);
+        for (j = 0; j < i; j++) CHECK(strcmp(ka_reason_str((ka_reason)i), ka_reason_str((ka_reason)j)) != 0);
+    }
     CHECK(ka_reason_str((ka_reason)99) != NULL);
     for (i = KA_STATE_IDLE; i <= KA_STATE_STOPPED; i++) CHECK(strcmp(ka_state_str((ka_state)i), "unknown state") != 0);
     CHECK(strcmp(ka_state_str((ka_state)99), "unknown state") == 0);
     CHECK_EQ(KA_REASON_ERROR, 10);              /* enum order is part of the contract */
+    CHECK_EQ(KA_REASON_STALLED, 11);
+    CHECK_EQ(KA_REASON_ABORTED, 12);
+    CHECK_EQ(KA_EMSGSIZE, -8);
     CHECK_EQ(KA_STATE_STOPPED, 4);
 }
 
@@ -571,6 +671,25 @@ static void queue_is_bounded_and_all_or_nothing(void)
     CHECK_EQ(ka_client_send(c, long_host, 1), KA_EAGAIN);
     CHECK_EQ(ka_client_pending(c), 100);
     ka_client_free(c);
+}
+
+/* Retrying on KA_EAGAIN must end: a message that can never fit says so. */
+static void message_larger_than_the_queue_is_emsgsize(void)
+{
+    t_pair t;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.send_buffer_size = 100;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_send(t.c, long_host, 101), KA_EMSGSIZE);     /* empty queue, not started */
+    CHECK_EQ(ka_client_send(t.c, long_host, 100), 0);               /* exactly the bound fits */
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    t_poll_for(t.c, 50);
+    CHECK_EQ(ka_client_pending(t.c), 0);
+    CHECK_EQ(ka_client_send(t.c, long_host, 101), KA_EMSGSIZE);     /* connected, kernel ready: still never */
+    CHECK_EQ(ka_client_send(t.c, long_host, 200), KA_EMSGSIZE);
+    pair_close(&t);
 }
 
 static void data_queued_before_connecting_goes_out_first_in_order(void)
@@ -1302,6 +1421,9 @@ static const t_case cases[] = {
     { "config defaults match the documentation", config_defaults_match_the_documentation },
     { "bad configs are rejected with KA_EINVAL", bad_configs_are_rejected_with_einval },
     { "every error code has a name", every_error_code_has_a_name },
+    { "ka_config_error names the bad field", config_error_names_the_bad_field },
+    { "bracketed IPv6 host connects", bracketed_ipv6_host_connects },
+    { "system errors and the version read as text", sys_errors_and_version_read_as_text },
     { "NULL client is an error, not a crash", null_client_is_an_error_not_a_crash },
     { "calls in the wrong state fail cleanly", calls_in_the_wrong_state_fail_cleanly },
     { "backoff delays grow, cap and stay in the jitter band", backoff_delays_grow_cap_and_stay_in_the_jitter_band },
@@ -1321,6 +1443,7 @@ static const t_case cases[] = {
     { "silence ends the connection with KA_REASON_HEARTBEAT", silence_ends_the_connection_with_reason_heartbeat },
     { "idle client without timers never wakes", idle_client_without_timers_never_wakes },
     { "queue is bounded and all-or-nothing", queue_is_bounded_and_all_or_nothing },
+    { "message larger than the queue is KA_EMSGSIZE", message_larger_than_the_queue_is_emsgsize },
     { "data queued before connecting goes out first, in order", data_queued_before_connecting_goes_out_first_in_order },
     { "reconnect keeps whole messages and counts the partial one", reconnect_keeps_whole_messages_and_counts_the_partial_one },
     { "odd-sized queue wraps without losing a byte", odd_sized_queue_wraps_without_losing_a_byte },
