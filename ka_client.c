@@ -55,6 +55,8 @@
 #endif
 
 #include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +74,29 @@ typedef int ka_iolen;
 static int ka_sock_err(void) { return WSAGetLastError(); }
 static void ka_sock_close(ka_socket s) { closesocket(s); }
 
-static int ka_set_nonblock(ka_socket s)
+#ifndef WSA_FLAG_NO_HANDLE_INHERIT
+#define WSA_FLAG_NO_HANDLE_INHERIT 0x80     /* Windows 7 SP1 and later */
+#endif
+
+/* A non-blocking socket that no child process inherits, from the moment it
+ * exists: a thread that spawns a process while another connects must not
+ * leak it (a leaked socket outlives our close and keeps the connection up).
+ * Systems older than the flag refuse it: then mark the handle afterwards. */
+static ka_socket ka_socket_open(int family, int proto)
 {
     u_long on = 1;
-    if (ioctlsocket(s, FIONBIO, &on) != 0) return -1;
-    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);  /* best effort, like FD_CLOEXEC */
-    return 0;
+    ka_socket s = WSASocketW(family, SOCK_STREAM, proto, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == KA_INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
+        s = WSASocketW(family, SOCK_STREAM, proto, NULL, 0, WSA_FLAG_OVERLAPPED);
+        if (s != KA_INVALID_SOCKET) SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    }
+    if (s != KA_INVALID_SOCKET && ioctlsocket(s, FIONBIO, &on) != 0) {
+        int e = WSAGetLastError();
+        closesocket(s);
+        WSASetLastError(e);
+        return KA_INVALID_SOCKET;
+    }
+    return s;
 }
 
 static unsigned long long ka_now_ms(void) { return GetTickCount64(); }
@@ -144,12 +163,29 @@ typedef size_t ka_iolen;
 static int ka_sock_err(void) { return errno; }
 static void ka_sock_close(ka_socket s) { close(s); }
 
-static int ka_set_nonblock(ka_socket s)
+/* A non-blocking socket that no exec'd child inherits, from the moment it
+ * exists (SOCK_CLOEXEC): marking it afterwards leaves a window in which a
+ * thread that forks and execs leaks it, and a leaked socket keeps the
+ * connection up after our close. Systems without the flags mark it later. */
+static ka_socket ka_socket_open(int family, int proto)
 {
-    int fl = fcntl(s, F_GETFL, 0);
-    if (fl == -1 || fcntl(s, F_SETFL, fl | O_NONBLOCK) == -1) return -1;
-    fcntl(s, F_SETFD, FD_CLOEXEC);  /* best effort: keep it out of exec'd children */
-    return 0;
+    ka_socket s;
+    int fl;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    if (s != KA_INVALID_SOCKET || errno != EINVAL) return s;   /* EINVAL: a kernel older than the flags */
+#endif
+    s = socket(family, SOCK_STREAM, proto);
+    if (s == KA_INVALID_SOCKET) return s;
+    fcntl(s, F_SETFD, FD_CLOEXEC);
+    fl = fcntl(s, F_GETFL, 0);
+    if (fl == -1 || fcntl(s, F_SETFL, fl | O_NONBLOCK) == -1) {
+        int e = errno;
+        close(s);
+        errno = e;
+        return KA_INVALID_SOCKET;
+    }
+    return s;
 }
 
 static unsigned long long ka_now_ms(void)
@@ -201,6 +237,64 @@ static int ka_poll_one(ka_socket s, int want, int timeout_ms)
 }
 #endif
 
+/* Close with RST instead of FIN: for a connection declared dead there is
+ * nothing to deliver, the kernel need not retransmit into the void, and a
+ * peer that is still there learns at once. */
+static void ka_sock_abort(ka_socket s)
+{
+    struct linger lg;
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg);
+    ka_sock_close(s);
+}
+
+/* The kernel's view of a connection, where the OS gives it: what the busy
+ * and stall deadlines are judged on. */
+typedef struct ka_kview {
+    unsigned unacked;           /* segments sent and not yet acknowledged */
+    unsigned probes;            /* probes (keepalive or zero-window) unanswered */
+    unsigned long since_ack;    /* ms since the peer last acknowledged anything */
+    unsigned long since_send;   /* ms since new data last went out */
+    long notsent;               /* bytes the kernel holds but has not sent; -1 unknown */
+} ka_kview;
+
+#if defined(__linux__) && defined(TCP_INFO)
+#define KA_HAVE_KERNEL_VIEW 1
+/* struct tcp_info as the kernel fills it (include/uapi/linux/tcp.h): libc
+ * headers lag behind, and the kernel only ever appends, saying in optlen
+ * how much it filled. */
+struct ka_tcp_info {
+    uint8_t  state, ca_state, retransmits, probes, backoff, options, wscale, flags;
+    uint32_t rto, ato, snd_mss, rcv_mss;
+    uint32_t unacked, sacked, lost, retrans, fackets;
+    uint32_t last_data_sent, last_ack_sent, last_data_recv, last_ack_recv;
+    uint32_t pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, snd_cwnd, advmss, reordering;
+    uint32_t rcv_rtt, rcv_space, total_retrans;
+    uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+    uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+};
+
+#define KA_TI_HAS(len, field) ((size_t)(len) >= offsetof(struct ka_tcp_info, field) + sizeof(((struct ka_tcp_info *)0)->field))
+
+static int ka_kernel_view(ka_socket s, ka_kview *v)
+{
+    struct ka_tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, last_ack_recv)) return -1;
+    v->unacked = ti.unacked;
+    v->probes = ti.probes;
+    v->since_ack = ti.last_ack_recv;
+    v->since_send = ti.last_data_sent;
+    v->notsent = KA_TI_HAS(len, notsent_bytes) ? (long)ti.notsent_bytes : -1;  /* Linux 4.6+ */
+    return 0;
+}
+#else
+#define KA_HAVE_KERNEL_VIEW 0
+static int ka_kernel_view(ka_socket s, ka_kview *v) { (void)s; (void)v; return -1; }
+#endif
+
 /* Error numbers under one spelling for both families. */
 #define KA_ERR_INTR        KA_E(WSAEINTR, EINTR)
 #define KA_ERR_WOULDBLOCK  KA_E(WSAEWOULDBLOCK, EWOULDBLOCK)
@@ -208,11 +302,13 @@ static int ka_poll_one(ka_socket s, int want, int timeout_ms)
 #define KA_ERR_INPROGRESS  KA_E(WSAEWOULDBLOCK, EINPROGRESS)
 #define KA_ERR_ALREADY     KA_E(WSAEALREADY, EALREADY)
 #define KA_ERR_CONNRESET   KA_E(WSAECONNRESET, ECONNRESET)
-/* "Connection aborted" means different things: POSIX ECONNABORTED is a
- * connection reset before it was accepted, so a reset; Windows
- * WSAECONNABORTED is the local stack giving up ("possibly due to a data
- * transmission time-out": TCP_MAXRT ran out), so a timeout. The unused side
- * of each pair repeats a code already in the same class. */
+/* "Connection aborted" means different things: on a POSIX client socket
+ * ECONNABORTED is the local stack killing the connection (`ss -K`, a mobile
+ * OS dropping sockets on a network change) while the peer may be fine, so
+ * it is KA_REASON_ABORTED; Windows WSAECONNABORTED is the local stack giving
+ * up ("possibly due to a data transmission time-out": TCP_MAXRT ran out),
+ * so a timeout. The unused side of each pair repeats a code already in the
+ * same class. */
 #define KA_ERR_CONNABORTED KA_E(WSAECONNRESET, ECONNABORTED)
 #define KA_ERR_LOCALABORT  KA_E(WSAECONNABORTED, ETIMEDOUT)
 #define KA_ERR_PIPE        KA_E(WSAESHUTDOWN, EPIPE)
@@ -249,7 +345,7 @@ struct ka_client {
     int fail_pending;           /* attempt failed where callbacks may not run */
     int pending_err;            /* error seen by a send() that could not act */
     int owned;                  /* block came from ka_client_new, not the caller */
-    int keepalive_reported;     /* on_log has heard how keepalive was set up */
+    unsigned said;              /* KA_SAID_*: what on_log has been told once */
 
     /* connect attempt */
     struct addrinfo *ai_list, *ai_next;
@@ -266,6 +362,8 @@ struct ka_client {
 
     /* connection */
     unsigned long long connected_at, last_send, last_recv;
+    unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
+    int read_more;                  /* the last read stopped at its bound with data left */
 
     /* send queue: ring of cap bytes; bit i of ends[] marks a message ending at i */
     unsigned char *q;
@@ -285,52 +383,71 @@ struct ka_client {
 
 /* -DKA_NO_LOG compiles logging out: on_log is never called, and a static
  * program no longer links snprintf (about 15 KB of .text with musl). */
-static void ka_log(ka_client *c, int level, const char *fmt, const char *a, int n)
+static void ka_log(ka_client *c, int level, const char *fmt, ...)
 {
 #ifdef KA_NO_LOG
-    (void)c; (void)level; (void)fmt; (void)a; (void)n;
+    (void)c; (void)level; (void)fmt;
 #else
     char msg[320];
+    va_list ap;
     if (!c->cfg.cb.on_log) return;
-    snprintf(msg, sizeof msg, fmt, a, n);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     c->depth++;
     c->cfg.cb.on_log(c, level, msg, c->cfg.user);
     c->depth--;
 #endif
 }
 
-/* ---- 2. keepalive ---------------------------------------------------------- */
+/* Some things are the same for every socket of a client (which keepalive
+ * mechanism the OS took, an option it refuses): on_log hears them once. */
+#define KA_SAID_KEEPALIVE 1u
+#define KA_SAID_DEADLINE  2u
+#define KA_SAID_RTO_MAX   4u
 
-static unsigned ka_ms_to_s(unsigned ms) { unsigned s = (ms + 999) / 1000; return s ? s : 1; }
-
-static unsigned ka_user_timeout(const ka_config *cfg)
+static int ka_first_time(ka_client *c, unsigned what)
 {
-    unsigned long long t = cfg->user_timeout_ms;
-    if (!t) t = cfg->keepalive_idle_ms + (unsigned long long)cfg->keepalive_interval_ms * cfg->keepalive_count;
-    return t > INT_MAX ? INT_MAX : (unsigned)t;
+    if (c->said & what) return 0;
+    c->said |= what;
+    return 1;
 }
 
-/* What the OS did with the keepalive options is the same for every socket:
- * say it for the first one only, not on every reconnect. */
-static void ka_log_keepalive(ka_client *c, int level, const char *fmt, const char *a, int n)
+/* ---- 2. keepalive and deadlines ---------------------------------------------- */
+
+/* Keepalive times go to the OS in whole seconds, rounded up, at least 1:
+ * every deadline the library computes uses the same rounded values, so
+ * 500/500/3 ms is 1 s + 1 s * 3 = 4 s everywhere, never 2 s in one place. */
+static unsigned ka_ms_to_s(unsigned ms) { unsigned s = ms / 1000 + (ms % 1000 != 0); return s ? s : 1; }
+
+static unsigned long long ka_idle_deadline_ms(const ka_config *k)
 {
-    if (!c->keepalive_reported) ka_log(c, level, fmt, a, n);
+    return 1000ull * (ka_ms_to_s(k->keepalive_idle_ms) + (unsigned long long)ka_ms_to_s(k->keepalive_interval_ms) * k->keepalive_count);
+}
+
+/* The busy dead-path deadline in ms; 0 = off. */
+static unsigned ka_busy_deadline_ms(const ka_config *k)
+{
+    unsigned long long t = k->user_timeout_ms;
+    if (t == KA_TIMEOUT_OFF) return 0;
+    if (!t) t = ka_idle_deadline_ms(k);
+    return t > INT_MAX ? INT_MAX : (unsigned)t;
 }
 
 static int ka_setopt(ka_client *c, ka_socket s, int level, int opt, const char *name, int val)
 {
     if (setsockopt(s, level, opt, (const char *)&val, sizeof val) == 0) return 0;
-    ka_log_keepalive(c, KA_LOG_WARN, "%s refused (error %d)", name, ka_sock_err());
+    if (ka_first_time(c, KA_SAID_KEEPALIVE)) ka_log(c, KA_LOG_WARN, "%s refused (error %d)", name, ka_sock_err());
     return -1;
 }
 
-/* The OS defaults wait two hours before the first probe and kernel keepalive
- * never probes while sent data is unacknowledged, so a peer that vanishes
- * under load would go unnoticed for ~15 minutes of retransmissions. We set
- * idle/interval/count in the OS's own unit and a user timeout with the same
- * deadline, so a busy connection dies as fast as an idle one. Options are
- * chosen by whether the headers define them, not by OS name; one the OS
- * refuses is logged, never fatal. */
+/* The OS defaults wait two hours before the first probe, and kernel
+ * keepalive never probes while sent data is unacknowledged, so a peer that
+ * vanishes under load goes unnoticed for ~15 minutes of retransmissions.
+ * Keepalive gets idle/interval/count in the OS's own unit; the busy path
+ * gets its own deadline (ka_set_busy_deadline). Options are chosen by
+ * whether the headers define them, not by OS name; one the OS refuses is
+ * logged, never fatal. */
 #ifdef _WIN32
 #ifndef TCP_KEEPIDLE
 #define TCP_KEEPIDLE 3          /* MinGW headers lack these; values from ws2ipdef.h */
@@ -362,7 +479,7 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
     const ka_config *k = &c->cfg;
     struct tcp_keepalive kv;
     DWORD got = 0;
-    int err = 0;
+    int err = 0, say = !(c->said & KA_SAID_KEEPALIVE);
     const char *refused = NULL;
     ka_setopt(c, s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
     /* Per socket, in seconds: TCP_KEEPIDLE/TCP_KEEPINTVL since Windows 10
@@ -371,25 +488,58 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
     else if (ka_try_tcpopt(s, TCP_KEEPINTVL, (int)ka_ms_to_s(k->keepalive_interval_ms), &err) != 0) refused = "TCP_KEEPINTVL";
     else if (ka_try_tcpopt(s, TCP_KEEPCNT, (int)k->keepalive_count, &err) != 0) refused = "TCP_KEEPCNT";
     if (!refused) {
-        ka_log_keepalive(c, KA_LOG_INFO, "keepalive: %s per-socket options, count %d", "TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT", (int)k->keepalive_count);
+        if (say) ka_log(c, KA_LOG_INFO, "keepalive: TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT per-socket options, count %u", k->keepalive_count);
     } else {
         /* SIO_KEEPALIVE_VALS (Windows 2000+) takes milliseconds but the
          * probe count is fixed at 10 (Vista+): scale the interval so that
          * idle + interval * 10 is still the deadline asked for,
-         * idle + interval * count (rounded up to the millisecond). */
-        ka_log_keepalive(c, KA_LOG_INFO, "%s refused (error %d): using SIO_KEEPALIVE_VALS", refused, err);
+         * idle + interval * count, in the same rounded seconds as above. */
+        unsigned long long idle = 1000ull * ka_ms_to_s(k->keepalive_idle_ms);
+        if (say) ka_log(c, KA_LOG_INFO, "%s refused (error %d): using SIO_KEEPALIVE_VALS", refused, err);
         kv.onoff = 1;
-        kv.keepalivetime = k->keepalive_idle_ms;
-        kv.keepaliveinterval = (u_long)(((unsigned long long)k->keepalive_interval_ms * k->keepalive_count + 9) / 10);
-        if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &kv, sizeof kv, NULL, 0, &got, NULL, NULL) == 0)
-            ka_log_keepalive(c, KA_LOG_INFO, "keepalive: %s, 10 probes, interval %d ms", "SIO_KEEPALIVE_VALS", (int)kv.keepaliveinterval);
-        else
-            ka_log_keepalive(c, KA_LOG_WARN, "%s refused (error %d)", "SIO_KEEPALIVE_VALS", ka_sock_err());
+        kv.keepalivetime = (u_long)idle;
+        kv.keepaliveinterval = (u_long)((ka_idle_deadline_ms(k) - idle + 9) / 10);
+        if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &kv, sizeof kv, NULL, 0, &got, NULL, NULL) == 0) {
+            if (say) ka_log(c, KA_LOG_INFO, "keepalive: SIO_KEEPALIVE_VALS, 10 probes, interval %lu ms", (unsigned long)kv.keepaliveinterval);
+        } else if (say) {
+            ka_log(c, KA_LOG_WARN, "SIO_KEEPALIVE_VALS refused (error %d)", ka_sock_err());
+        }
     }
-    /* Seconds; "-1" would mean retransmit forever. Vista and later. */
-    ka_setopt(c, s, IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ka_user_timeout(k)));
+    c->said |= KA_SAID_KEEPALIVE;
+}
+
+/* TCP_MAXRT (seconds, Vista+) once connected: set before, it would also
+ * cut the SYN retransmissions that connect_timeout_ms governs. */
+static void ka_set_busy_deadline(ka_client *c)
+{
+    unsigned ms = ka_busy_deadline_ms(&c->cfg);
+    if (ms) ka_setopt(c, c->fd, IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ms));
+    if (ka_first_time(c, KA_SAID_DEADLINE))
+        ka_log(c, KA_LOG_DEBUG, "busy deadline: %s %u ms", ms ? "TCP_MAXRT" : "off,", ms);
 }
 #else
+
+/* Linux 6.15+: the longest retransmission (and zero-window probe) backoff.
+ * Capping it at half the busy deadline means a peer whose window is closed
+ * is probed at least twice per deadline, so one that dies meanwhile is
+ * found in about that time, not after probes two minutes apart. */
+#if defined(__linux__) && !defined(TCP_RTO_MAX_MS)
+#define TCP_RTO_MAX_MS 44
+#endif
+
+static void ka_cap_probe_backoff(ka_client *c, ka_socket s)
+{
+#ifdef TCP_RTO_MAX_MS
+    unsigned ms = ka_busy_deadline_ms(&c->cfg) / 2;
+    int val = (int)(ms < 1000 ? 1000 : ms > 120000 ? 120000 : ms);
+    if (!ka_busy_deadline_ms(&c->cfg)) return;
+    if (setsockopt(s, IPPROTO_TCP, TCP_RTO_MAX_MS, (const char *)&val, sizeof val) != 0 && ka_first_time(c, KA_SAID_RTO_MAX))
+        ka_log(c, KA_LOG_INFO, "TCP_RTO_MAX_MS refused (error %d, kernel before 6.15): a peer that dies while its window is closed may be found up to 2 minutes late", ka_sock_err());
+#else
+    (void)c; (void)s;
+#endif
+}
+
 static void ka_set_keepalive(ka_client *c, ka_socket s)
 {
     const ka_config *k = &c->cfg;
@@ -402,26 +552,46 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
     idle_opt = "TCP_KEEPALIVE";         /* macOS spells the idle time this way */
     ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPALIVE, idle_opt, (int)ka_ms_to_s(k->keepalive_idle_ms));
 #else
-    ka_log_keepalive(c, KA_LOG_WARN, "keepalive: %s on this OS, the system default applies (%d)", idle_opt, 0);
+    if (!(c->said & KA_SAID_KEEPALIVE)) ka_log(c, KA_LOG_WARN, "keepalive: %s on this OS, the system default applies", idle_opt);
 #endif
-    ka_log_keepalive(c, KA_LOG_DEBUG, "keepalive: per-socket options, idle via %s, %d probes", idle_opt, (int)k->keepalive_count);
 #ifdef TCP_KEEPINTVL
     ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int)ka_ms_to_s(k->keepalive_interval_ms));
 #endif
 #ifdef TCP_KEEPCNT
     ka_setopt(c, s, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", (int)k->keepalive_count);
 #endif
-    /* With TCP_USER_TIMEOUT set, Linux also ends a keepalive-probed
-     * connection once that long has passed without an answer, in place of
-     * counting probes: the same deadline, since it defaults to the formula. */
-#if defined(TCP_USER_TIMEOUT)
-    ka_setopt(c, s, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", (int)ka_user_timeout(k));
-#elif defined(TCP_RXT_CONNDROPTIME)
-    ka_setopt(c, s, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, "TCP_RXT_CONNDROPTIME", (int)ka_ms_to_s(ka_user_timeout(k)));
-#endif
 #ifdef SO_NOSIGPIPE
     ka_setopt(c, s, SOL_SOCKET, SO_NOSIGPIPE, "SO_NOSIGPIPE", 1);
 #endif
+    if (KA_HAVE_KERNEL_VIEW) ka_cap_probe_backoff(c, s);
+    if (ka_first_time(c, KA_SAID_KEEPALIVE))
+        ka_log(c, KA_LOG_DEBUG, "keepalive: per-socket options, idle via %s, %u probes, idle deadline %llu ms",
+               idle_opt, k->keepalive_count, ka_idle_deadline_ms(k));
+}
+
+/* Where the library cannot watch the connection itself (no kernel view),
+ * the kernel's own busy-path option carries the deadline, set once
+ * connected: set before, it would also cut the SYN retransmissions that
+ * connect_timeout_ms governs. Linux has TCP_USER_TIMEOUT but it is not
+ * used: it replaces the keepalive probe count and ends zero-window probing
+ * of a live peer, so it would move the other deadlines. */
+static void ka_set_busy_deadline(ka_client *c)
+{
+    unsigned ms = ka_busy_deadline_ms(&c->cfg);
+    const char *how = "no busy-path option on this platform: a path lost under load is found only by the OS's retransmission limit";
+    if (!ms) how = "off";
+    else if (KA_HAVE_KERNEL_VIEW) how = "enforced from TCP_INFO";
+    else {
+#if defined(TCP_MAXUNACKTIME)
+        how = "TCP_MAXUNACKTIME";       /* FreeBSD, seconds */
+        ka_setopt(c, c->fd, IPPROTO_TCP, TCP_MAXUNACKTIME, how, (int)ka_ms_to_s(ms));
+#elif defined(TCP_RXT_CONNDROPTIME)
+        how = "TCP_RXT_CONNDROPTIME";   /* macOS, seconds */
+        ka_setopt(c, c->fd, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, how, (int)ka_ms_to_s(ms));
+#endif
+    }
+    if (ka_first_time(c, KA_SAID_DEADLINE))
+        ka_log(c, ms && strncmp(how, "no ", 3) == 0 ? KA_LOG_WARN : KA_LOG_DEBUG, "busy deadline %u ms: %s", ms, how);
 }
 #endif
 
@@ -485,6 +655,8 @@ static size_t ka_queue_drop_partial(ka_client *c)
     return n;
 }
 
+static void ka_arm_link_check(ka_client *c, unsigned long long now);
+
 /* Hands up to len bytes to the kernel: how many it took, stopping at a
  * full socket buffer. *err gets the socket error, if any. */
 static size_t ka_send_some(ka_client *c, const unsigned char *p, size_t len, int *err)
@@ -502,7 +674,10 @@ static size_t ka_send_some(ka_client *c, const unsigned char *p, size_t len, int
         }
         done += (size_t)n;
     }
-    if (done) c->last_send = ka_now_ms();
+    if (done) {
+        c->last_send = ka_now_ms();
+        ka_arm_link_check(c, c->last_send);
+    }
     return done;
 }
 
@@ -544,7 +719,8 @@ static void ka_enter(ka_client *c, ka_state s) { c->state = s; c->epoch++; }
 
 static ka_reason ka_classify(int err, int connecting)
 {
-    if (err == KA_ERR_CONNRESET || err == KA_ERR_PIPE || err == KA_ERR_CONNABORTED) return KA_REASON_PEER_RESET;
+    if (err == KA_ERR_CONNABORTED && err != KA_ERR_CONNRESET) return KA_REASON_ABORTED;
+    if (err == KA_ERR_CONNRESET || err == KA_ERR_PIPE) return KA_REASON_PEER_RESET;
     if (err == KA_ERR_TIMEDOUT || err == KA_ERR_NETRESET || err == KA_ERR_LOCALABORT)
         return connecting ? KA_REASON_CONNECT_TIMEOUT : KA_REASON_TIMEOUT;
     if (err == KA_ERR_HOSTUNREACH || err == KA_ERR_NETUNREACH || err == KA_ERR_HOSTDOWN || err == KA_ERR_NETDOWN)
@@ -585,11 +761,9 @@ static void ka_try_next_addr(ka_client *c)
         c->ai_next = ai->ai_next;
         c->addr_deadline = now + (c->attempt_deadline > now ? c->attempt_deadline - now : 0) / (c->naddr_left ? c->naddr_left : 1);
         if (c->naddr_left) c->naddr_left--;
-        s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        s = ka_socket_open(ai->ai_family, ai->ai_protocol);
         if (s == KA_INVALID_SOCKET) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); continue; }
-        if (ka_set_nonblock(s) != 0) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); ka_sock_close(s); continue; }
         ka_set_keepalive(c, s);
-        c->keepalive_reported = 1;
         if (c->epoch != epoch) { ka_sock_close(s); return; }    /* on_log stopped or dropped us */
         err = connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 ? 0 : ka_sock_err();
         if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) {
@@ -686,7 +860,11 @@ static void ka_connected(ka_client *c)
     c->fd = s;
     ka_enter(c, KA_STATE_CONNECTED);
     c->wr_shut = 0;
+    c->read_more = 0;
+    c->check_at = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
+    ka_set_busy_deadline(c);
+    if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
     if (c->cfg.cb.on_connect) {
         epoch = ka_cb_enter(c);
         c->cfg.cb.on_connect(c, c->cfg.user);
@@ -719,29 +897,58 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     if (retry) ka_schedule_retry(c, why, err, up < c->cfg.backoff_reset_ms);
 }
 
-/* Connect finished one way or the other (socket writable or in error). */
+/* Same family, address and port. */
+static int ka_same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+        return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return 0;
+}
+
+/* Connect finished one way or the other (socket writable or in error). A
+ * peer address proves it connected (a caller may report KA_WRITE
+ * spuriously, and SO_ERROR is also 0 while the connect is in flight);
+ * without one, SO_ERROR tells a failure from a connect still under way. */
 static void ka_check_connect(ka_client *c)
 {
+    struct sockaddr_storage peer, self;
+    ka_socklen plen = sizeof peer, slen = sizeof self, elen;
     int err = 0;
-    ka_socklen len = sizeof err;
-    struct sockaddr_storage peer;
-    ka_socklen plen = sizeof peer;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &len) != 0) err = ka_sock_err();
-    /* SO_ERROR is also 0 while the connect is still in flight: only a peer
-     * address proves it finished (a caller may report KA_WRITE spuriously). */
-    if (err == 0 && getpeername(c->fd, (struct sockaddr *)&peer, &plen) != 0 && ka_sock_err() == KA_ERR_NOTCONN) return;
-    if (err == 0) { ka_connected(c); return; }
-    if (err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY) return;
+    if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) == 0) {
+        /* Dialling a local port in the ephemeral range with nothing
+         * listening can connect the socket to itself (TCP simultaneous
+         * open): it would read its own bytes back and hold the port the
+         * real server needs. Nothing listens there: a refusal. */
+        int self_connect = getsockname(c->fd, (struct sockaddr *)&self, &slen) == 0 && ka_same_endpoint(&peer, &self);
+        if (!self_connect) { ka_connected(c); return; }
+        ka_log(c, KA_LOG_INFO, "connected to itself (local address = peer address, nothing listens there): treated as refused");
+        err = KA_ERR_REFUSED;
+    } else {
+        elen = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &elen) != 0) err = ka_sock_err();
+        if (err == 0 || err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY) return;     /* still connecting */
+    }
     c->fail_err = err;
     c->fail_reason = ka_classify(err, 1);
     ka_close_socket(c);
     ka_try_next_addr(c);
 }
 
+/* Reads until the kernel has nothing more, but at most 16 buffers per call
+ * so a peer that floods us cannot starve the timers; stopping at the bound
+ * sets read_more, which makes ka_client_timeout_ms 0 and the next call read
+ * on, so an edge-triggered loop (EPOLLET) never strands data. */
 static void ka_read(ka_client *c)
 {
     int rounds;
-    /* Bounded, so a peer that floods us cannot starve the timers. */
+    c->read_more = 0;
     for (rounds = 0; rounds < 16; rounds++) {
         long n = (long)recv(c->fd, (char *)c->rbuf, (ka_iolen)(c->rcap > INT_MAX ? INT_MAX : c->rcap), 0);
         if (n > 0) {
@@ -751,7 +958,7 @@ static void ka_read(ka_client *c)
                 c->cfg.cb.on_data(c, c->rbuf, (size_t)n, c->cfg.user);
                 if (!ka_cb_leave(c, epoch)) return;
             }
-            if ((size_t)n < c->rcap) return;
+            if ((size_t)n < c->rcap) return;    /* a short read emptied the socket: no recv() just to hear EAGAIN */
             continue;
         }
         if (n == 0) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
@@ -763,6 +970,62 @@ static void ka_read(ka_client *c)
             return;
         }
     }
+    c->read_more = 1;
+}
+
+/* The library's own verdict that a live-looking socket is dead: abort it
+ * (RST) rather than leave the kernel retransmitting, then report. */
+static void ka_declare_dead(ka_client *c, ka_reason why, int err)
+{
+    ka_sock_abort(c->fd);
+    c->fd = KA_INVALID_SOCKET;
+    ka_lost(c, why, err, 1);
+}
+
+/* The first look at a connection that has just sent: as soon as either
+ * deadline could have run out. */
+static void ka_arm_link_check(ka_client *c, unsigned long long now)
+{
+    unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy;
+    if (!KA_HAVE_KERNEL_VIEW || c->check_at) return;
+    if (c->cfg.stall_timeout_ms && (!first || c->cfg.stall_timeout_ms < first)) first = c->cfg.stall_timeout_ms;
+    if (first) c->check_at = now + first;
+}
+
+/* Data is outstanding: judge the connection on the kernel's view.
+ *  - Everything acknowledged: idle again, no more looks until the next send.
+ *  - Window closed (nothing in flight, data waiting: the peer reads no
+ *    more): the peer is alive while it answers window probes. Probes unanswered
+ *    for the busy deadline make it dead; a window closed stall_timeout_ms
+ *    (counted from the last new data sent) makes it STALLED. Never TIMEOUT
+ *    for a peer that answers: its kernel is there, its application is slow.
+ *  - Data in flight: dead when neither an acknowledgement came nor new data
+ *    went out for the busy deadline. An ICMP error kept by the kernel (soft
+ *    error, read through SO_ERROR) makes it UNREACHABLE instead of TIMEOUT. */
+static void ka_check_link(ka_client *c, unsigned long long now)
+{
+    ka_kview v;
+    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, wait;
+    c->check_at = 0;
+    if (ka_kernel_view(c->fd, &v) != 0 || (v.unacked == 0 && v.notsent <= 0)) return;
+    if (v.unacked == 0) {
+        if (busy && v.probes >= 2 && v.since_ack >= busy) { ka_declare_dead(c, KA_REASON_TIMEOUT, KA_ERR_TIMEDOUT); return; }
+        if (stall && v.since_send >= stall) { ka_declare_dead(c, KA_REASON_STALLED, 0); return; }
+        wait = busy ? busy / 4 : 1000;             /* watch for probes going unanswered */
+        if (stall && stall - v.since_send < wait) wait = stall - v.since_send;
+    } else {
+        unsigned long quiet = v.since_ack < v.since_send ? v.since_ack : v.since_send;
+        if (!busy) wait = stall ? stall : 0;
+        else if (quiet < busy) wait = busy - quiet;
+        else {
+            int soft = 0;
+            ka_socklen len = sizeof soft;
+            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&soft, &len) != 0) soft = 0;
+            ka_declare_dead(c, soft ? ka_classify(soft, 0) : KA_REASON_TIMEOUT, soft ? soft : KA_ERR_TIMEDOUT);
+            return;
+        }
+    }
+    if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
 }
 
 /* The one dispatcher: ka_client_poll, ka_client_process and
@@ -786,13 +1049,15 @@ static void ka_step(ka_client *c, int ready)
         return;
     case KA_STATE_CONNECTED:
         if (c->pending_err) { ka_lost(c, ka_classify(c->pending_err, 0), c->pending_err, 1); return; }
-        if (ready & KA_READ) ka_read(c);
+        if ((ready & KA_READ) || c->read_more) ka_read(c);
         if (c->state != KA_STATE_CONNECTED) return;
         if (ready & KA_WRITE) {
             int err = ka_flush(c);
             if (err) { ka_lost(c, ka_classify(err, 0), err, 1); return; }
         }
         now = ka_now_ms();
+        if (c->check_at && now >= c->check_at) ka_check_link(c, now);
+        if (c->state != KA_STATE_CONNECTED) return;
         if (c->cfg.idle_timeout_ms && now - c->last_recv >= c->cfg.idle_timeout_ms) {
             ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
             return;
@@ -1184,8 +1449,12 @@ long ka_client_timeout_ms(const ka_client *c)
     case KA_STATE_BACKOFF:
         return ka_until(c->retry_at, now);
     case KA_STATE_CONNECTED:
-        if (c->pending_err) return 0;
-        if (c->cfg.idle_timeout_ms) t = ka_until(c->last_recv + c->cfg.idle_timeout_ms, now);
+        if (c->pending_err || c->read_more) return 0;
+        if (c->check_at) t = ka_until(c->check_at, now);
+        if (c->cfg.idle_timeout_ms) {
+            u = ka_until(c->last_recv + c->cfg.idle_timeout_ms, now);
+            if (t < 0 || u < t) t = u;
+        }
         if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0) {
             u = ka_until(c->last_send + c->cfg.heartbeat_interval_ms, now);
             if (t < 0 || u < t) t = u;

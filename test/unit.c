@@ -20,6 +20,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
+#include <sys/wait.h>
+#endif
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/personality.h>
+#include <pthread.h>
 #endif
 
 /* A connected pair: client c, and the peer end p the test drives. */
@@ -612,6 +618,397 @@ static void connect_timeout_fires_when_syn_goes_unanswered(void)
     CHECK(t_now_ms() - t0 >= 390 && t_now_ms() - t0 < 2500);
 }
 
+/* ---- deadlines: each holds on its own ---- */
+
+/* Keeps the client busy sending a byte pattern; returns bytes accepted. */
+static size_t send_pattern(ka_client *c, size_t from, size_t upto)
+{
+    unsigned char msg[1024];
+    size_t i, n = from;
+    while (n < upto) {
+        size_t len = upto - n < sizeof msg ? upto - n : sizeof msg;
+        for (i = 0; i < len; i++) msg[i] = (unsigned char)((n + i) % 251);
+        if (ka_client_send(c, msg, len) != 0) break;
+        n += len;
+    }
+    return n;
+}
+
+static int pattern_ok(const unsigned char *p, size_t off, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) if (p[i] != (unsigned char)((off + i) % 251)) return 0;
+    return 1;
+}
+
+/* A peer that accepts and stops reading is alive: its kernel answers every
+ * zero-window probe. Even with a 2 s busy deadline the connection waits,
+ * the queue fills, and when the peer reads again every byte arrives in
+ * order. (Linux's TCP_USER_TIMEOUT used to kill this at 2 s as TIMEOUT.) */
+static void stalled_peer_is_not_a_dead_one(void)
+{
+    t_pair t;
+    unsigned long long stalled_at = 0, end;
+    size_t sent = 0, got = 0, total = (size_t)64 << 20;     /* more than any kernel buffers */
+    unsigned char buf[4096];
+    CHECK(pair_prepare(&t) == 0);
+    t_set_rcvbuf(t.l, 4096);
+    t.cfg.keepalive_idle_ms = 1000;             /* idle deadline 2 s, busy deadline derived: 2 s */
+    t.cfg.keepalive_interval_ms = 1000;
+    t.cfg.keepalive_count = 1;
+    CHECK(pair_open_cfg(&t) == 0);
+    end = t_now_ms() + 30000;
+    while (sent < total && t_now_ms() < end) {      /* fill everything: window, buffers, queue */
+        size_t before = sent;
+        sent = send_pattern(t.c, sent, total);
+        if (sent == before && !stalled_at) stalled_at = t_now_ms();
+        if (stalled_at && t_now_ms() - stalled_at >= 5000) break;
+        ka_client_poll(t.c, 20);
+    }
+    CHECK(stalled_at != 0);                     /* the window really closed */
+    CHECK_EQ(t.rec.disconnects, 0);             /* 5 s stalled, deadline 2 s: still up */
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTED);
+    CHECK(ka_client_pending(t.c) > 0);
+    while (got < sent && t_now_ms() < end) {    /* the peer reads again: all that was taken arrives */
+        long n = (long)recv(t.p, (char *)buf, sizeof buf, 0);
+        if (n > 0) {
+            CHECK(pattern_ok(buf, got, (size_t)n));
+            got += (size_t)n;
+        }
+        ka_client_poll(t.c, n > 0 ? 0 : 5);
+    }
+    CHECK_EQ(got, sent);
+    CHECK_EQ(t.rec.disconnects, 0);
+    pair_close(&t);
+}
+
+/* stall_timeout_ms ends it, with a reason of its own. */
+static void stall_timeout_ends_a_stalled_connection(void)
+{
+    t_pair t;
+    unsigned long long stalled_at = 0, end;
+    size_t sent = 0;
+    CHECK(pair_prepare(&t) == 0);
+    t_set_rcvbuf(t.l, 4096);
+    t.cfg.stall_timeout_ms = 800;
+    CHECK(pair_open_cfg(&t) == 0);
+    end = t_now_ms() + 10000;
+    while (t.rec.disconnects == 0 && t_now_ms() < end) {
+        size_t before = sent;
+        sent = send_pattern(t.c, sent, (size_t)-1 / 2);
+        if (sent == before && !stalled_at) stalled_at = t_now_ms();
+        ka_client_poll(t.c, 20);
+    }
+    CHECK_EQ(t.rec.disconnects, 1);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_STALLED);
+    CHECK(stalled_at != 0);
+    CHECK(t.rec.disconnect_ms >= t.rec.connect_ms + 790);  /* the window closed after connect, EAGAIN came later */
+    CHECK(t.rec.disconnect_ms < stalled_at + 3000);
+    CHECK(strcmp(ka_reason_str(KA_REASON_STALLED), "unknown reason") != 0);
+    pair_close(&t);
+}
+
+/* The kernel applies TCP_USER_TIMEOUT to SYN retransmissions too; the
+ * library sets none before the connection is up, so connect_timeout_ms
+ * holds even when the busy deadline is much shorter. */
+static void connect_timeout_is_not_cut_by_a_shorter_user_timeout(void)
+{
+    ka_config k;
+    ka_client *c, *fillers[8];
+    t_rec rec;
+    char port[16];
+    ka_socket l;
+    int nfill = 0, i;
+    unsigned long long t0, took;
+    l = t_listen("127.0.0.1", port, sizeof port);
+    CHECK(l != KA_INVALID_SOCKET);
+    t_close(l);
+    l = t_listen_on("127.0.0.1", port, 0);
+    CHECK(l != KA_INVALID_SOCKET);
+    for (i = 0; i < 8; i++) {                   /* fill the accept queue until a SYN hangs */
+        ka_config fk;
+        t_config(&fk, "127.0.0.1", port, NULL);
+        fk.connect_timeout_ms = 300;
+        if (ka_client_new(&fillers[nfill], &fk) != 0) break;
+        ka_client_start(fillers[nfill]);
+        t_poll_for(fillers[nfill], 100);
+        if (ka_client_state(fillers[nfill++]) != KA_STATE_CONNECTED) break;
+    }
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.connect_timeout_ms = 2500;
+    k.user_timeout_ms = 200;
+    k.keepalive_idle_ms = k.keepalive_interval_ms = 1000;
+    k.keepalive_count = 1;
+    k.max_attempts = 1;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    t0 = t_now_ms();
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.give_ups, 1, 6000) == 0);
+    took = t_now_ms() - t0;
+    for (i = 0; i < nfill; i++) ka_client_free(fillers[i]);
+    t_close(l);
+    ka_client_free(c);
+    if (rec.last_ri.reason == KA_REASON_REFUSED) SKIP("this kernel answers a full backlog with RST");
+    CHECK_EQ(rec.last_ri.reason, KA_REASON_CONNECT_TIMEOUT);
+    CHECK(took >= 2490 && took < 4500);
+}
+
+/* Clients started together draw unrelated delays: 200 default seeds in one
+ * process spread like 200 independent uniform draws over 500..1000 ms
+ * (about 165 distinct values expected; the old seeds gave 18-37). */
+static int spread_ok(const unsigned *d, int n, int *distinct, int *most)
+{
+    static unsigned char seen[1001];
+    int i;
+    memset(seen, 0, sizeof seen);
+    *distinct = *most = 0;
+    for (i = 0; i < n; i++) {
+        if (d[i] < 500 || d[i] > 1000) return 0;
+        if (seen[d[i]]++ == 0) (*distinct)++;
+        if (seen[d[i]] > *most) *most = seen[d[i]];
+    }
+    return *distinct >= 130 && *most <= 6;
+}
+
+static void default_seeds_spread_like_independent_draws(void)
+{
+    enum { N = 200 };
+    static ka_client *cl[N];
+    static t_rec rec[N];
+    unsigned d[N];
+    ka_config k;
+    char port[16];
+    int i, distinct, most, left;
+    unsigned long long end;
+    CHECK(t_free_port(port, sizeof port) == 0);
+    for (i = 0; i < N; i++) {
+        t_config(&k, "127.0.0.1", port, &rec[i]);
+        k.random_seed = 0;                      /* the default: mixed from pid, clocks, address */
+        k.backoff_initial_ms = 1000;
+        k.backoff_max_ms = 30000;
+        k.backoff_jitter = 0.5;
+        k.cb.on_log = NULL;
+        CHECK_EQ(ka_client_new(&cl[i], &k), 0);
+        CHECK_EQ(ka_client_start(cl[i]), 0);
+    }
+    end = t_now_ms() + 5000;
+    do {
+        for (left = 0, i = 0; i < N; i++) {
+            if (rec[i].retries == 0) { ka_client_poll(cl[i], 0); left++; }
+        }
+    } while (left && t_now_ms() < end);
+    for (i = 0; i < N; i++) {
+        d[i] = rec[i].delays[0];
+        ka_client_free(cl[i]);
+    }
+    CHECK_EQ(left, 0);
+    if (!spread_ok(d, N, &distinct, &most)) printf("    %d distinct first delays, at most %d alike\n", distinct, most);
+    CHECK(spread_ok(d, N, &distinct, &most));
+}
+
+#ifdef __linux__
+/* Separate processes started together with ASLR off (setarch -R): same
+ * addresses, same binary, nearly the same clock. The old seeds gave 18-37
+ * distinct first delays out of 200, up to 26 on the same millisecond. */
+static const char *unit_argv0;
+
+static int print_first_retry_delay(const char *port)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.random_seed = 0;
+    k.backoff_initial_ms = 1000;
+    k.backoff_max_ms = 30000;
+    k.backoff_jitter = 0.5;
+    k.cb.on_log = NULL;
+    if (ka_client_new(&c, &k) != 0 || ka_client_start(c) != 0) return 1;
+    if (t_poll_until(c, &rec.retries, 1, 5000) != 0) return 1;
+    printf("%u\n", rec.delays[0]);
+    ka_client_free(c);
+    return 0;
+}
+
+static void processes_started_together_draw_unrelated_delays(void)
+{
+    enum { N = 200 };
+    unsigned d[N];
+    pid_t pids[N];
+    int fds[N], i, n = 0, distinct, most, status;
+    char port[16], buf[32];
+    CHECK(t_free_port(port, sizeof port) == 0);
+    if (!unit_argv0 || access(unit_argv0, X_OK) != 0) SKIP("cannot re-execute the test program");
+    for (i = 0; i < N; i++) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pids[i] = fork();
+        CHECK(pids[i] >= 0);
+        if (pids[i] == 0) {
+            char *args[4];
+            args[0] = (char *)unit_argv0;
+            args[1] = (char *)"--print-first-retry-delay";
+            args[2] = port;
+            args[3] = NULL;
+            dup2(p[1], 1);
+            personality(ADDR_NO_RANDOMIZE);
+            execv(unit_argv0, args);
+            _exit(127);
+        }
+        close(p[1]);
+        fds[i] = p[0];
+    }
+    for (i = 0; i < N; i++) {
+        ssize_t r = read(fds[i], buf, sizeof buf - 1);
+        close(fds[i]);
+        waitpid(pids[i], &status, 0);
+        if (r > 0) { buf[r] = 0; d[n++] = (unsigned)strtoul(buf, NULL, 10); }
+    }
+    if (n < N / 2) SKIP("the re-executed test program did not run (an emulator without binfmt?)");
+    CHECK_EQ(n, N);
+    if (!spread_ok(d, N, &distinct, &most)) printf("    %d distinct first delays, at most %d alike\n", distinct, most);
+    CHECK(spread_ok(d, N, &distinct, &most));
+}
+#endif
+
+#ifdef __linux__
+/* An EPOLLET loop is told once about data: reading stops at 16 buffers per
+ * call, so the library must say "call me again" (timeout 0) instead of
+ * stranding the rest (976 of 2000 bytes with 64-byte buffers), which with
+ * idle_timeout_ms set even became a false KA_REASON_HEARTBEAT. */
+static void edge_triggered_loop_reads_every_byte(void)
+{
+    t_pair t;
+    struct epoll_event ev;
+    unsigned char burst[2000];
+    unsigned long long end;
+    int ep, i;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.recv_buffer_size = 64;
+    t.cfg.idle_timeout_ms = 1500;
+    CHECK(pair_open_cfg(&t) == 0);
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0);
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.fd = ka_client_socket(t.c);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, ka_client_socket(t.c), &ev) == 0);
+    for (i = 0; i < (int)sizeof burst; i++) burst[i] = (unsigned char)i;
+    CHECK(t_send_all(t.p, burst, sizeof burst, NULL, 1000) == 0);
+    t_sleep_ms(50);                             /* all of it in the socket before the one edge */
+    end = t_now_ms() + 2500;
+    while (t_now_ms() < end) {
+        long ms = ka_client_timeout_ms(t.c);
+        int n = epoll_wait(ep, &ev, 1, ms < 0 || ms > 100 ? 100 : (int)ms);
+        CHECK_EQ(ka_client_process_events(t.c, n > 0 && (ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? KA_READ : 0), 0);
+        if (t.rec.dlen == sizeof burst) break;
+    }
+    close(ep);
+    CHECK_EQ(t.rec.dlen, sizeof burst);
+    CHECK(memcmp(t.rec.data, burst, sizeof burst) == 0);
+    CHECK_EQ(t.rec.disconnects, 0);
+    CHECK_EQ(ka_client_process_events(t.c, 0), 0);
+    CHECK(ka_client_timeout_ms(t.c) != 0);      /* drained: nothing more to call for */
+    pair_close(&t);
+}
+
+/* Sockets are born close-on-exec (SOCK_CLOEXEC): one thread reconnecting
+ * while another forks and execs must never leak one into the child (it did
+ * about 1 time in 12 when the flag was set after socket()). */
+static volatile int reconnecting;
+
+static void *reconnect_hard(void *arg)
+{
+    ka_client *c = (ka_client *)arg;
+    while (reconnecting) {                      /* as fast as it goes: the widest race */
+        if (ka_client_state(c) == KA_STATE_BACKOFF) ka_client_retry_now(c);
+        else ka_client_poll(c, 0);
+    }
+    return NULL;
+}
+
+static int sockets_in_exec_child(void)
+{
+    int p[2], n = 0;
+    char buf[4096];
+    ssize_t r;
+    pid_t pid;
+    if (pipe(p) != 0) return -1;
+    pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl("/bin/sh", "sh", "-c", "ls -l /proc/self/fd/ 2>/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    while ((r = read(p[0], buf, sizeof buf - 1)) > 0) {
+        char *s = buf;
+        buf[r] = 0;
+        while ((s = strstr(s, "socket:")) != NULL) { n++; s++; }
+    }
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    return n;
+}
+
+static void sockets_never_leak_into_exec_children(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    pthread_t th;
+    int i, leaks = 0, fl;
+    if (access("/bin/sh", X_OK) != 0) SKIP("no /bin/sh");
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.backoff_initial_ms = k.backoff_max_ms = 1;    /* a new socket every millisecond or so */
+    k.cb.on_log = NULL;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    fl = fcntl(ka_client_socket(c), F_GETFD);
+    CHECK(fl >= 0 && (fl & FD_CLOEXEC));
+    CHECK(fcntl(ka_client_socket(c), F_GETFL) & O_NONBLOCK);
+    reconnecting = 1;
+    CHECK(pthread_create(&th, NULL, reconnect_hard, c) == 0);
+    for (i = 0; i < 150; i++) leaks += sockets_in_exec_child() > 0;
+    reconnecting = 0;
+    pthread_join(th, NULL);
+    ka_client_free(c);
+    CHECK(rec.retries > 10);                    /* the race really ran */
+    CHECK_EQ(leaks, 0);
+}
+#endif
+
+#ifdef __linux__
+/* ECONNABORTED on a client socket is the local stack's doing (`ss -K`, a
+ * mobile OS dropping sockets on a network change): the peer is still
+ * there, so it is not the peer's reset. */
+static void local_abort_is_not_the_peers_reset(void)
+{
+    t_pair t;
+    struct sockaddr_in self;
+    socklen_t sl = sizeof self;
+    char cmd[200];
+    int rc;
+    if (geteuid() != 0) SKIP("ss -K needs root");
+    CHECK(pair_prepare(&t) == 0);
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK(getsockname(ka_client_socket(t.c), (struct sockaddr *)&self, &sl) == 0);
+    snprintf(cmd, sizeof cmd, "ss -K -t state established 'sport = :%u and dport = :%s' >/dev/null 2>&1",
+             (unsigned)ntohs(self.sin_port), t.port);
+    rc = system(cmd);
+    if (rc != 0) { pair_close(&t); SKIP("ss -K does not work here (iproute2, CONFIG_INET_DIAG_DESTROY)"); }
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_ABORTED);
+    CHECK_EQ(t.rec.last_di.sys_error, ECONNABORTED);
+    CHECK(strstr(ka_sys_strerror(KA_REASON_ABORTED, ECONNABORTED), "abort") != NULL);
+    pair_close(&t);
+}
+#endif
+
 /* ---- heartbeat and idle timeout ---- */
 
 static void heartbeat_goes_out_when_nothing_was_sent(void)
@@ -1137,9 +1534,12 @@ static void keepalive_options_are_set_on_every_socket(void)
     CHECK_EQ(v, 4);
 #endif
 #ifdef TCP_USER_TIMEOUT
+    /* Not set: it would replace the probe count and move the idle deadline. */
     CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &l) == 0);
-    CHECK_EQ(v, 2500 + 1000 * 4);
+    CHECK_EQ(v, 0);
 #endif
+    /* Linux 6.15+ (option 44): backoff capped at half the busy deadline, (3 + 1 * 4) s / 2. */
+    if (getsockopt(ka_client_socket(t.c), IPPROTO_TCP, 44, &v, &l) == 0) CHECK_EQ(v, 3500);
     /* and again on the next connection */
     t_close(t.p);
     t.p = t_accept(t.l, t.c, 3000);
@@ -1439,6 +1839,16 @@ static const t_case cases[] = {
     { "peer RST is PEER_RESET and raises no SIGPIPE", peer_rst_is_peer_reset_and_raises_no_sigpipe },
     { "connected_ms measures the connection", connected_ms_measures_the_connection },
     { "connect timeout fires when the SYN goes unanswered", connect_timeout_fires_when_syn_goes_unanswered },
+    { "connect timeout is not cut by a shorter user timeout", connect_timeout_is_not_cut_by_a_shorter_user_timeout },
+    { "a stalled peer is not a dead one: nothing lost when it reads again", stalled_peer_is_not_a_dead_one },
+    { "stall_timeout_ms ends a stalled connection as STALLED", stall_timeout_ends_a_stalled_connection },
+    { "default seeds spread like independent draws", default_seeds_spread_like_independent_draws },
+#ifdef __linux__
+    { "processes started together draw unrelated delays", processes_started_together_draw_unrelated_delays },
+    { "an edge-triggered loop reads every byte", edge_triggered_loop_reads_every_byte },
+    { "sockets never leak into exec'd children", sockets_never_leak_into_exec_children },
+    { "a local abort is not the peer's reset", local_abort_is_not_the_peers_reset },
+#endif
     { "heartbeat goes out when nothing was sent", heartbeat_goes_out_when_nothing_was_sent },
     { "silence ends the connection with KA_REASON_HEARTBEAT", silence_ends_the_connection_with_reason_heartbeat },
     { "idle client without timers never wakes", idle_client_without_timers_never_wakes },
@@ -1472,5 +1882,9 @@ static const t_case cases[] = {
 
 int main(int argc, char **argv)
 {
+#ifdef __linux__
+    unit_argv0 = argv[0];
+    if (argc == 3 && strcmp(argv[1], "--print-first-retry-delay") == 0) return print_first_retry_delay(argv[2]);
+#endif
     return t_run(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
