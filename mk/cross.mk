@@ -1,4 +1,4 @@
-# Embedded and portability (issue 8): the loopback suite built with musl and
+# Embedded and portability: the loopback suite built with musl and
 # with Debian's cross compilers, run under qemu-user (32-bit ARM, 64-bit ARM,
 # big-endian s390x). Each suite builds into build/TARGET/ with the target's
 # own compiler (CROSS_CFLAGS, not CFLAGS, which may hold host-only flags) and

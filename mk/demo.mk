@@ -1,4 +1,4 @@
-# Demos (issue 5): kacat, the reconnecting cat; flaky_server, an echo server
+# Demos: kacat, the reconnecting cat; flaky_server, an echo server
 # that misbehaves on a schedule; own_loop, embedding in an app's select().
 # `make demo` runs the self-explaining demo; `make suite-kacat` tests kacat
 # against servers nobody here wrote (redis-server, socat).

@@ -1,4 +1,4 @@
-# The Windows port (issue 4): cross-build with MinGW-w64 and run the
+# The Windows port: cross-build with MinGW-w64 and run the
 # loopback suite under Wine. test/wine.sh builds with Makefile.win
 # (-Wall -Wextra -Werror), boots a fresh headless WINEPREFIX, runs
 # test/unit.exe, then the demos (test/wine_demos.sh: kacat.exe, own_loop.exe

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Static analysis suite (issue 7): cppcheck and clang-tidy over the library,
+# Static analysis suite: cppcheck and clang-tidy over the library,
 # the tests and the fuzz targets, with no findings beyond the suppressions
 # (test/cppcheck.supp, .clang-tidy: each with its reason); and nm: every
 # external symbol ka_client.o defines starts with ka_. A missing tool is a
