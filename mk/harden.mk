@@ -1,4 +1,4 @@
-# Hardening (issue 7): the loopback suites under ASan+UBSan (clang and gcc)
+# Hardening: the loopback suites under ASan+UBSan (clang and gcc)
 # and valgrind, static analysis, libFuzzer targets, a soak run, and the
 # hardening tests (bad-input matrix, signals, byte integrity).
 #
@@ -44,11 +44,11 @@ test/soak: test/soak.c $(HARDEN_DEPS) $(LIB)
 # the library itself is instrumented too).
 $(HB)/clang/%: test/%.c ka_client.c $(HARDEN_DEPS)
 	@mkdir -p $(@D)
-	$(CLANG) $(WARN) $(CFLAGS) $(SAN_FLAGS) -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
+	$(CLANG) $(WARN) $(PTHREAD) $(CFLAGS) $(SAN_FLAGS) -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
 
 $(HB)/gcc/%: test/%.c ka_client.c $(HARDEN_DEPS)
 	@mkdir -p $(@D)
-	$(GCC) $(WARN) $(CFLAGS) $(SAN_FLAGS) -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
+	$(GCC) $(WARN) $(PTHREAD) $(CFLAGS) $(SAN_FLAGS) -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
 
 SAN_PROGS = unit harden soak
 
@@ -80,7 +80,7 @@ FUZZ_TIME   ?= 30
 
 $(HB)/fuzz/%: fuzz/%.c ka_client.c $(HARDEN_DEPS)
 	@mkdir -p $(@D)
-	$(CLANG) $(WARN) $(CFLAGS) $(FUZZ_FLAGS) -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
+	$(CLANG) $(WARN) $(PTHREAD) $(CFLAGS) $(FUZZ_FLAGS) -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(HB)/fuzz/%)
 
