@@ -1,17 +1,13 @@
-/* kabench: the measuring programs behind `make bench` (issue 6).
+/* kabench: ka_client's own measurements behind `make bench`, the ones no
+ * other library has a counterpart for (the side-by-side race is race.c).
  *
  * One binary, one subcommand per measurement. Each prints its numbers as
  * "RESULT key value" lines on stdout (bench/run.sh collects them; everything
  * else it prints is commentary) and always ends within its -T / size bound.
  *
- *   server  -p PORT -T ms                   echo server for the namespace lab
  *   detect  -h H -p P -i -v -c [-b] -T -t   one ka_client, measures detection
  *   rawbusy -h H -p P -i -v -c -T -t        plain socket, keepalive, no user timeout, busy
- *   reconnect -n cycles                     server away and back, loopback
- *   bulk    -m raw|ka|socat -n bytes [-k tag]  bulk transfer into a sink, loopback
- *   pingpong -m raw|ka|socat -n count [-k tag] small-message round trips, loopback
- *   idle    -s seconds [-H heartbeat_ms]    wake-ups of an idle connected client
- *   storm   -n clients -j jitter -D ms      reconnect storm against a restarting server
+ *   storm   -n clients -j jitter [-o file]  reconnect storm against a restarting server
  *   rss     -- prog args...                 runs prog, prints its peak RSS
  *
  * Bench-only code: built with -D_GNU_SOURCE for pthreads and tcp_info. */
@@ -85,38 +81,6 @@ static int connect_to(const char *addr, int port)
     return fd;
 }
 
-/* accept with a deadline; -1 on timeout */
-static int accept_within(int l, int ms)
-{
-    struct pollfd p;
-    p.fd = l; p.events = POLLIN; p.revents = 0;
-    if (poll(&p, 1, ms) <= 0) return -1;
-    return accept(l, NULL, NULL);
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) { if (errno == EINTR) continue; return -1; }
-        p += w; n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_exact(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        p += r; n -= (size_t)r;
-    }
-    return 0;
-}
-
 static const char *reason_name(ka_reason r)
 {
     static const char *const n[] = { "NONE", "PEER_CLOSED", "PEER_RESET", "TIMEOUT", "UNREACHABLE", "REFUSED",
@@ -142,35 +106,6 @@ static int has_flag(char letter)
     return 0;
 }
 static long optl(char letter, long def) { const char *s = opt(letter, NULL); return s ? strtol(s, NULL, 10) : def; }
-
-/* ---- server: echo, many connections, for the namespace lab ---------------------- */
-
-#define MAXCONN 64
-static int cmd_server(void)
-{
-    struct pollfd p[MAXCONN + 1];
-    int n = 1, i, port;
-    long long end = now_us() + optl('T', 60000) * 1000;
-    char buf[65536];
-    p[0].fd = listen_on("0.0.0.0", (int)optl('p', 7000), 64, &port);
-    p[0].events = POLLIN;
-    while (now_us() < end) {
-        int ms = (int)((end - now_us()) / 1000) + 1;
-        if (poll(p, (nfds_t)n, ms > 1000 ? 1000 : ms) <= 0) continue;
-        if ((p[0].revents & POLLIN) && n <= MAXCONN) {
-            int fd = accept(p[0].fd, NULL, NULL);
-            if (fd >= 0) { nonblock(fd); p[n].fd = fd; p[n].events = POLLIN; p[n].revents = 0; n++; }
-        }
-        for (i = 1; i < n; i++) {
-            ssize_t r;
-            if (!p[i].revents) continue;
-            r = read(p[i].fd, buf, sizeof buf);
-            if (r > 0) { if (send(p[i].fd, buf, (size_t)r, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) r = 0; }
-            if (r == 0 || (r < 0 && errno != EAGAIN)) { close(p[i].fd); p[i] = p[--n]; i--; }
-        }
-    }
-    return 0;
-}
 
 /* ---- detect: one ka_client; kernel error (watcher thread) vs on_disconnect --------- */
 
@@ -346,290 +281,6 @@ static int cmd_rawbusy(void)
     return 0;
 }
 
-/* ---- reconnect: server away and back; on_connect vs the scheduled attempt ---------- */
-
-static struct { long long t_conn, t_sched; int connects, disconnects; } R;
-
-static void r_connect(ka_client *c, void *u) { (void)c; (void)u; R.t_conn = now_us(); R.connects++; }
-static void r_disconnect(ka_client *c, const ka_disconnect_info *di, void *u) { (void)c; (void)di; (void)u; R.disconnects++; }
-static void r_retry(ka_client *c, const ka_retry_info *ri, void *u)
-{
-    (void)c; (void)u;
-    R.t_sched = now_us() + (long long)ri->delay_ms * 1000;
-}
-
-static int cmd_reconnect(void)
-{
-    int cycles = (int)optl('n', 8), port, i, l, conn = -1;
-    char portstr[16];
-    ka_config cfg;
-    ka_client *c;
-    long long end = now_us() + 120 * 1000000LL;
-    l = listen_on("127.0.0.1", 0, 16, &port);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    ka_config_init(&cfg);
-    cfg.host = "127.0.0.1";
-    cfg.port = portstr;
-    cfg.backoff_initial_ms = 200;
-    cfg.backoff_max_ms = 800;
-    cfg.backoff_jitter = 0.5;
-    cfg.backoff_reset_ms = 100;
-    cfg.cb.on_connect = r_connect;
-    cfg.cb.on_disconnect = r_disconnect;
-    cfg.cb.on_retry = r_retry;
-    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
-    while (R.connects < 1 && now_us() < end) ka_client_poll(c, 50);
-    conn = accept_within(l, 2000);
-    for (i = 0; i < cycles && now_us() < end; i++) {
-        long long t_down, t_back, up_until, down_us = (300 + (i * 233) % 700) * 1000LL;
-        int want;
-        /* up for longer than backoff_reset_ms, so every outage starts at attempt 1 */
-        up_until = now_us() + 150000;
-        while (now_us() < up_until) ka_client_poll(c, 20);
-        /* the server goes away for 300..1000 ms, varying per cycle */
-        if (conn >= 0) close(conn);
-        conn = -1;
-        close(l);
-        t_down = now_us();
-        want = R.connects + 1;
-        while (now_us() < t_down + down_us) {
-            long left = (long)((t_down + down_us - now_us()) / 1000);
-            ka_client_poll(c, left < 1 ? 1 : (int)left);
-        }
-        l = listen_on("127.0.0.1", port, 16, NULL);
-        t_back = now_us();
-        while (R.connects < want && now_us() < end) ka_client_poll(c, 50);
-        if (R.connects < want) break;
-        printf("RESULT rc_total_ms %.3f\n", (double)(R.t_conn - t_back) / 1000.0);
-        printf("RESULT rc_sched_ms %.3f\n", (double)(R.t_sched - t_back) / 1000.0);
-        printf("RESULT rc_overhead_us %lld\n", R.t_conn - R.t_sched);
-        conn = accept_within(l, 2000);
-    }
-    if (conn >= 0) close(conn);
-    if (l >= 0) close(l);
-    ka_client_free(c);
-    return 0;
-}
-
-/* ---- bulk: N bytes into a sink child; the sink times first byte to last ------------- */
-
-static pid_t spawn_socat(const char *a1, const char *a2, int stdio_fd, int other_end)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(other_end);
-        dup2(stdio_fd, 0);
-        dup2(stdio_fd, 1);
-        execlp("socat", "socat", "-b", "65536", a1, a2, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static struct { int connected; size_t got; } K;
-static void k_connect(ka_client *c, void *u) { (void)c; (void)u; K.connected = 1; }
-static void k_data(ka_client *c, const void *d, size_t n, void *u) { (void)c; (void)d; (void)u; K.got += n; }
-
-static int cmd_bulk(void)
-{
-    const char *mode = opt('m', "raw");
-    long long total = atoll(opt('n', "67108864"));
-    int port, l = listen_on("127.0.0.1", 0, 4, &port), pfd[2];
-    pid_t sink, peer = -1;
-    static char buf[1 << 16];
-    double secs = 0;
-    char portstr[16], target[64];
-    if (pipe(pfd) != 0) die("pipe");
-    sink = fork();
-    if (sink == 0) {
-        long long got = 0, t0 = 0;
-        int fd = accept_within(l, 10000);
-        double s;
-        if (fd < 0) _exit(1);
-        while (got < total) {
-            ssize_t r = read(fd, buf, sizeof buf);
-            if (r <= 0) break;
-            if (!t0) t0 = now_us();
-            got += r;
-        }
-        s = got >= total ? (double)(now_us() - t0) / 1e6 : -1.0;
-        close(fd);
-        if (write(pfd[1], &s, sizeof s) != (ssize_t)sizeof s) _exit(1);
-        _exit(0);
-    }
-    close(l);
-    close(pfd[1]);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    memset(buf, 'z', sizeof buf);
-    if (strcmp(mode, "raw") == 0) {
-        int fd = connect_to("127.0.0.1", port);
-        long long sent = 0;
-        while (sent < total) {
-            ssize_t w = send(fd, buf, sizeof buf, MSG_NOSIGNAL);
-            if (w <= 0) break;
-            sent += w;
-        }
-        close(fd);
-    } else if (strcmp(mode, "ka") == 0) {
-        ka_config cfg;
-        ka_client *c;
-        long long queued = 0, end = now_us() + 300 * 1000000LL;
-        ka_config_init(&cfg);
-        cfg.host = "127.0.0.1";
-        cfg.port = portstr;
-        cfg.send_buffer_size = (size_t)optl('q', 262144);
-        cfg.cb.on_connect = k_connect;
-        if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
-        while (!K.connected && now_us() < end) ka_client_poll(c, 100);
-        while (queued < total && now_us() < end && ka_client_state(c) == KA_STATE_CONNECTED) {
-            int rc = ka_client_send(c, buf, sizeof buf);
-            if (rc == 0) queued += (long long)sizeof buf;
-            else if (rc == KA_EAGAIN) ka_client_poll(c, 1000);
-            else break;
-        }
-        while (ka_client_pending(c) > 0 && now_us() < end && ka_client_state(c) == KA_STATE_CONNECTED) ka_client_poll(c, 1000);
-        ka_client_free(c);
-    } else {
-        snprintf(target, sizeof target, "TCP:127.0.0.1:%d", port);
-        peer = fork();
-        if (peer == 0) {
-            int nul = open("/dev/null", O_WRONLY);
-            if (nul >= 0) dup2(nul, 2);     /* it ends with EPIPE when the sink has its bytes */
-            execlp("socat", "socat", "-u", "-b", "65536", "OPEN:/dev/zero", target, (char *)NULL);
-            _exit(127);
-        }
-    }
-    if (read(pfd[0], &secs, sizeof secs) != (ssize_t)sizeof secs) secs = -1;
-    waitpid(sink, NULL, 0);
-    if (peer > 0) { kill(peer, SIGTERM); waitpid(peer, NULL, 0); }
-    if (secs > 0) printf("RESULT bulk_MiBps_%s %.1f\n", opt('k', mode), (double)total / 1048576.0 / secs);
-    else printf("INFO bulk %s failed\n", mode);
-    return 0;
-}
-
-/* ---- pingpong: n round trips of s bytes through an echo child ---------------------- */
-
-static int cmd_pingpong(void)
-{
-    const char *mode = opt('m', "raw");
-    long n = optl('n', 100000), size = optl('s', 32), i;
-    int port, l = listen_on("127.0.0.1", 0, 4, &port);
-    pid_t echo, peer = -1;
-    char msg[4096], back[4096], portstr[16], target[64];
-    long long t0, t1;
-    if (size > (long)sizeof msg) size = sizeof msg;
-    echo = fork();
-    if (echo == 0) {
-        int fd = accept_within(l, 10000);
-        ssize_t r;
-        if (fd < 0) _exit(1);
-        while ((r = read(fd, back, sizeof back)) > 0)
-            if (write_all(fd, back, (size_t)r) != 0) break;
-        _exit(0);
-    }
-    close(l);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    memset(msg, 'p', sizeof msg);
-    if (strcmp(mode, "ka") == 0) {
-        ka_config cfg;
-        ka_client *c;
-        long long end = now_us() + 300 * 1000000LL;
-        ka_config_init(&cfg);
-        cfg.host = "127.0.0.1";
-        cfg.port = portstr;
-        cfg.cb.on_connect = k_connect;
-        cfg.cb.on_data = k_data;
-        if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
-        while (!K.connected && now_us() < end) ka_client_poll(c, 100);
-        t0 = now_us();
-        for (i = 0; i < n && now_us() < end; i++) {
-            size_t want = K.got + (size_t)size;
-            if (ka_client_send(c, msg, (size_t)size) != 0) break;
-            while (K.got < want && ka_client_state(c) == KA_STATE_CONNECTED) ka_client_poll(c, 1000);
-            if (K.got < want) break;
-        }
-        t1 = now_us();
-        ka_client_free(c);
-    } else {
-        int fd;
-        if (strcmp(mode, "raw") == 0) {
-            fd = connect_to("127.0.0.1", port);
-        } else {
-            int sv[2];
-            if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair");
-            snprintf(target, sizeof target, "TCP:127.0.0.1:%d", port);
-            peer = spawn_socat("STDIO", target, sv[1], sv[0]);
-            close(sv[1]);
-            fd = sv[0];
-        }
-        t0 = now_us();
-        for (i = 0; i < n; i++) {
-            if (write_all(fd, msg, (size_t)size) != 0 || read_exact(fd, back, (size_t)size) != 0) break;
-        }
-        t1 = now_us();
-        close(fd);
-    }
-    if (peer > 0) waitpid(peer, NULL, 0);
-    kill(echo, SIGTERM);
-    waitpid(echo, NULL, 0);
-    if (i == n) printf("RESULT rtt_us_%s %.2f\n", opt('k', mode), (double)(t1 - t0) / (double)n);
-    else printf("INFO pingpong %s stopped after %ld\n", mode, i);
-    return 0;
-}
-
-/* ---- idle: voluntary context switches of a connected client that has nothing to do -- */
-
-static int cmd_idle(void)
-{
-    long secs = optl('s', 30), hb = optl('H', 0);
-    int port, l = listen_on("127.0.0.1", 0, 4, &port);
-    pid_t srv;
-    char portstr[16];
-    ka_config cfg;
-    ka_client *c;
-    struct rusage r0, r1;
-    long long end;
-    long polls = 0;
-    const char *tag = hb ? "hb" : "nohb";
-    srv = fork();
-    if (srv == 0) {
-        char b[4096];
-        int fd = accept_within(l, 10000);
-        alarm((unsigned)secs + 20);
-        if (fd >= 0) while (read(fd, b, sizeof b) > 0) { }
-        _exit(0);
-    }
-    close(l);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    ka_config_init(&cfg);
-    cfg.host = "127.0.0.1";
-    cfg.port = portstr;
-    cfg.heartbeat_interval_ms = (unsigned)hb;
-    cfg.heartbeat_data = "\n";
-    cfg.heartbeat_len = 1;
-    cfg.cb.on_connect = k_connect;
-    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
-    end = now_us() + 5000000;
-    while (!K.connected && now_us() < end) ka_client_poll(c, 100);
-    getrusage(RUSAGE_SELF, &r0);
-    end = now_us() + secs * 1000000;
-    while (now_us() < end) {
-        long left = (long)((end - now_us()) / 1000) + 1;
-        ka_client_poll(c, (int)left);
-        polls++;
-    }
-    getrusage(RUSAGE_SELF, &r1);
-    /* the last return of ka_client_poll is our own end-of-run timeout */
-    printf("RESULT idle_wakeups_%s %ld\n", tag, polls - 1);
-    printf("RESULT idle_nvcsw_%s %ld\n", tag, r1.ru_nvcsw - r0.ru_nvcsw - 1);
-    printf("INFO idle %s: %ld s, state %d, nvcsw %ld, nivcsw %ld, poll returns %ld\n", tag, secs, (int)ka_client_state(c),
-           r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, polls);
-    ka_client_free(c);
-    kill(srv, SIGTERM);
-    waitpid(srv, NULL, 0);
-    return 0;
-}
-
 /* ---- storm: N clients in one poll() loop, one server that restarts ----------------- */
 
 #define STORM_MAX_EV 200000
@@ -678,6 +329,17 @@ static void storm_server(int l, int port, int ctl, int nmax, int down_ms)
         }
     }
     _exit(0);
+}
+
+/* The picture's data: one line per 100 ms window, its start in seconds
+ * since the restart and the connect attempts in it. */
+static void storm_write_windows(const char *path, const long *win, long nwin)
+{
+    long i;
+    FILE *f = fopen(path, "w");
+    if (!f) { printf("INFO storm: cannot write %s\n", path); return; }
+    for (i = 0; i <= nwin; i++) fprintf(f, "%.1f %ld\n", (double)i / 10.0, win[i]);
+    fclose(f);
 }
 
 static int cmd_storm(void)
@@ -782,6 +444,7 @@ static int cmd_storm(void)
         win[k]++;
     }
     for (i = 0; i <= nwin; i++) if (win[i] > peak) peak = win[i];
+    if (opt('o', NULL)) storm_write_windows(opt('o', NULL), win, nwin);
     {
         double mean = (double)S_nattempts / (double)nwin;
         char tag[16];
@@ -819,16 +482,11 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc < 2) { fprintf(stderr, "usage: kabench server|detect|rawbusy|reconnect|bulk|pingpong|idle|storm|rss ...\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: kabench detect|rawbusy|storm|rss ...\n"); return 2; }
     g_argc = argc - 2;
     g_argv = argv + 2;
-    if (strcmp(argv[1], "server") == 0) return cmd_server();
     if (strcmp(argv[1], "detect") == 0) return cmd_detect();
     if (strcmp(argv[1], "rawbusy") == 0) return cmd_rawbusy();
-    if (strcmp(argv[1], "reconnect") == 0) return cmd_reconnect();
-    if (strcmp(argv[1], "bulk") == 0) return cmd_bulk();
-    if (strcmp(argv[1], "pingpong") == 0) return cmd_pingpong();
-    if (strcmp(argv[1], "idle") == 0) return cmd_idle();
     if (strcmp(argv[1], "storm") == 0) return cmd_storm();
     if (strcmp(argv[1], "rss") == 0) return cmd_rss(argc - 2, argv + 2);
     fprintf(stderr, "kabench: unknown command %s\n", argv[1]);

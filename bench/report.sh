@@ -1,235 +1,364 @@
 #!/bin/bash
-# Writes BENCHMARKS.md from bench/run.sh's table and results:
-#   report.sh OUT TABLE RESULTS QUICK LAB_NOTE KACAT_NOTE [STRACE_NAMES]
+# Writes the benchmark report from what bench/run.sh left in its directory:
+#   report.sh OUT DIR
+# DIR/results.txt ("key value" lines), DIR/meta.sh (the run's settings and
+# notes), DIR/strace_calls.txt (system calls by name). It can be rerun on
+# its own to rewrite the report from the same results.
 set -u
-OUT=$1 TABLE=$2 RES=$3 QUICK=$4 LAB_NOTE=$5 KACAT_NOTE=$6 SNAMES=${7:-/dev/null}
+OUT=$1 D=$2
+RES=$D/results.txt
+# shellcheck disable=SC1090
+. "$D/meta.sh"
 
-med() {
-    awk -v re="$1" '$1 ~ re && $2 != "" { v[n++] = $2 + 0 }
+# st KEY: "median p10 p90 n" over every value of KEY (p10/p90 interpolated);
+# a KEY starting with ^ is a regular expression over the keys
+st() {
+    awk -v k="$1" '($1 == k || (k ~ /^\^/ && $1 ~ k)) && $2 != "" { v[n++] = $2 + 0 }
+        function q(p,   h, i) { h = (n - 1) * p; i = int(h); return (i + 1 < n) ? v[i] + (h - i) * (v[i + 1] - v[i]) : v[i] }
         END {
-            if (n == 0) { print "n/a"; exit }
+            if (n == 0) { print "- - - 0"; exit }
             for (i = 1; i < n; i++) { x = v[i]; for (j = i - 1; j >= 0 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
-            printf "%g\n", (n % 2) ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+            printf "%.6g %.6g %.6g %d\n", q(0.5), q(0.1), q(0.9), n
         }' "$RES"
 }
-calc() { awk "BEGIN { a = \"$2\"; b = \"$3\"; if (a == \"n/a\" || b == \"n/a\") print \"n/a\"; else printf \"$1\\n\", $4 }"; }
+med() { st "$1" | cut -d' ' -f1; }
+# fmt X: three or so significant figures
+fmt() {
+    awk -v x="$1" 'BEGIN {
+        if (x == "-" || x == "") { print "-"; exit }
+        a = x < 0 ? -x : x
+        if (a >= 100) printf "%.0f\n", x; else if (a >= 10) printf "%.1f\n", x
+        else if (a >= 1) printf "%.2f\n", x; else if (a == 0) print "0"; else printf "%.3f\n", x }'
+}
+# cell KEY: "median (p10–p90)", or "—" when there is nothing
+cell() {
+    local m lo hi n
+    read -r m lo hi n <<< "$(st "$1")"
+    if [ "$n" = 0 ]; then echo "—"
+    elif [ "$n" -lt 3 ] || [ "$(fmt "$lo")" = "$(fmt "$hi")" ]; then fmt "$m"
+    else echo "$(fmt "$m") ($(fmt "$lo")–$(fmt "$hi"))"; fi
+}
+# ok MEDIAN OP LIMIT: 1 when the goal holds
+ok() { awk -v m="$1" -v op="$2" -v l="$3" 'BEGIN { if (m == "-" || m == "") exit 2
+    exit !((op == "<=") ? (m + 0 <= l + 0) : (m + 0 >= l + 0)) }'; }
+x() { [ "$1" = "-" ] && echo "—" || echo "×$(awk -v a="$1" 'BEGIN { printf "%.3f", a }')"; }
 
+SEC() { awk -v ms="$1" 'BEGIN { s = ms / 1000; if (s >= 100) printf "%.0f s", s; else if (s >= 10) printf "%.1f s", s; else printf "%.2f s", s }'; }
+# det CASE C: the detection cell for one contender
+det() {
+    local k=$1 c=$2 m n dl bound r
+    read -r m _ _ n <<< "$(st "det_ms_${k}_$c")"
+    dl=$(med "det_deadline_ms_${k}_$c")
+    bound=$(med "det_bound_ms_${k}_$c")
+    if [ "$bound" = "-" ]; then echo "—"; return; fi
+    if [ "$dl" = "-" ]; then echo "not ready"; return; fi
+    local what="keepalive off"
+    [ "$dl" != 0 ] && what="deadline $(SEC "$dl")"
+    if [ "$n" = 0 ]; then echo "> $BOUND_S s ($what)"; return; fi
+    r=$(med "det_ratio_${k}_$c")
+    echo "$(SEC "$m") ($what, $(x "$r"))"
+}
+
+name() { local v="NAME_$1"; echo "${!v:-$1}"; }
+ver() { local v="VERSION_$1"; echo "${!v:-?}"; }
+kanote() { local v="KEEPALIVE_$1"; echo "${!v:-}"; }
+calls() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$D/strace_calls.txt" 2>/dev/null; }
+
+in_race() { [[ " $RACERS " == *" $1 "* ]]; }
+
+# ---- the verdicts -------------------------------------------------------------------
+# verdict_two R1 LIMIT1 OP R2 LIMIT2: both goals on medians of per-repeat ratios
+verdict_pair() {
+    local a=$1 la=$2 op=$3 b=$4 lb=$5 res
+    if [ "$a" = "-" ] || [ "$b" = "-" ]; then echo "not measured"; return; fi
+    if ok "$a" "$op" "$la" && ok "$b" "$op" "$lb"; then res="**met**"; else res="**missed**"; fi
+    echo "$res: $(x "$a") libuv, $(x "$b") plain"
+}
+verdict_vs() {
+    local a=$1 op=$2 b=$3
+    if [ "$a" = "-" ] || [ "$b" = "-" ]; then echo "not measured"; return; fi
+    ok "$a" "$op" "$b" && echo "**met**" || echo "**missed**"
+}
+
+R1U=$(med rtt_ratio_1_ka_uv); R1P=$(med rtt_ratio_1_ka_raw)
+R64U=$(med rtt_ratio_64_ka_uv); R64P=$(med rtt_ratio_64_ka_raw)
+TU=$(med bulk_ratio_ka_uv); TP=$(med bulk_ratio_ka_raw)
+RSSK=$(med "rss_kib_per_client_${RSS_N}_ka"); RSSU=$(med "rss_kib_per_client_${RSS_N}_uv")
+RSSK1=$(med rss_kib_per_client_1_ka); RSSU1=$(med rss_kib_per_client_1_uv)
+SCK=$(med calls_rc_ka); SCU=$(med calls_rc_uv)
+# detection: every median ratio ka_client has, the race's and the lab's own
+DETW=$(for k in default_ka tight_ka cable_1-1-3 cable_2-1-2 cable_1-1-5 crash_1-1-3 crash_2-1-2 crash_1-1-5; do med "det_ratio_$k"; done |
+       awk '$1 != "-" { if (w == "" || $1 > w) w = $1 } END { print (w == "") ? "-" : w }')
+
+V_R1=$(verdict_pair "$R1U" 1.00 "<=" "$R1P" 1.10)
+V_R64=$(verdict_pair "$R64U" 1.00 "<=" "$R64P" 1.10)
+V_TP=$(verdict_pair "$TU" 1.00 ">=" "$TP" 0.97)
+V_RSS=$(verdict_vs "$RSSK" "<=" "$RSSU")
+V_SC=$(verdict_vs "$SCK" "<=" "$SCU")
+if [ "$DETW" = "-" ]; then V_DET="not measured"
+elif ok "$DETW" "<=" 1.03; then V_DET="**met**: worst median $(x "$DETW")"
+else V_DET="**missed**: worst median $(x "$DETW")"; fi
+
+# ---- machine and run ------------------------------------------------------------------
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 CORES=$(nproc)
-THREADS=$(grep -c '^processor' /proc/cpuinfo)
 KERNEL=$(uname -srm)
 GCC=$(${CC:-cc} --version 2>/dev/null | head -1)
-CLANG=$(clang --version 2>/dev/null | head -1)
-SOCAT=$(socat -V 2>/dev/null | awk '/socat version/ { print $2, $3; exit }')
 LIBC=$(ldd --version 2>/dev/null | head -1)
-LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-VM=""
-grep -qw hypervisor /proc/cpuinfo && VM="a virtual machine (hypervisor flag set)"
 IDLEDRV=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)
+VM=""; grep -qw hypervisor /proc/cpuinfo && VM=" on a virtual machine (hypervisor flag set)"
 DATE=${BENCH_DATE:-$(date -u '+%Y-%m-%d %H:%M UTC')}
-LOAD=${BENCH_LOAD:-$LOAD}
+L1=${LOAD_START%% *}; L2=${LOAD_END%% *}
+if awk -v a="$L1" -v b="$L2" 'BEGIN { exit !(a + 0 > 0.5 || b + 0 > 0.5) }'; then
+    QUIET="**This run was not quiet**: load average $L1 when it started and $L2 when it ended on $CORES CPUs (other work was running). Every figure carries that noise; the ratios, taken per repeat between runs seconds apart, carry less of it than the absolute numbers."
+else
+    QUIET="The machine was quiet: load average $L1 when the run started and $L2 when it ended, on $CORES CPUs."
+fi
 
-TP=$(med '^tp_ratio_ka_raw$'); RTT=$(med '^rtt_ratio_ka_raw$')
-TPP=$(med '^tp_ratio_pin_ka_raw$'); PRAWB=$(med '^bulk_MiBps_pin_raw$'); PKAB=$(med '^bulk_MiBps_pin_ka$')
-KA=$(med '^bulk_MiBps_ka$'); RAW=$(med '^bulk_MiBps_raw$')
-OVH=$(med '^det_overhead_us_(cable|crash)'); PROC=$(med '^det_libproc_us_(cable|crash)')
-IDLE0=$(med '^idle_nvcsw_nohb$'); IDLEH=$(med '^idle_nvcsw_hb$')
-TOS=$(med '^text_bytes_Os$'); TO2=$(med '^text_bytes_O2$')
-AH=$(med '^alloc_hooks_per_cycle_numeric$'); AL=$(med '^alloc_lib_per_cycle_numeric$')
-AP=$(med '^alloc_process_per_cycle_numeric$'); APL=$(med '^alloc_process_per_cycle_localhost$')
-AS=$(med '^alloc_steady_per_1000_msgs_numeric$')
-RU=$(med '^det_ms_busy_ut$'); RR=$(med '^det_ms_busy_raw_r4$')
-RTT_RAW=$(med '^rtt_us_raw$'); RTT_KA=$(med '^rtt_us_ka$')
-RTTP=$(med '^rtt_ratio_pin_ka_raw$'); PRAW=$(med '^rtt_us_pin_raw$'); PKA=$(med '^rtt_us_pin_ka$')
-SC_RAW=$(med '^rtt_syscalls_raw$'); SC_KA=$(med '^rtt_syscalls_ka$')
-SN_RAW=$(awk '$1 == "strace_calls_raw" { print $2 }' "$SNAMES"); SN_KA=$(awk '$1 == "strace_calls_ka" { print $2 }' "$SNAMES")
-
-mark() { awk -v m="$1" -v op="$2" -v l="$3" 'BEGIN {
-    if (m == "n/a") { print "not measured"; exit }
-    ok = (op == "<=") ? (m + 0 <= l + 0) : (m + 0 >= l + 0); print ok ? "**met**" : "**missed**" }'; }
-
+# ---- the report ------------------------------------------------------------------------
 {
 echo "# ka_client benchmarks"
 echo
-if [ "$QUICK" = 1 ]; then
-    echo "> BENCH_QUICK=1 run: small sizes and few repeats, for development only."
-    echo
-fi
-echo "Written by \`make bench\` (bench/run.sh) on $DATE. Not part of \`make test\` or"
-echo "\`make check\`; the namespace rows need root, \`ip netns\` and nft."
+[ "$QUICK" = 1 ] && { echo "> BENCH_QUICK=1 run: small sizes and few repeats, a smoke test, not a measurement."; echo; }
+echo "Written by \`make bench\` on $DATE in $((RUN_SECONDS / 60)) min $((RUN_SECONDS % 60)) s. Not part of"
+echo "\`make check\`. $QUIET"
 echo
-echo "## Machine"
+echo "## Side by side"
 echo
-echo "- CPU: $CPU, $CORES cores online ($THREADS in /proc/cpuinfo)"
-echo "- Kernel: $KERNEL"
-echo "- Compiler: $GCC (library and bench at -O2; clang present: $CLANG)"
-echo "- C library: $LIBC; socat $SOCAT"
-[ -n "$VM" ] && echo "- Runs on $VM; cpuidle driver: $IDLEDRV."
-echo "- Load average when the report was written: $LOAD. Wall-clock figures"
-echo "  (throughput, round trip) carry scheduling noise: compare the per-repeat"
-echo "  ratios, which interleave the contenders, rather than absolute numbers."
-[ -n "$LAB_NOTE" ] && echo "- $LAB_NOTE"
-[ -n "$KACAT_NOTE" ] && echo "- $KACAT_NOTE"
+echo "The same server (bench/raceserv.c, one epoll thread) for every contender, the"
+echo "contenders' runs interleaved repeat by repeat. Each cell: median (p10–p90)"
+echo "over the repeats; round trips and throughput with client and server pinned"
+echo "to one CPU. Goals and verdicts are ka_client's, judged on the medians of the"
+echo "ratios taken within each repeat."
 echo
-echo "## Results"
+hdr="| measurement |"; sep="|---|"
+for c in $RACERS; do hdr="$hdr $(name "$c") |"; sep="$sep---|"; done
+echo "$hdr goal | verdict |"
+echo "$sep---|---|"
+row() {   # row LABEL KEYSTEM GOAL VERDICT: KEYSTEM_c per contender
+    local l="| $1 |" c
+    for c in $RACERS; do l="$l $(cell "$2_$c") |"; done
+    echo "$l $3 | $4 |"
+}
+row "round trip, 1 B, µs" rtt_us_1 "≤ libuv, ≤ 1.10 × plain" "$V_R1"
+row "round trip, 64 B, µs" rtt_us_64 "≤ libuv, ≤ 1.10 × plain" "$V_R64"
+row "throughput, $((BULK >> 20)) MiB to a sink, MiB/s" bulk_MiBps "≥ libuv, ≥ 0.97 × plain" "$V_TP"
+row "RSS per extra idle client, 1 client, KiB" rss_kib_per_client_1 "" ""
+row "RSS per extra idle client, $RSS_N clients, KiB" "rss_kib_per_client_$RSS_N" "≤ libuv" "$V_RSS"
+row "system calls per round trip" calls_rtt "" ""
+row "system calls per reconnect" calls_rc "≤ libuv" "$V_SC"
+row "reconnect lateness, µs" late_us "" ""
+row "wake-ups in $IDLE_S s idle" idle_nvcsw "" ""
+l="| pulled cable, out of the box: reported after |"
+for c in $RACERS; do l="$l $(det default "$c") |"; done
+echo "$l within 1.03 × the kernel's deadline | $V_DET |"
+l="| pulled cable, tightest the API allows: reported after |"
+for c in $RACERS; do l="$l $(det tight "$c") |"; done
+echo "$l | |"
 echo
-echo "Median over the repeats, spread = min – max, n = number of values. Group"
-echo "numbers are the issue's measurements 1-7."
+echo "Contenders: $(for c in $RACERS; do printf '%s %s; ' "$(name "$c")" "$(ver "$c")"; done | sed 's/; $//')."
+[ -n "$LAB_NOTE" ] && echo "Pulled-cable rows: $LAB_NOTE."
 echo
-cat "$TABLE"
+echo "Ratios behind the verdicts (ka_client ÷ the other, per repeat: median (p10–p90)):"
+echo
+echo "| ratio | ÷ libuv | ÷ plain |"
+echo "|---|---|---|"
+echo "| round trip, 1 B | $(cell rtt_ratio_1_ka_uv) | $(cell rtt_ratio_1_ka_raw) |"
+echo "| round trip, 64 B | $(cell rtt_ratio_64_ka_uv) | $(cell rtt_ratio_64_ka_raw) |"
+echo "| throughput | $(cell bulk_ratio_ka_uv) | $(cell bulk_ratio_ka_raw) |"
+echo
+echo "System calls by name, per operation (the difference of two \`strace -f -c\` runs):"
+echo
+echo "| contender | per round trip (1 B) | per reconnect |"
+echo "|---|---|---|"
+for c in $RACERS; do
+    echo "| $(name "$c") | $(fmt "$(med "calls_rtt_$c")"): $(calls "calls_rtt_$c") | $(fmt "$(med "calls_rc_$c")"): $(calls "calls_rc_$c") |"
+done
+echo
+echo "Keepalive, as each API offers it (what \"out of the box\" and \"tightest\" mean above):"
+echo
+for c in $RACERS; do echo "- $(name "$c"): $(kanote "$c")."; done
+echo
+cat <<EOF
+What the rows show, and where a row does not apply:
+
+- hiredis has no streaming write: no throughput. Its round trip is \`PING
+  <payload>\` through the same echo server (the echo of a RESP request is a
+  valid RESP array reply, parsed by hiredis' own reader), so 22–23 bytes of
+  framing ride along with each payload. It has no timer: its reconnect waits
+  in the application's \`poll()\` and then calls \`redisReconnect\`, which
+  closes the old socket first; idle and pulled-cable rows use its async
+  context on its own libevent adapter.
+- "RSS per extra idle client, 1 client" is the growth of the resident set
+  from one more client, after one was already connected: heap growth comes
+  in whole pages, so a client smaller than the free space left in resident
+  pages reads 0. The $RSS_N-client row averages that out. Kernel socket
+  buffers are not in a process's RSS, for any contender.
+- Reconnect lateness: disconnect at t0, reconnect meant for t0 + $RC_DELAY ms,
+  through each library's own timer; the row is the connection being up
+  (connect callback) minus that. It can be negative when a loop schedules
+  from a clock it read before t0 (libuv's cached loop time).
+EOF
+echo
+echo "## Goals"
+echo
+echo "| goal | measured | verdict |"
+echo "|---|---|---|"
+echo "| round trip ≤ libuv and ≤ 1.10 × plain, 1 B | $(x "$R1U") libuv, $(x "$R1P") plain | ${V_R1%%:*} |"
+echo "| round trip ≤ libuv and ≤ 1.10 × plain, 64 B | $(x "$R64U") libuv, $(x "$R64P") plain | ${V_R64%%:*} |"
+echo "| throughput ≥ libuv and ≥ 0.97 × plain | $(x "$TU") libuv, $(x "$TP") plain | ${V_TP%%:*} |"
+echo "| RSS per idle client ≤ libuv ($RSS_N clients) | $(fmt "$RSSK") KiB against $(fmt "$RSSU") KiB (1 client: $(fmt "$RSSK1") against $(fmt "$RSSU1")) | $V_RSS |"
+echo "| system calls per reconnect ≤ libuv | $(fmt "$SCK") against $(fmt "$SCU") | $V_SC |"
+echo "| detection within 1.03 × the kernel's deadline | worst median ratio $(x "$DETW") over every keepalive setting and fault | ${V_DET%%:*} |"
 echo
 cat <<'EOF'
+The RSS per client is what ka_client_new allocates and fills for the default
+configuration (the send queue, its message-end bitmap and the receive
+buffer, zeroed when the client is made), where the event-loop libraries
+allocate a small handle and buffer nothing until data moves. The system
+calls per reconnect are listed by name above.
+
+## ka_client on its own
+
+Measurements no other contender has a counterpart for. Median, p10–p90, n
+values.
+
+EOF
+echo "| measurement | median | p10–p90 | n |"
+echo "|---|---|---|---|"
+krow() {   # krow LABEL KEY
+    local m lo hi n
+    read -r m lo hi n <<< "$(st "$2")"
+    if [ "$n" = 0 ]; then echo "| $1 | skipped | | 0 |"; else echo "| $1 | $(fmt "$m") | $(fmt "$lo")–$(fmt "$hi") | $n |"; fi
+}
+for f in cable crash; do
+    for s in 1-1-3 2-1-2 1-1-5; do
+        krow "detection ÷ deadline, $( [ $f = cable ] && echo "pulled cable" || echo "crashed host"), idle/interval/count $s s" "det_ratio_${f}_$s"
+    done
+done
+krow "library delay: kernel error → on_disconnect, µs" "^det_overhead_us_(cable|crash)"
+krow "library processing: select() return → on_disconnect, µs" "^det_libproc_us_(cable|crash)"
+krow "busy dead path, ka_client (deadline 4 s), detection ms" det_ms_busy_ut
+krow "busy dead path, plain socket, no user timeout, tcp_retries2=4, ms" det_ms_busy_raw_r4
+for j in 0.0 0.5 1.0; do
+    krow "storm, $STORM_N clients, jitter $j: peak attempts per 100 ms" "storm_peak_j$j"
+    krow "storm, jitter $j: peak ÷ mean" "storm_peak_mean_j$j"
+    krow "storm, jitter $j: restart → all reconnected, ms" "storm_all_back_ms_j$j"
+done
+krow ".text of ka_client.o, -O2, bytes" text_bytes_O2
+krow ".text of ka_client.o, -Os, bytes" text_bytes_Os
+krow "client block with default buffers, bytes" client_default_block_bytes
+krow "allocations per reconnect, library (hooks)" alloc_hooks_per_cycle_numeric
+krow "allocations per reconnect, library (--wrap=malloc)" alloc_lib_per_cycle_numeric
+krow "allocations per reconnect, whole process, host 127.0.0.1" alloc_process_per_cycle_numeric
+krow "allocations per 1000 messages while connected" alloc_steady_per_1000_msgs_numeric
+krow "peak RSS of kacat sending 64 MiB, KiB" rss_kib_kacat
+[ -n "$KACAT_NOTE" ] && { echo; echo "$KACAT_NOTE."; }
+echo
+echo "## Pictures"
+echo
+if [ -n "$STORM_IMG" ]; then
+    echo "![Reconnect storm: connect attempts per 100 ms after a server restart, at jitter 0, 0.5 and 1]($STORM_IMG)"
+    echo
+    echo "The reconnect storm ($STORM_N clients, run $STORM_REPS time(s) per setting; the last run drawn):"
+    echo "with jitter 0 every client retries in the same window; jitter spreads each"
+    echo "retry over [d × (1 − jitter), d], so the peak drops while the whole recovery"
+    echo "takes longer."
+else
+    echo "Reconnect storm picture: not drawn in this run (storm not run, or gnuplot missing)."
+fi
+echo
+echo "RTT and retransmissions of a cable pulled under load, with the library's warning"
+echo "and its deadline marked: ${TRACE_NOTE:-not drawn: the namespace lab did not run}."
+echo
+cat <<EOF
 ## How each number is taken
 
-1. **Detection latency** (bench/run.sh, `kabench detect`). Three namespaces made
-   for the run (`kab<pid>c`, `kab<pid>s`, `kab<pid>b`): client 10.78.0.1 and
-   server 10.78.0.2 each on a veth into a bridge in the third, so pulling the
-   server's port (`ip link set vs down` in the bridge namespace) leaves the
-   client's carrier up. *Pulled cable*: that link goes down. *Crashed host*:
-   nft in the server namespace drops all input and output, then the server
-   process is SIGKILLed (its FIN/RST never leaves, as when a host dies). One
-   client process per keepalive setting, all connected at once, each sends
-   one message and gets its echo, then the fault is applied. Detection time =
-   `tcpi_last_ack_recv` (the kernel's time since anything was last heard from
-   the peer) read at the moment the kernel reports the error, plus the
-   library's delay after that; divided by the deadline idle + interval ×
-   count. The library's delay: a second thread polls a `dup()` of the
-   client's socket for POLLERR/POLLHUP only and stamps CLOCK_MONOTONIC when it
-   wakes (that is the kernel reporting the error); `on_disconnect` stamps the
-   same clock; the row is the difference. Both threads wake from the same
-   kernel event, so the difference includes which of them the scheduler runs
-   first and can be negative. The client loop is ka_client_fdset / select /
-   ka_client_process (what ka_client_poll does inside); "library processing"
-   is from select() returning to `on_disconnect`.
-2. **Busy dead path**: the same pulled cable, with the client sending 1 KiB
-   every 10 ms so data is unacknowledged when the link goes. ka_client sets
-   TCP_USER_TIMEOUT = idle + interval × count = 4 s. The baseline is a plain
-   socket with the same keepalive options and no user timeout: Linux does not
-   send keepalive probes while data is outstanding, so only retransmission
-   gives up, after `tcp_retries2` retries. The default 15 means RTO 0.2 s
-   doubling to the 120 s cap: 924.6 s, about 15.4 minutes (computed, not run).
-   The lab sets tcp_retries2=4 in the client namespace only (sysctls are per
-   network namespace; the host's stays 15), whose model is 6.2 s, and
-   measures that.
-3. **Reconnect latency** (`kabench reconnect`, loopback): the server (a listening
-   socket in the same process) closes for 300 – 1000 ms, varying per cycle, and
-   listens again. Backoff 200 ms initial, ×2, 800 ms max, jitter 0.5. Rows:
-   from the server's return to `on_connect`; from the server's return to the
-   attempt the library had scheduled (`on_retry` time + `delay_ms`), i.e. the
-   wait the backoff policy asked for; and from that scheduled time to
-   `on_connect` (the library's own lateness). That one can be negative: the
-   library schedules in whole milliseconds of a truncated clock, so an attempt
-   may start up to 1 ms before the µs-exact time the bench computes.
-4. **Throughput and round trip** (loopback): a sink child reads and times from
-   its first byte to the last. *Plain loop*: blocking `send()` of 64 KiB.
-   *ka_client*: `ka_client_send` of 64 KiB messages into a 256 KiB queue;
-   on KA_EAGAIN, `ka_client_poll`. *socat*: `socat -u -b 65536 OPEN:/dev/zero
-   TCP:…`. Round trip: 32-byte messages echoed by a child, one at a time;
-   plain blocking write/read; ka_client_send then ka_client_poll until the
-   echo arrived; socat as a relay (`socat STDIO TCP:…` on a socketpair), so its
-   figure includes one more hop. Nagle is left on everywhere (ping-pong never
-   has unacknowledged data when it sends). Each repeat runs the three
-   back to back and the ratio is taken per repeat, then plain and ka_client
-   again with the process and its child (sink or echo) pinned to CPU 0
-   (`taskset -c 0`); the goals are judged on the pinned ratios (see Goals).
-   System calls per round trip: one more run of each under `strace -c`
-   (10,000 round trips, the measuring process only), counting the calls made
-   at least once per round trip.
-5. **Idle cost** (`kabench idle`): a connected client in `ka_client_poll` for
-   the whole period, server silent; voluntary context switches from
-   `getrusage(RUSAGE_SELF)` minus the one for the end of the measuring
-   period (the bench's own timeout). Keepalive probes (default 5 s) are the
-   kernel's and wake no process. Both runs go concurrently with the rest.
-6. **Reconnect storm** (`kabench storm`): real loopback clients, all in one
-   process and one poll() loop (ka_client_socket / ka_client_want /
-   ka_client_process_events), RLIMIT_NOFILE raised. A server child accepts
-   everyone; once all have been up for 400 ms it closes its listener and every
-   connection, stays down 1.2 s and listens again. Backoff 500 ms initial, ×2,
-   4 s max. Every connect attempt is stamped through `on_log`'s "connecting"
-   line; windows of 100 ms from the restart to the last reconnect.
-7. **Footprint**: `size -A` of ka_client.o built with -O2 and -Os (gcc,
-   x86-64). sizeof the client = `ka_client_size(defaults)` minus the send
-   queue, its end bitmap and the receive buffer. Allocations (`kaalloc`):
-   warm client, 20 warm-up then 200 counted cycles of connect →
-   ka_client_disconnect → retry (0 ms backoff) → connected; counted three
-   ways: the mem_alloc hook; `-Wl,--wrap=malloc,calloc,realloc,free` on
-   ka_client.o (every direct allocator call the library makes); and a
-   malloc/calloc/realloc defined in the executable that forwards to glibc's
-   `__libc_malloc`, which the dynamic linker also binds libc's internal calls
-   to, so it sees getaddrinfo's allocations (no LD_PRELOAD). kacat: built from
-   demo/kacat.c at -O2, 64 MiB through it to a socat sink, peak RSS from
-   wait4().
+Every program is built at -O2 into build/bench/ by \`make bench\`, which first
+installs what it needs from Debian (root; otherwise it names what is missing and
+races without it). One program per contender (bench/race_*.c with the shared
+driver bench/race.c), each linked with its own library only.
 
-## Goals
-EOF
-echo
-echo "- Throughput ≥ 0.95 of the plain loop, pinned to one CPU: $(mark "$TPP" '>=' 0.95) (ratio $TPP; ka_client $PKAB MiB/s, plain $PRAWB MiB/s)."
-if awk -v t="$TPP" 'BEGIN { exit !(t != "n/a" && t + 0 < 0.95) }'; then
-    echo "  Missed by $(calc '%.0f' "$TPP" x "(0.95 - a) * 100") percentage point(s)."
-fi
-cat <<EOF
-  Unpinned: ratio $TP (ka_client $KA MiB/s, plain $RAW MiB/s), not the verdict:
-  unpinned, the plain loop alone varies between runs far more than the
-  difference being measured (spread in the table).
-  Both send 64 KiB per send() (a check with \`strace -c\` over 256 MiB when this
-  was written: 4,096 sendto() calls each and no select(), the loopback socket
-  buffer never filled). When nothing is queued, \`ka_client_send\` hands the
-  message to send() straight from the caller's buffer and copies only what
-  the kernel leaves; before that change (the second run) every byte was
-  first copied into the send queue, and the pinned ratio was 0.90.
-EOF
-echo "- Round trip within 1.05 of the plain loop, pinned to one CPU: $(mark "$RTTP" '<=' 1.05) (ratio $RTTP; $PKA µs against $PRAW µs)."
-if awk -v t="$RTTP" 'BEGIN { exit !(t != "n/a" && t + 0 > 1.05) }'; then
-    echo "  Missed by $(calc '%.0f' "$RTTP" x "(a - 1.05) * 100") percentage point(s)."
-fi
-echo "  Unpinned: ratio $RTT ($RTT_KA µs against $RTT_RAW µs); why that one is not the verdict: below."
-cat <<EOF
-  System calls per round trip (\`strace -c\` on the measuring process, 10,000
-  round trips, calls made at least once per round trip): plain loop **$SC_RAW**
-  ($SN_RAW), ka_client **$SC_KA** ($SN_KA). \`ka_client_send\` hands the
-  message to send() at once, and \`ka_read\`'s recv() takes the 32-byte echo in
-  one call (a short read ends its loop, so no second recv() ending in EAGAIN).
-  The one extra call is the readiness wait: \`ka_client_poll\` sleeps in
-  select() and then reads, where the plain loop sleeps inside a blocking
-  recv(). Pinned to one CPU, where each wake-up is an ordinary context switch,
-  the difference is that call plus ka_client_poll's bookkeeping
-  (ka_client_timeout_ms, three FD_ZEROs, clock reads):
-  $(calc '%.2f' "$PKA" "$PRAW" "a - b") µs per round trip. The library cannot drop the readiness wait
-  without blocking reads, which it must not do; an application can save part
-  of the bookkeeping by waiting with poll() on \`ka_client_socket()\` and
-  calling \`ka_client_process_events\`.
-  Unpinned, client and echo child usually sit on different CPUs and every
-  round trip has two cross-CPU wake-ups. On this machine (cpuidle driver
-  $IDLEDRV${VM:+, virtual machine}) that makes the same plain loop take $RTT_RAW µs
-  unpinned against $PRAW µs pinned: the wake-ups cost more than the whole
-  pinned round trip and vary from run to run, so the unpinned ratio measures
-  the scheduler and the hypervisor more than the library (its spread is in
-  the table; the quieter the machine, the more CPUs sit idle and the slower
-  the unpinned round trip). The verdict is taken on the pinned ratio.
-EOF
-DR=$(med '^det_ratio_(cable|crash)')
-echo "- Detection against the deadline (not a goal, the promise in ka_client.h): median ratio $DR over all idle runs;"
-echo "  the excess over 1.0 is the kernel's (keepalive timer expiry in jiffies, the first probe counted from the last packet),"
-echo "  since the library's part is the next row. Busy path: $RU ms with the user timeout against $RR ms for a plain socket at tcp_retries2=4"
-echo "  and ~924.6 s (15.4 min) computed for the default tcp_retries2=15."
-echo "- Detection overhead < 1 ms beyond the kernel's: $(mark "$OVH" '<=' 1000) (median $OVH µs from the kernel's error to on_disconnect; $PROC µs from select() returning)."
-echo "- Zero idle wake-ups: $(mark "$IDLE0" '<=' 0) ($IDLE0 voluntary switches without heartbeat; $IDLEH with a 1 s heartbeat, i.e. one per heartbeat)."
-echo "- Zero steady-state allocations: library $(mark "$AL" '<=' 0) ($AH per reconnect through the hooks, $AL through --wrap, $AS per 1000 messages while connected)."
-echo "  The process as a whole makes $AP allocation(s) per reconnect for host \"127.0.0.1\" and $APL for \"localhost\": that is getaddrinfo() inside libc,"
-echo "  which ka_begin_attempt calls on every attempt (the header says so). Avoidable only by caching the resolved addresses across attempts."
-echo "- Reconnect storm (no goal): with jitter 0 every client retries in the same millisecond, so one 100 ms window holds all of them;"
-echo "  jitter spreads each retry uniformly over [d × (1 − jitter), d], so the first retry after the restart (d = 500 ms) lands in"
-echo "  ~5 windows at jitter 1 and the peak drops to about N / 5 attempts per window, while the whole recovery takes longer."
-echo "- .text < 16 KiB at -Os: $(mark "$TOS" '<=' 16383) ($TOS bytes at -Os, $TO2 at -O2)."
-echo
-echo "## Since the first run: the send queue"
-echo
-cat <<'EOF'
-The first `make bench` run found bulk sending at 0.045 of the plain loop
-(62.8 MiB/s against 1393 MiB/s): `ka_queue_consume`, called after every
-successful send(), walked the sent bytes one at a time, testing and clearing
-each byte's bit in the message-end bitmap. That was fixed in the library
-(the bitmap is now cleared a byte at a time), and this run measures the fixed
-code.
+1. **Server**: bench/raceserv.c, one process for the whole loopback race,
+   pinned to CPU 0, an echo port and a sink port. Every contender's every
+   connection goes to it. Every connection has keepalive on where the API
+   has a way: idle 5 s, interval 5 s, 3 probes (ka_client's defaults) through
+   setsockopt for plain and libevent, \`uv_tcp_keepalive(h, 1, 5)\` for libuv,
+   \`redisEnableKeepAlive\` for hiredis, the default configuration for ka_client.
+2. **Round trip** (\`race-NAME rtt\`): one connection, $RTT_N messages of 1 B (then
+   64 B), each sent when the previous one's echo is back, client and server
+   pinned to CPU 0 (\`taskset -c 0\`). Plain: blocking send()/recv(). ka_client:
+   \`ka_client_send\`, then \`ka_client_poll\` until \`on_data\` has the echo.
+   libuv: \`uv_write\` and a \`uv_read_start\` callback; libevent: \`bufferevent_write\`
+   and its read callback; hiredis: \`redisCommand(c, "PING %b")\`. Timed from the
+   first send to the last reply. $REPS repeats, each running every contender
+   once, 1 B then 64 B; ratios are ka_client's time over the other's within
+   each repeat.
+3. **Throughput** (\`race-NAME bulk\`): $((BULK >> 20)) MiB in 64 KiB writes to
+   the sink port, pinned as above, then FIN, timed from the first write to the
+   server's close (it closes when it has read everything). User-space queueing
+   capped at 256 KiB for all: ka_client's send_buffer_size, four outstanding
+   \`uv_write\`s, libevent refilling to 256 KiB from its write callback (write
+   low-water mark 192 KiB). $REPS repeats, interleaved with the round trips.
+4. **RSS per idle client** (\`race-NAME rss\`): one client connected first (the
+   library's code and once-only allocations in the baseline), Rss from
+   /proc/self/smaps_rollup, then N more clients, each connected (its connect
+   callback run) and left idle, Rss again; the row is the difference over N.
+   N = 1 and N = $RSS_N, $RSS_REPS repeats.
+5. **System calls** (\`strace -f -c\`, the client process and its threads):
+   each command twice, with $SC_RTT round trips of 1 B and $SC_RC reconnects
+   (1 ms delay); per call, the count difference divided by the difference in
+   operations, so start-up, the first connect and exit cancel out. Every
+   call counts, timers' included; keepalive is set on every new connection
+   as in 1.
+6. **Reconnect lateness** (\`race-NAME reconnect\`): $RC_CYCLES cycles per
+   repeat, $RC_REPS repeats, unpinned: disconnect, reconnect after
+   $RC_DELAY ms by the library's own timer (ka_client's backoff with initial =
+   max = $RC_DELAY ms and jitter 0, a \`uv_timer\`, an \`evtimer\`, the plain
+   program's and hiredis' \`poll()\`), then lateness = connected − (t0 +
+   $RC_DELAY ms).
+7. **Idle** (\`race-NAME idle\`): one connection, then the library's loop alone
+   for $IDLE_S s (server silent); voluntary context switches of the whole
+   process from \`getrusage\` minus the one that ends the period. Keepalive
+   probes are the kernel's and wake no process. All contenders at once, in
+   the background of the rest of the run.
+8. **Pulled cable** (namespace lab, root): three namespaces made for the run,
+   client 10.78.0.1 and server 10.78.0.2 each on a veth into a bridge in the
+   third; pulling the server's port (\`ip link set vs down\` in the bridge
+   namespace) leaves the client's carrier up. Every contender twice, out of
+   the box and at its tightest keepalive, all connected at once to one
+   raceserv with ka_client's detail clients; each exchanges one message,
+   then the cable is pulled. Reported after = from the echo's arrival to the
+   library telling the application (error callback, \`on_disconnect\`, a
+   failing read); the deadline is read back from the socket
+   (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT: idle + interval × count) whatever
+   the library set. A contender that reports nothing within $BOUND_S s reads
+   "> $BOUND_S s". $LAB_REPS repeat(s).
+9. **ka_client detail** (same lab, \`kabench detect\`): three keepalive
+   settings, pulled cable and crashed host (nft drops everything in the server
+   namespace, then the server is SIGKILLed). Detection = \`tcpi_last_ack_recv\`
+   at the moment the kernel reports the error, plus the library's delay after
+   that; the library's delay: a second thread polls a \`dup()\` of the socket
+   for POLLERR/POLLHUP and stamps the clock, \`on_disconnect\` stamps it again
+   (both wake from the same kernel event, so it can be negative). Busy dead
+   path: the client sends 1 KiB every 10 ms, so data is unacknowledged when
+   the cable goes; ka_client's busy-path deadline is its default (the idle
+   deadline, 4 s here); the baseline is a plain socket with the same keepalive
+   and no user timeout, where only retransmission gives up: the lab sets
+   tcp_retries2=4 in the client namespace only (6.2 s by the kernel's model;
+   the default 15 is about 924.6 s, 15.4 minutes).
+10. **Reconnect storm** (\`kabench storm\`): $STORM_N ka_client clients in one
+   process and one poll() loop, a server child that closes everything once
+   all have been up 400 ms and listens again 1.2 s later. Backoff 500 ms
+   initial, ×2, 4 s max. Every connect attempt stamped through \`on_log\`,
+   counted in 100 ms windows from the restart to the last reconnect.
+11. **Footprint**: \`size -A\` of ka_client.o at -O2 and -Os (gcc, x86-64);
+   allocations per reconnect counted through the allocator hooks, through
+   \`-Wl,--wrap=malloc\` on ka_client.o, and for the whole process (libc's
+   getaddrinfo included) by a malloc defined in bench/kaalloc.c; kacat's peak
+   RSS from wait4().
+
+Machine: $CPU, $CORES CPUs online, $KERNEL$VM, cpuidle driver $IDLEDRV;
+$GCC; $LIBC.
 EOF
 } > "$OUT"

@@ -1,54 +1,92 @@
 #!/bin/bash
-# make bench (issue 6): runs every measurement a few times, prints one table
-# of medians and spreads, and writes it with the machine description to
-# BENCHMARKS.md. BENCH_QUICK=1 runs small versions (64 MiB, 50 storm
-# clients, 3 s idle, fewer repeats) and writes build/bench/BENCHMARKS.quick.md
-# instead. The namespace parts need root, `ip netns` and nft; without them
-# those rows say "skipped" and the rest still runs.
+# make bench: measures, then bench/report.sh writes the report.
 #
-# Every wait below is bounded; namespaces and processes are removed on exit.
+# The race: every contender built (build/bench/race-NAME: plain, ka_client,
+# libuv, libevent, hiredis) against one raceserv, interleaved repeat by
+# repeat (A B C D E, A B C D E, ...) so drift hits them all alike; round
+# trips and bulk with client and server pinned to CPU 0. Then ka_client's own
+# rows: the namespace lab (detection detail, busy dead path, crashed host),
+# the reconnect storm, footprint. The race's pulled-cable rows run in the
+# same lab, on the same pull as ka_client's.
+#
+# BENCH_QUICK=1: small sizes and few repeats (< 2 minutes), report in
+# build/bench/BENCHMARKS.quick.md. BENCH_ONLY="race lab storm footprint":
+# only those parts, report in build/bench/BENCHMARKS.only.md. The lab needs
+# root, `ip netns` and nft; without them its rows say skipped.
+#
+# Every wait below is bounded; namespaces and processes go on exit.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 B=build/bench
 K=$B/kabench
 QUICK=${BENCH_QUICK:-0}
 RES=$B/results.txt
 LOG=$B/log.txt
-: > "$RES"
-: > "$LOG"
-: > $B/strace_names.txt
+META=$B/meta.sh
+mkdir -p $B/lab
+: > "$RES"; : > "$LOG"; : > $B/strace_calls.txt; : > "$META"
+T_START=$(date +%s)
 
 if [ "$QUICK" = 1 ]; then
-    REPS=2; BULK=$((64 << 20)); PINGS=10000; IDLE_S=3; STORM_N=50; RC_CYCLES=3; LAB_REPS=1
+    REPS=3 RTT_N=2000 BULK=$((32 << 20)) RSS_REPS=1 RSS_N=200 RC_REPS=1 RC_CYCLES=5 RC_DELAY=50
+    SC_RTT="200 1000" SC_RC="20 100" IDLE_S=3 LAB_REPS=1 BOUND_S=12 STORM_N=100 STORM_REPS=1
     OUT=$B/BENCHMARKS.quick.md
 else
-    REPS=3; BULK=$((1 << 30)); PINGS=100000; IDLE_S=30; STORM_N=1000; RC_CYCLES=8; LAB_REPS=3
+    REPS=9 RTT_N=20000 BULK=$((256 << 20)) RSS_REPS=3 RSS_N=1000 RC_REPS=3 RC_CYCLES=20 RC_DELAY=100
+    SC_RTT="1000 5000" SC_RC="50 300" IDLE_S=30 LAB_REPS=3 BOUND_S=60 STORM_N=1000 STORM_REPS=3
     OUT=BENCHMARKS.md
 fi
-# a partial run (BENCH_ONLY) must not replace the full report
+# a partial run must not replace the full report
 [ -n "${BENCH_ONLY:-}" ] && OUT=$B/BENCHMARKS.only.md
+IMG_DIR=$(dirname "$OUT")
 
 say() { printf '%s\n' "$*" >&2; }
-# BENCH_ONLY="lab storm ..." runs only those parts (development aid)
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 # run CMD...: its RESULT lines go to the results file, everything to the log
-run() {
-    "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT ' | cut -d' ' -f2- >> "$RES"
+run() { "$@" 2>>"$LOG" | tee -a "$LOG" | grep '^RESULT ' | cut -d' ' -f2- >> "$RES"; }
+add() { [ -n "$2" ] && echo "$1 $2" >> "$RES"; }
+# cur KEY: KEY's value from this repeat (added after line MARK), else empty
+MARK=0
+cur() { awk -v k="$1" -v m="$MARK" 'NR > m && $1 == k { v = $2 } END { print v }' "$RES"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print ""; else printf "%.4f\n", a / b }'; }
+meta() { printf '%s=%q\n' "$1" "$2" >> "$META"; }
+
+PIN=""
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then PIN="taskset -c 0"; fi
+
+# ---- contenders: whichever were built ------------------------------------------
+ALL="raw ka uv ev hiredis"
+RACERS=""
+for c in $ALL; do
+    if [ -x $B/race-$c ]; then
+        RACERS="$RACERS $c"
+        $B/race-$c info > $B/info_$c.txt
+        meta "NAME_$c" "$(sed -n 's/^NAME //p' $B/info_$c.txt)"
+        meta "VERSION_$c" "$(sed -n 's/^VERSION //p' $B/info_$c.txt)"
+        meta "KEEPALIVE_$c" "$(sed -n 's/^KEEPALIVE //p' $B/info_$c.txt)"
+    else
+        say "race: $B/race-$c not built; its column stays empty"
+    fi
+done
+meta RACERS "$RACERS"
+meta LOAD_START "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- the loopback server, pinned with the pinned clients ------------------------
+SRV_PID=""
+IDLE_PIDS=""
+start_raceserv() {
+    local i
+    $PIN $B/raceserv -T 1800 > $B/raceserv.out 2>>"$LOG" &
+    SRV_PID=$!
+    for i in $(seq 1 100); do
+        read -r _ _ ECHO _ SINK < $B/raceserv.out 2>/dev/null && [ -n "${SINK:-}" ] && return 0
+        sleep 0.05
+    done
+    return 1
 }
-# last value of KEY in the results so far
-last() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$RES"; }
-add() { echo "$1 $2" >> "$RES"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print ""; else printf "%.3f\n", a / b }'; }
 
-# ---- background: idle cost (two 30 s runs at once, they sleep) -------------
-say "idle: ${IDLE_S} s without and with a 1 s heartbeat, in the background"
-( $K idle -s "$IDLE_S" > $B/idle_nohb.out 2>>"$LOG" ) &
-IDLE1=$!
-( $K idle -s "$IDLE_S" -H 1000 > $B/idle_hb.out 2>>"$LOG" ) &
-IDLE2=$!
-
-# ---- namespace lab: detection latency and the busy dead path ---------------
+# ---- namespace lab ------------------------------------------------------------
 NS=kab$$
 NS_C=${NS}c; NS_S=${NS}s; NS_B=${NS}b
 LAB_PIDS=""
@@ -67,8 +105,9 @@ lab_down() {
     fi
 }
 cleanup() {
+    local p
     lab_down
-    kill "$IDLE1" "$IDLE2" 2>/dev/null
+    for p in $IDLE_PIDS $SRV_PID; do kill "$p" 2>/dev/null; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -90,30 +129,31 @@ lab_up() {
     ip netns exec $NS_C sysctl -qw net.ipv4.tcp_retries2=4 || { echo "topology setup failed"; return 1; }
 }
 
-start_server() {
-    ip netns exec $NS_S $K server -p 7000 -T 60000 >>"$LOG" 2>&1 &
-    SRV=$!
-    LAB_PIDS="$LAB_PIDS $SRV"
+start_lab_server() {
     local i
+    ip netns exec $NS_S $B/raceserv -b 0.0.0.0 -e 7000 -T 600 >>"$LOG" 2>&1 &
+    LAB_SRV=$!
+    LAB_PIDS="$LAB_PIDS $LAB_SRV"
     for i in $(seq 1 50); do
         ip netns exec $NS_S ss -Hltn 'sport = :7000' 2>/dev/null | grep -q 7000 && return 0
         sleep 0.05
     done
     return 1
 }
+stop_lab_server() { kill "$LAB_SRV" 2>/dev/null; wait "$LAB_SRV" 2>/dev/null; }
 
-# start_client OUTFILE ARGS...: a kabench in the client namespace
-CLIENTS=""
+# start_client OUTFILE PROG ARGS...: a program in the client namespace
+CLIENTS=""; CLIENT_OUTS=""
 start_client() {
     local out=$1; shift
-    ip netns exec $NS_C $K "$@" > "$out" 2>>"$LOG" &
+    ip netns exec $NS_C "$@" > "$out" 2>>"$LOG" &
     CLIENTS="$CLIENTS $!"
     LAB_PIDS="$LAB_PIDS $!"
     CLIENT_OUTS="$CLIENT_OUTS $out"
 }
 wait_ready() {
     local i f n
-    for i in $(seq 1 100); do
+    for i in $(seq 1 150); do
         n=0
         for f in $CLIENT_OUTS; do grep -q READY "$f" 2>/dev/null || n=$((n + 1)); done
         [ $n = 0 ] && return 0
@@ -121,234 +161,234 @@ wait_ready() {
     done
     return 1
 }
+# the race's detection ratio, from the client's own file (absent when it
+# reported nothing within its bound)
+race_ratio() {
+    awk '$1 == "RESULT" && $2 ~ /^det_ms_/ { sub(/^det_ms_/, "", $2); t = $2; ms = $3 }
+         $1 == "RESULT" && $2 ~ /^det_deadline_ms_/ { dl = $3 }
+         END { if (ms != "" && dl > 0) printf "det_ratio_%s %.4f\n", t, ms / dl }' "$1" >> "$RES"
+}
 wait_clients() {
-    local p
+    local p f
     for p in $CLIENTS; do wait "$p" 2>/dev/null; done
-    for f in $CLIENT_OUTS; do cat "$f" >> "$LOG"; grep '^RESULT ' "$f" | cut -d' ' -f2- >> "$RES"; done
+    for f in $CLIENT_OUTS; do
+        cat "$f" >> "$LOG"
+        grep '^RESULT ' "$f" | cut -d' ' -f2- >> "$RES"
+        case $f in */race-*) race_ratio "$f" ;; esac
+    done
     CLIENTS=""; CLIENT_OUTS=""
 }
-stop_server() { kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null; }
 
 SETTINGS="1000:1000:3 2000:1000:2 1000:1000:5"
-start_idle_clients() {
+start_ka_idle_clients() {
     local fault=$1 s i v c
     for s in $SETTINGS; do
         IFS=: read -r i v c <<< "$s"
-        start_client "$B/lab/$fault-$s.out" detect -h 10.78.0.2 -p 7000 -i "$i" -v "$v" -c "$c" -T 20000 \
+        start_client "$B/lab/$fault-$s.out" $K detect -h 10.78.0.2 -p 7000 -i "$i" -v "$v" -c "$c" -T 20000 \
             -t "${fault}_$((i / 1000))-$((v / 1000))-$c"
     done
 }
+# every contender, out of the box and at its tightest; -T leaves room for
+# the seconds between its start and the pull, so each waits BOUND_S at least
+start_race_clients() {
+    local c k
+    for c in $RACERS; do
+        for k in default tight; do
+            start_client "$B/lab/race-$c-$k.out" $B/race-$c detect -h 10.78.0.2 -p 7000 -k $k \
+                -T $(( (BOUND_S + 3) * 1000 )) -t "${k}_$c"
+        done
+    done
+}
 
+# Hook for the second picture: RTT and retransmissions of a connection
+# whose cable is pulled while it sends, with the library's warning and its
+# deadline marked. It needs the library to report connection health (a
+# health callback with RTT, retransmissions and a warning before the
+# deadline); until ka_client.h has one there is nothing true to draw, so
+# this only says so. When it exists: one kabench subcommand logging each
+# health report with a timestamp during a busy pull in this lab, and a
+# gnuplot script drawing RTT and retransmissions over time.
+trace_pulled_cable_under_load() {
+    if ! grep -q 'on_health' ka_client.h 2>/dev/null; then
+        meta TRACE_NOTE "not drawn: ka_client.h has no health callback yet, and the bench draws only what the library reports"
+        return 0
+    fi
+    meta TRACE_NOTE "not drawn: the library has a health callback now, but the bench's trace run is not written yet"
+}
+
+# ---- background: idle cost, one process per contender, they sleep ---------------
+if want race; then
+    start_raceserv || { say "raceserv did not start"; exit 1; }
+    say "idle: $IDLE_S s per contender, in the background"
+    for c in $RACERS; do
+        $B/race-$c idle -p "$ECHO" -s "$IDLE_S" -t "$c" > $B/idle_$c.out 2>>"$LOG" &
+        IDLE_PIDS="$IDLE_PIDS $!"
+    done
+fi
+
+# ---- the lab: pulled cable (every contender, ka_client's detail, busy path),
+# ---- crashed host (ka_client) ---------------------------------------------------------
 LAB_NOTE=""
 if ! want lab; then
     LAB_NOTE="namespace lab not run (BENCH_ONLY)"
 elif lab_up > $B/lab_why.txt 2>&1; then
-    mkdir -p $B/lab
     for rep in $(seq 1 $LAB_REPS); do
-        say "lab $rep/$LAB_REPS: pulled cable (3 idle settings, busy with and without user timeout)"
+        say "lab $rep/$LAB_REPS: pulled cable, every contender out of the box and tightest (up to $BOUND_S s)"
         CLIENT_OUTS=""
-        if start_server; then
-            start_idle_clients cable
-            start_client $B/lab/busy-ut.out detect -b -h 10.78.0.2 -p 7000 -i 1000 -v 1000 -c 3 -T 20000 -t busy_ut
-            start_client $B/lab/busy-raw.out rawbusy -h 10.78.0.2 -p 7000 -i 1000 -v 1000 -c 3 -T 30000 -t busy_raw_r4
+        if start_lab_server; then
+            start_ka_idle_clients cable
+            start_race_clients
+            start_client $B/lab/busy-ut.out $K detect -b -h 10.78.0.2 -p 7000 -i 1000 -v 1000 -c 3 -T 20000 -t busy_ut
+            start_client $B/lab/busy-raw.out $K rawbusy -h 10.78.0.2 -p 7000 -i 1000 -v 1000 -c 3 -T 30000 -t busy_raw_r4
             wait_ready || say "  not every client got ready"
             ip -n $NS_B link set vs down
             wait_clients
             ip -n $NS_B link set vs up
-            stop_server
+            stop_lab_server
         fi
         say "lab $rep/$LAB_REPS: crashed host (drops everything, then the server is killed)"
         CLIENT_OUTS=""
-        if start_server; then
-            start_idle_clients crash
+        if start_lab_server; then
+            start_ka_idle_clients crash
             wait_ready || say "  not every client got ready"
             printf 'table inet kabcrash {\n chain i { type filter hook input priority 0; policy drop; }\n chain o { type filter hook output priority 0; policy drop; }\n}\n' |
                 ip netns exec $NS_S nft -f -
-            kill -9 "$SRV" 2>/dev/null
+            kill -9 "$LAB_SRV" 2>/dev/null
             wait_clients
             ip netns exec $NS_S nft delete table inet kabcrash
-            stop_server
+            stop_lab_server
         fi
     done
+    trace_pulled_cable_under_load
     lab_down
 else
     LAB_NOTE="namespace lab skipped: $(tail -1 $B/lab_why.txt)"
     say "$LAB_NOTE"
     lab_down
 fi
+meta LAB_NOTE "$LAB_NOTE"
 
-# What a busy connection without TCP_USER_TIMEOUT waits, from the kernel's
-# own model (tcp_model_timeout, RTO from TCP_RTO_MIN 200 ms doubling up to
-# TCP_RTO_MAX 120 s): tcp_retries2=4 -> 6.2 s (the lab measures this one),
-# tcp_retries2=15 (the default) -> 924.6 s, about 15.4 minutes.
-add busy_raw_r4_model_ms 6200
-add busy_raw_r15_model_ms 924600
-
-# ---- reconnect latency ------------------------------------------------------
-if want reconnect; then
-    say "reconnect: $RC_CYCLES outages on loopback"
-    run $K reconnect -n "$RC_CYCLES"
-fi
-
-# ---- throughput and round trip (interleaved, ratios per repeat) ------------
-# Bulk and round trips are taken twice: free to run on any CPU (what an
-# application sees; on a virtual machine dominated by cross-CPU wake-ups and
-# very noisy) and with the process and its child pinned to one CPU (taskset),
-# where the CPU each byte or round trip costs, the library's part, shows.
-PIN=""
-if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then PIN="taskset -c 0"; fi
-want loopback &&
-for rep in $(seq 1 $REPS); do
-    say "bulk $rep/$REPS: $((BULK >> 20)) MiB raw / ka / socat"
-    for m in raw ka socat; do run $K bulk -m $m -n "$BULK"; done
-    add tp_ratio_ka_raw "$(ratio "$(last bulk_MiBps_ka)" "$(last bulk_MiBps_raw)")"
-    add tp_ratio_ka_socat "$(ratio "$(last bulk_MiBps_ka)" "$(last bulk_MiBps_socat)")"
-    if [ -n "$PIN" ]; then
-        # three pairs per repeat: one pinned 1 GiB run takes well under a
-        # second and its ratio still varies by ±10 %, so take more of them
-        say "bulk $rep/$REPS: $((BULK >> 20)) MiB raw / ka, pinned to CPU 0, 3 pairs"
-        for k in 1 2 3; do
-            for m in raw ka; do run $PIN $K bulk -m $m -k pin_$m -n "$BULK"; done
-            add tp_ratio_pin_ka_raw "$(ratio "$(last bulk_MiBps_pin_ka)" "$(last bulk_MiBps_pin_raw)")"
-        done
-    fi
-    say "pingpong $rep/$REPS: $PINGS round trips raw / ka / socat"
-    for m in raw ka socat; do run $K pingpong -m $m -n "$PINGS"; done
-    add rtt_ratio_ka_raw "$(ratio "$(last rtt_us_ka)" "$(last rtt_us_raw)")"
-    add rtt_ratio_ka_socat "$(ratio "$(last rtt_us_ka)" "$(last rtt_us_socat)")"
-    if [ -n "$PIN" ]; then
-        say "pingpong $rep/$REPS: $PINGS round trips raw / ka, pinned to CPU 0"
-        for m in raw ka; do run $PIN $K pingpong -m $m -k pin_$m -n "$PINGS"; done
-        add rtt_ratio_pin_ka_raw "$(ratio "$(last rtt_us_pin_ka)" "$(last rtt_us_pin_raw)")"
-    fi
-done
-
-# System calls per round trip, counted by strace -c on the measuring process
-# only (not the echo child): every call made at least once per round trip
-# (so not the set-up ones), summed, divided by the round trips.
-STRACE_N=10000
-want loopback && command -v strace >/dev/null &&
-for m in raw ka; do
-    say "pingpong under strace -c: $STRACE_N round trips, $m"
-    strace -c -o $B/strace_$m.txt $K pingpong -m $m -n $STRACE_N >>"$LOG" 2>&1 || continue
-    add "rtt_syscalls_$m" "$(awk -v n=$STRACE_N '$4 ~ /^[0-9]+$/ && $4 >= n && $NF != "total" { s += $4 } END { if (s) printf "%.2f\n", s / n }' $B/strace_$m.txt)"
-    echo "strace_calls_$m $(awk -v n=$STRACE_N '$4 ~ /^[0-9]+$/ && $4 >= n && $NF != "total" { printf "%s%s", sep, $NF; sep = "+" }' $B/strace_$m.txt)" >> $B/strace_names.txt
-done
-
-# ---- reconnect storm ----------------------------------------------------------
-want storm &&
-for rep in $(seq 1 $REPS); do
-    for j in 0 0.5 1; do
-        say "storm $rep/$REPS: $STORM_N clients, jitter $j"
-        run $K storm -n "$STORM_N" -j "$j"
+# ---- the race on loopback ---------------------------------------------------------
+# calls_per KEY N1 N2 CMD...: system calls per operation, by difference: the
+# command runs under strace -f -c with N1 and then N2 operations (@N@ in its
+# arguments), and each call's count difference is divided by N2 - N1, so
+# start-up, connect and exit cancel out.
+calls_per() {
+    local key=$1 n1=$2 n2=$3 n
+    shift 3
+    for n in $n1 $n2; do
+        strace -f -c -o $B/strace_${key}_$n.txt "${@//@N@/$n}" >>"$LOG" 2>&1 || { say "  strace run failed: $key"; return 1; }
     done
-done
-
-# ---- footprint ----------------------------------------------------------------
-say "footprint"
-for o in O2 Os; do
-    add "text_bytes_$o" "$(size -A $B/ka_client-$o.o | awk '$1 == ".text" { print $2 }')"
-done
-run $B/kaalloc 200
-KACAT_NOTE=""
-if [ -x $B/kacat ]; then
-    PORT=$((30000 + $$ % 20000))
-    timeout 30 socat -u TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr OPEN:/dev/null 2>>"$LOG" &
-    SINK=$!
-    for i in $(seq 1 50); do ss -Hltn "sport = :$PORT" | grep -q "$PORT" && break; sleep 0.05; done
-    head -c $((64 << 20)) /dev/zero | run timeout 30 $K rss -t kacat -- $B/kacat 127.0.0.1 $PORT
-    kill "$SINK" 2>/dev/null; wait "$SINK" 2>/dev/null
-else
-    KACAT_NOTE="demo/kacat.c not present or did not build: no kacat RSS"
-fi
-
-say "waiting for the idle runs"
-wait "$IDLE1" "$IDLE2"
-for f in $B/idle_nohb.out $B/idle_hb.out; do cat "$f" >> "$LOG"; grep '^RESULT ' "$f" | cut -d' ' -f2- >> "$RES"; done
-
-# ---- the table ------------------------------------------------------------------
-# stat REGEX: "median min max n" over every value whose key matches REGEX
-stat() {
-    awk -v re="$1" '$1 ~ re && $2 != "" { v[n++] = $2 + 0 }
+    awk -v n1=$n1 -v n2=$n2 -v key="$key" '
+        FNR == 1 { f++ }
+        $4 ~ /^[0-9]+$/ && $NF != "total" { c[f, $NF] = $4; names[$NF] = 1 }
         END {
-            if (n == 0) { print "- - - 0"; exit }
-            for (i = 1; i < n; i++) { x = v[i]; for (j = i - 1; j >= 0 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
-            m = (n % 2) ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
-            printf "%g %g %g %d\n", m, v[0], v[n - 1], n
-        }' "$RES"
+            for (s in names) {
+                d = (c[2, s] - c[1, s]) / (n2 - n1)
+                if (d >= 0.05) { tot += d; list = list sprintf(" %s=%.2g", s, d) }
+            }
+            printf "%s %.2f\n", key, tot > "/dev/stderr"
+            print key list
+        }' $B/strace_${key}_$n1.txt $B/strace_${key}_$n2.txt 2>>"$RES" >> $B/strace_calls.txt
 }
-med() { stat "$1" | cut -d' ' -f1; }
-# verdict MEDIAN OP LIMIT
-verdict() {
-    awk -v m="$1" -v op="$2" -v l="$3" 'BEGIN {
-        if (m == "-") { print "n/a"; exit }
-        ok = (op == "<=") ? (m + 0 <= l + 0) : (op == ">=") ? (m + 0 >= l + 0) : (m + 0 == l + 0)
-        print ok ? "met" : "MISSED" }'
-}
-TABLE=$B/table.md
-{
-    echo "| # | measurement | median | spread (min–max) | n | goal | verdict |"
-    echo "|---|---|---|---|---|---|---|"
-} > "$TABLE"
-# row NUM LABEL REGEX [GOAL OP LIMIT]
-row() {
-    local s m lo hi n g="" v=""
-    s=$(stat "$3"); read -r m lo hi n <<< "$s"
-    if [ $# -ge 6 ]; then g=$4; v=$(verdict "$m" "$5" "$6"); fi
-    if [ "$n" = 0 ]; then m="skipped"; lo="-"; hi="-"; fi
-    echo "| $1 | $2 | $m | $lo – $hi | $n | $g | $v |" >> "$TABLE"
-}
-for f in cable crash; do
-    for s in 1-1-3 2-1-2 1-1-5; do
-        row 1 "detection / deadline, $( [ $f = cable ] && echo "pulled cable" || echo "crashed host"), idle/intvl/count $s s" "^det_ratio_${f}_$s\$"
-    done
-done
-row 1 "library delay: kernel error (watcher thread) → on_disconnect, µs, all idle runs" "^det_overhead_us_(cable|crash)" "< 1000 µs" "<=" 1000
-row 1 "library processing: select() return → on_disconnect, µs" "^det_libproc_us_(cable|crash)"
-row 2 "busy dead path, ka_client (user timeout 4 s), detection ms" "^det_ms_busy_ut\$"
-row 2 "busy dead path, plain socket, no user timeout, tcp_retries2=4, ms" "^det_ms_busy_raw_r4\$"
-row 2 "busy dead path, same, kernel model for tcp_retries2=4, ms" "^busy_raw_r4_model_ms\$"
-row 2 "busy dead path, kernel default tcp_retries2=15 (computed, not run), ms" "^busy_raw_r15_model_ms\$"
-row 3 "reconnect: server back → on_connect, ms" "^rc_total_ms\$"
-row 3 "reconnect: server back → scheduled attempt, ms" "^rc_sched_ms\$"
-row 3 "reconnect: scheduled attempt → on_connect, µs" "^rc_overhead_us\$"
-row 4 "bulk $((BULK >> 20)) MiB, plain send() loop, MiB/s" "^bulk_MiBps_raw\$"
-row 4 "bulk, ka_client, MiB/s" "^bulk_MiBps_ka\$"
-row 4 "bulk, socat, MiB/s" "^bulk_MiBps_socat\$"
-row 4 "throughput ratio ka_client / plain loop" "^tp_ratio_ka_raw\$"
-row 4 "throughput ratio ka_client / socat" "^tp_ratio_ka_socat\$"
-row 4 "bulk pinned to one CPU, plain send() loop, MiB/s" "^bulk_MiBps_pin_raw\$"
-row 4 "bulk pinned to one CPU, ka_client, MiB/s" "^bulk_MiBps_pin_ka\$"
-row 4 "throughput ratio pinned, ka_client / plain loop" "^tp_ratio_pin_ka_raw\$" "≥ 0.95" ">=" 0.95
-row 4 "round trip $PINGS × 32 B, plain send()/recv(), µs" "^rtt_us_raw\$"
-row 4 "round trip, ka_client, µs" "^rtt_us_ka\$"
-row 4 "round trip, socat relay, µs" "^rtt_us_socat\$"
-row 4 "round-trip ratio ka_client / plain loop" "^rtt_ratio_ka_raw\$"
-row 4 "round-trip ratio ka_client / socat" "^rtt_ratio_ka_socat\$"
-row 4 "round trip pinned to one CPU, plain send()/recv(), µs" "^rtt_us_pin_raw\$"
-row 4 "round trip pinned to one CPU, ka_client, µs" "^rtt_us_pin_ka\$"
-row 4 "round-trip ratio pinned, ka_client / plain loop" "^rtt_ratio_pin_ka_raw\$" "≤ 1.05" "<=" 1.05
-row 4 "system calls per round trip, plain loop (strace -c)" "^rtt_syscalls_raw\$"
-row 4 "system calls per round trip, ka_client (strace -c)" "^rtt_syscalls_ka\$"
-row 5 "idle ${IDLE_S} s, no heartbeat: voluntary context switches" "^idle_nvcsw_nohb\$" "0" "<=" 0
-row 5 "idle ${IDLE_S} s, 1 s heartbeat: voluntary context switches" "^idle_nvcsw_hb\$"
-for j in 0.0 0.5 1.0; do
-    row 6 "storm $STORM_N clients, jitter $j: peak attempts / 100 ms" "^storm_peak_j$j\$"
-    row 6 "storm, jitter $j: mean attempts / 100 ms" "^storm_mean_j$j\$"
-    row 6 "storm, jitter $j: peak / mean" "^storm_peak_mean_j$j\$"
-    row 6 "storm, jitter $j: restart → all reconnected, ms" "^storm_all_back_ms_j$j\$"
-done
-row 7 ".text of ka_client.o, -O2, bytes" "^text_bytes_O2\$"
-row 7 ".text of ka_client.o, -Os, bytes" "^text_bytes_Os\$" "< 16384" "<=" 16383
-row 7 "sizeof client without buffers, bytes" "^client_struct_bytes\$"
-row 7 "client block with default buffers, bytes" "^client_default_block_bytes\$"
-row 7 "allocations per reconnect, library (mem hooks)" "^alloc_hooks_per_cycle_numeric\$" "0" "<=" 0
-row 7 "allocations per reconnect, library (--wrap=malloc)" "^alloc_lib_per_cycle_numeric\$" "0" "<=" 0
-row 7 "allocations per reconnect, whole process, host 127.0.0.1 (libc getaddrinfo)" "^alloc_process_per_cycle_numeric\$"
-row 7 "allocations per reconnect, whole process, host localhost" "^alloc_process_per_cycle_localhost\$"
-row 7 "allocations per 1000 messages while connected" "^alloc_steady_per_1000_msgs_numeric\$" "0" "<=" 0
-row 7 "peak RSS of kacat sending 64 MiB, KiB" "^rss_kib_kacat\$"
 
-cat "$TABLE"
-bash bench/report.sh "$OUT" "$TABLE" "$RES" "$QUICK" "$LAB_NOTE" "$KACAT_NOTE" $B/strace_names.txt
-say "wrote $OUT"
+if want race; then
+    for rep in $(seq 1 $REPS); do
+        say "race $rep/$REPS: round trips 1 B and 64 B ($RTT_N each), bulk $((BULK >> 20)) MiB, pinned:$RACERS"
+        MARK=$(wc -l < "$RES")
+        for s in 1 64; do
+            for c in $RACERS; do run $PIN $B/race-$c rtt -p "$ECHO" -s $s -n $RTT_N -t "${s}_$c"; done
+            for c in raw uv; do
+                add "rtt_ratio_${s}_ka_$c" "$(ratio "$(cur rtt_us_${s}_ka)" "$(cur rtt_us_${s}_$c)")"
+            done
+        done
+        for c in $RACERS; do run $PIN $B/race-$c bulk -p "$SINK" -n $BULK -t "$c"; done
+        for c in raw uv; do
+            add "bulk_ratio_ka_$c" "$(ratio "$(cur bulk_MiBps_ka)" "$(cur bulk_MiBps_$c)")"
+        done
+    done
+
+    for rep in $(seq 1 $RSS_REPS); do
+        say "race $rep/$RSS_REPS: RSS per idle client, 1 and $RSS_N clients"
+        for n in 1 $RSS_N; do
+            for c in $RACERS; do run $B/race-$c rss -p "$ECHO" -n $n -t "${n}_$c"; done
+        done
+    done
+
+    for rep in $(seq 1 $RC_REPS); do
+        say "race $rep/$RC_REPS: reconnect lateness, $RC_CYCLES reconnects $RC_DELAY ms after each disconnect"
+        for c in $RACERS; do run $B/race-$c reconnect -p "$ECHO" -n $RC_CYCLES -d $RC_DELAY -t "$c"; done
+    done
+
+    if command -v strace >/dev/null; then
+        for c in $RACERS; do
+            say "race: system calls per round trip and per reconnect under strace -f -c: $c"
+            read -r a b <<< "$SC_RTT"
+            calls_per "calls_rtt_$c" $a $b $B/race-$c rtt -p "$ECHO" -s 1 -n @N@
+            read -r a b <<< "$SC_RC"
+            calls_per "calls_rc_$c" $a $b $B/race-$c reconnect -p "$ECHO" -n @N@ -d 1 -q
+        done
+    else
+        say "race: strace missing, no system call counts"
+    fi
+fi
+
+# ---- reconnect storm (ka_client), with the picture's data ---------------------------
+if want storm; then
+    for rep in $(seq 1 $STORM_REPS); do
+        for j in 0 0.5 1; do
+            say "storm $rep/$STORM_REPS: $STORM_N clients, jitter $j"
+            run $K storm -n "$STORM_N" -j "$j" -o $B/storm_j$j.dat
+        done
+    done
+fi
+
+# ---- footprint --------------------------------------------------------------------
+KACAT_NOTE=""
+if want footprint; then
+    say "footprint"
+    for o in O2 Os; do
+        add "text_bytes_$o" "$(size -A $B/ka_client-$o.o | awk '$1 == ".text" { print $2 }')"
+    done
+    run $B/kaalloc 200
+    if [ -x $B/kacat ] && command -v socat >/dev/null; then
+        PORT=$((30000 + $$ % 20000))
+        timeout 30 socat -u TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr OPEN:/dev/null 2>>"$LOG" &
+        SOCAT_SINK=$!
+        for i in $(seq 1 50); do ss -Hltn "sport = :$PORT" | grep -q "$PORT" && break; sleep 0.05; done
+        head -c $((64 << 20)) /dev/zero | run timeout 30 $K rss -t kacat -- $B/kacat 127.0.0.1 $PORT
+        kill "$SOCAT_SINK" 2>/dev/null; wait "$SOCAT_SINK" 2>/dev/null
+    else
+        KACAT_NOTE="demo/kacat.c or socat not present: no kacat RSS"
+    fi
+fi
+meta KACAT_NOTE "$KACAT_NOTE"
+
+if [ -n "$IDLE_PIDS" ]; then
+    say "waiting for the idle runs"
+    for p in $IDLE_PIDS; do wait "$p" 2>/dev/null; done
+    IDLE_PIDS=""
+    for c in $RACERS; do cat $B/idle_$c.out >> "$LOG"; grep '^RESULT ' $B/idle_$c.out | cut -d' ' -f2- >> "$RES"; done
+fi
+[ -n "$SRV_PID" ] && { kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=""; }
+
+# ---- pictures -----------------------------------------------------------------------
+STORM_IMG=""
+if want storm && [ -s $B/storm_j0.dat ]; then
+    if command -v gnuplot >/dev/null; then
+        STORM_IMG=BENCHMARKS-storm.svg
+        gnuplot -e "dir='$B'; out='$IMG_DIR/$STORM_IMG'; n=$STORM_N" bench/storm.gp 2>>"$LOG" || STORM_IMG=""
+    else
+        say "gnuplot missing: no storm picture"
+    fi
+fi
+meta STORM_IMG "$STORM_IMG"
+
+meta LOAD_END "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta RUN_SECONDS "$(( $(date +%s) - T_START ))"
+for v in QUICK REPS RTT_N BULK RSS_REPS RSS_N RC_REPS RC_CYCLES RC_DELAY SC_RTT SC_RC IDLE_S LAB_REPS BOUND_S \
+         STORM_N STORM_REPS PIN; do
+    meta "$v" "${!v}"
+done
+bash bench/report.sh "$OUT" "$B"
+say "wrote $OUT in $(( $(date +%s) - T_START )) s"
