@@ -78,9 +78,11 @@ ka_client.pic.o: ka_client.c ka_client.h
 $(SHLIB): ka_client.pic.o mk/ka_client.map
 	$(CC) $(PTHREAD) $(SHLIB_LDFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ ka_client.pic.o
 
-$(SHLIB_SONAME) $(SHLIB_LINK): $(SHLIB)
-	ln -sf $(SHLIB) $(SHLIB_SONAME)
-	ln -sf $(SHLIB_SONAME) $(SHLIB_LINK)
+$(SHLIB_SONAME): $(SHLIB)
+	ln -sf $(SHLIB) $@
+
+$(SHLIB_LINK): $(SHLIB_SONAME)
+	ln -sf $(SHLIB_SONAME) $@
 
 shared: $(SHLIBS)
 

@@ -20,7 +20,7 @@ if ! have cmake; then
     skip "CMake consumers" "cmake not installed (Debian: cmake)"
     summary; exit
 fi
-echo "$(cmake --version | head -n 1)"
+cmake --version | head -n 1
 gen=""
 have ninja && gen="-G Ninja"
 
@@ -31,7 +31,7 @@ consumer() {
     log=$b.log
     # shellcheck disable=SC2086
     check "$name: configure and build" cmake_step "$log" sh -c \
-        'cmake $0 -S "$1" -B "$2" "$@" && cmake --build "$2"' "$gen" "$src" "$b" "$@"
+        'src=$1 b=$2; shift 2; cmake $0 -S "$src" -B "$b" "$@" && cmake --build "$b"' "$gen" "$src" "$b" "$@"
     for prog in example example_static; do
         [ -x "$b/$prog" ] || continue
         check "$name: $prog runs ka_client $KA_VERSION" sh -c \
@@ -53,7 +53,7 @@ refused() {
 
 # 1. find_package after make install, staged with DESTDIR.
 stage=$tmp/stage
-check "make install DESTDIR=<scratch> PREFIX=/usr/local" $MAKE -s install DESTDIR="$stage" PREFIX=/usr/local
+check "make install DESTDIR=<scratch> PREFIX=/usr/local" "$MAKE" -s install DESTDIR="$stage" PREFIX=/usr/local
 consumer "find_package (make install)" cmake/example "$tmp/ex-make" -DCMAKE_PREFIX_PATH="$stage/usr/local"
 refused "make install" "$stage/usr/local"
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.." || exit 1
 root=$tmp/root
 p=/opt/ka                       # not the default, so PREFIX is seen to count
 d=$root$p
-check "make install DESTDIR=<scratch> PREFIX=$p" $MAKE -s install DESTDIR="$root" PREFIX=$p
+check "make install DESTDIR=<scratch> PREFIX=$p" "$MAKE" -s install DESTDIR="$root" PREFIX=$p
 
 check "include/ka_client.h is the tree's header" cmp ka_client.h "$d/include/ka_client.h"
 check "lib/libka_client.a" test -f "$d/lib/libka_client.a"
@@ -51,7 +51,7 @@ for page in doc/kacat.1 doc/ka_client.3; do
     fi
 done
 
-check "make uninstall DESTDIR=<scratch> PREFIX=$p" $MAKE -s uninstall DESTDIR="$root" PREFIX=$p
+check "make uninstall DESTDIR=<scratch> PREFIX=$p" "$MAKE" -s uninstall DESTDIR="$root" PREFIX=$p
 left=$(find "$root" ! -type d | sed "s|^$root||" | tr '\n' ' ')
 check "uninstall leaves no file behind${left:+: $left}" test -z "$left"
 

@@ -65,7 +65,7 @@ else
 fi
 
 # Makefile.win's DLL. The parent make's variables are for the host build.
-check "make -f Makefile.win shared" env MAKEFLAGS= MAKEOVERRIDES= $MAKE -s -f Makefile.win CC="$cc" \
+check "make -f Makefile.win shared" env MAKEFLAGS= MAKEOVERRIDES= "$MAKE" -s -f Makefile.win CC="$cc" \
     CFLAGS="-O2 -g" LDFLAGS= WARN="-std=c99 -Wall -Wextra -Wpedantic -Werror" shared
 if [ -f "build-win/$dll" ] && [ -f build-win/libka_client.dll.a ]; then
     check "Makefile.win's $dll exports only ka_ functions" only_ka "build-win/$dll"

@@ -18,7 +18,7 @@ fi
 
 prefix=$tmp/prefix
 lib=$prefix/lib
-check "make install PREFIX=<scratch>" $MAKE -s install PREFIX="$prefix"
+check "make install PREFIX=<scratch>" "$MAKE" -s install PREFIX="$prefix"
 
 so=libka_client.so
 check "$so.$KA_VERSION is a file" test -f "$lib/$so.$KA_VERSION" -a ! -L "$lib/$so.$KA_VERSION"
