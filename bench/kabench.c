@@ -434,6 +434,10 @@ static int cmd_storm(void)
         printf("INFO storm: not all reconnected (%d of %d, %d lost)\n", S_connected, nc, S_lost);
         return 1;
     }
+    if (S_nattempts == 0) {
+        printf("INFO storm: no connect attempt seen (on_log gave no \"connecting\" line)\n");
+        return 1;
+    }
     /* 100 ms windows from the restart to the last reconnect */
     total_ms = (long)((S_last_connect - S_t0) / 1000) + 1;
     nwin = (total_ms + 99) / 100;

@@ -16,14 +16,16 @@
 BENCH_DIR    = build/bench
 BENCH_CFLAGS = $(WARN) -Werror -O2 -I. -D_GNU_SOURCE
 BENCH_PKGS   = libuv1-dev libevent-dev libhiredis-dev pkg-config strace gnuplot-nox \
-               iproute2 nftables socat util-linux binutils
+               iproute2 nftables util-linux binutils
 BENCH_PROGS  = $(BENCH_DIR)/kabench $(BENCH_DIR)/kaalloc $(BENCH_DIR)/raceserv \
                $(BENCH_DIR)/race-raw $(BENCH_DIR)/race-ka
 # each needs its library's -dev package; a missing one leaves its column empty
 BENCH_PEERS  = $(BENCH_DIR)/race-uv $(BENCH_DIR)/race-ev $(BENCH_DIR)/race-hiredis
 RACE_DEPS    = bench/race.c bench/race.h
 CLEAN       += $(BENCH_PROGS) $(BENCH_PEERS) $(BENCH_DIR)/kacat \
-               $(BENCH_DIR)/ka_client-O2.o $(BENCH_DIR)/ka_client-Os.o
+               $(BENCH_DIR)/ka_client-O2.o $(BENCH_DIR)/ka_client-Os.o \
+               $(BENCH_DIR)/*.txt $(BENCH_DIR)/*.out $(BENCH_DIR)/*.dat $(BENCH_DIR)/*.svg \
+               $(BENCH_DIR)/meta.sh $(BENCH_DIR)/BENCHMARKS.*.md $(BENCH_DIR)/lab/*.out
 
 # pkg-config when it knows the library, the plain -l otherwise
 bench_libs = $(shell pkg-config --libs $(1) 2>/dev/null || echo $(2))
