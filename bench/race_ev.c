@@ -129,6 +129,7 @@ static void bulk_event(struct bufferevent *bev, short what, void *u)
     (void)u;
     if (what & BEV_EVENT_CONNECTED) {
         keepalive(bev, RACE_KEEPALIVE_IDLE_S, RACE_KEEPALIVE_INTVL_S, RACE_KEEPALIVE_CNT);
+        printf("INFO libevent: at most %ld bytes per write\n", (long)bufferevent_get_max_single_write(bev));
         E.t0 = race_now_us();
         bufferevent_setwatermark(bev, EV_WRITE, BULK_QUEUE - CHUNK, 0);
         bulk_write(bev, NULL);

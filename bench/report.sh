@@ -147,6 +147,7 @@ row "RSS per extra idle client, 1 client, KiB" rss_kib_per_client_1 "" ""
 row "RSS per extra idle client, $RSS_N clients, KiB" "rss_kib_per_client_$RSS_N" "≤ libuv" "$V_RSS"
 row "system calls per round trip" calls_rtt "" ""
 row "system calls per reconnect" calls_rc "≤ libuv" "$V_SC"
+row "system calls per MiB sent (bulk)" calls_bulk "" ""
 row "reconnect lateness, µs" late_us "" ""
 row "wake-ups in $IDLE_S s idle" idle_nvcsw "" ""
 l="| pulled cable, out of the box: reported after |"
@@ -169,10 +170,11 @@ echo "| throughput | $(cell bulk_ratio_ka_uv) | $(cell bulk_ratio_ka_raw) |"
 echo
 echo "System calls by name, per operation (the difference of two \`strace -f -c\` runs):"
 echo
-echo "| contender | per round trip (1 B) | per reconnect |"
-echo "|---|---|---|"
+echo "| contender | per round trip (1 B) | per reconnect | per MiB sent |"
+echo "|---|---|---|---|"
+bycall() { [ "$(med "$1")" = "-" ] && echo "—" || echo "$(fmt "$(med "$1")"): $(calls "$1")"; }
 for c in $RACERS; do
-    echo "| $(name "$c") | $(fmt "$(med "calls_rtt_$c")"): $(calls "calls_rtt_$c") | $(fmt "$(med "calls_rc_$c")"): $(calls "calls_rc_$c") |"
+    echo "| $(name "$c") | $(bycall "calls_rtt_$c") | $(bycall "calls_rc_$c") | $(bycall "calls_bulk_$c") |"
 done
 echo
 echo "Keepalive, as each API offers it (what \"out of the box\" and \"tightest\" mean above):"
@@ -189,10 +191,10 @@ What the rows show, and where a row does not apply:
   in the application's \`poll()\` and then calls \`redisReconnect\`, which
   closes the old socket first; idle and pulled-cable rows use its async
   context on its own libevent adapter.
-- libevent's bufferevent writes at most 16 KiB per writev() by default
-  (16,384 writev() and as many epoll_wait() for 256 MiB under strace, where
-  plain and ka_client make 4,096 sends of 64 KiB and libuv 4,098 writes):
-  that is its throughput row.
+- libevent's bufferevent writes at most 16 KiB per writev() unless told
+  otherwise (\`bufferevent_set_max_single_write\`; the bench keeps every
+  library's defaults): four times the system calls per MiB of the others,
+  and its throughput row.
 - "RSS per extra idle client, 1 client" is the growth of the resident set
   from one more client, after one was already connected: heap growth comes
   in whole pages, so a client smaller than the free space left in resident
@@ -215,12 +217,11 @@ echo "| RSS per idle client ≤ libuv ($RSS_N clients) | $(fmt "$RSSK") KiB agai
 echo "| system calls per reconnect ≤ libuv | $(fmt "$SCK") against $(fmt "$SCU") | $V_SC |"
 echo "| detection within 1.03 × the kernel's deadline | worst median ratio $(x "$DETW") over every keepalive setting and fault | ${V_DET%%:*} |"
 echo
+echo "For scale: \`ka_client_size()\` of the default configuration is $(fmt "$(med client_default_block_bytes)") bytes; the"
+echo "event-loop libraries allocate a small handle per connection and buffer"
+echo "nothing until data moves. The system calls per reconnect are listed by name"
+echo "above."
 cat <<'EOF'
-The RSS per client is what ka_client_new allocates and fills for the default
-configuration (the send queue, its message-end bitmap and the receive
-buffer, zeroed when the client is made), where the event-loop libraries
-allocate a small handle and buffer nothing until data moves. The system
-calls per reconnect are listed by name above.
 
 ## ka_client on its own
 
@@ -312,9 +313,10 @@ driver bench/race.c), each linked with its own library only.
    callback run) and left idle, Rss again; the row is the difference over N.
    N = 1 and N = $RSS_N, $RSS_REPS repeats.
 5. **System calls** (\`strace -f -c\`, the client process and its threads):
-   each command twice, with $SC_RTT round trips of 1 B and $SC_RC reconnects
-   (1 ms delay); per call, the count difference divided by the difference in
-   operations, so start-up, the first connect and exit cancel out. Every
+   each command twice, with ${SC_RTT% *} and ${SC_RTT#* } round trips of 1 B,
+   ${SC_RC% *} and ${SC_RC#* } reconnects (1 ms delay), $((BULK >> 22)) and
+   $((BULK >> 20)) MiB of bulk; per call, the count difference divided by the
+   difference in operations, so start-up, the first connect and exit cancel out. Every
    call counts, timers' included; keepalive is set on every new connection
    as in 1.
 6. **Reconnect lateness** (\`race-NAME reconnect\`): $RC_CYCLES cycles per

@@ -269,22 +269,22 @@ fi
 meta LAB_NOTE "$LAB_NOTE"
 
 # ---- the race on loopback ---------------------------------------------------------
-# calls_per KEY N1 N2 CMD...: system calls per operation, by difference: the
-# command runs under strace -f -c with N1 and then N2 operations (@N@ in its
-# arguments), and each call's count difference is divided by N2 - N1, so
-# start-up, connect and exit cancel out.
+# calls_per KEY N1 N2 UNIT CMD...: system calls per operation, by
+# difference: the command runs under strace -f -c with N1 and then N2
+# operations (@N@ in its arguments), and each call's count difference is
+# divided by (N2 - N1) / UNIT, so start-up, connect and exit cancel out.
 calls_per() {
-    local key=$1 n1=$2 n2=$3 n
-    shift 3
+    local key=$1 n1=$2 n2=$3 unit=$4 n
+    shift 4
     for n in $n1 $n2; do
         strace -f -c -o $B/strace_${key}_$n.txt "${@//@N@/$n}" >>"$LOG" 2>&1 || { say "  strace run failed: $key"; return 1; }
     done
-    awk -v n1=$n1 -v n2=$n2 -v key="$key" '
+    awk -v n1=$n1 -v n2=$n2 -v u=$unit -v key="$key" '
         FNR == 1 { f++ }
         $4 ~ /^[0-9]+$/ && $NF != "total" { c[f, $NF] = $4; names[$NF] = 1 }
         END {
             for (s in names) {
-                d = (c[2, s] - c[1, s]) / (n2 - n1)
+                d = (c[2, s] - c[1, s]) * u / (n2 - n1)
                 if (d >= 0.05) { tot += d; list = list sprintf(" %s=%.2g", s, d) }
             }
             printf "%s %.2f\n", key, tot > "/dev/stderr"
@@ -322,11 +322,13 @@ if want race; then
 
     if command -v strace >/dev/null; then
         for c in $RACERS; do
-            say "race: system calls per round trip and per reconnect under strace -f -c: $c"
+            say "race: system calls per round trip, per reconnect and per MiB sent under strace -f -c: $c"
             read -r a b <<< "$SC_RTT"
-            calls_per "calls_rtt_$c" $a $b $B/race-$c rtt -p "$ECHO" -s 1 -n @N@
+            calls_per "calls_rtt_$c" $a $b 1 $B/race-$c rtt -p "$ECHO" -s 1 -n @N@
             read -r a b <<< "$SC_RC"
-            calls_per "calls_rc_$c" $a $b $B/race-$c reconnect -p "$ECHO" -n @N@ -d 1 -q
+            calls_per "calls_rc_$c" $a $b 1 $B/race-$c reconnect -p "$ECHO" -n @N@ -d 1 -q
+            [ $c = hiredis ] && continue    # no bulk transfer
+            calls_per "calls_bulk_$c" $((BULK / 4)) $BULK $((1 << 20)) $B/race-$c bulk -p "$SINK" -n @N@
         done
     else
         say "race: strace missing, no system call counts"
