@@ -8,9 +8,22 @@
  *
  * Commands arrive one per line on stdin, so the driver can put its faults on
  * the client's own timeline and make it send at a chosen moment:
- *   mark WORD   print "<ms> mark WORD"
- *   send N      queue N bytes ('x') with ka_client_send
- *   quit        stop and exit (so does end of input)
+ *   mark WORD       print "<ms> mark WORD"
+ *   send N          queue N bytes ('x') with ka_client_send
+ *   stream RATE MS  for MS ms, send the sequence pattern at RATE bytes/s:
+ *                   records "%015llu\n" numbered from 0 (lab_server -m
+ *                   verify checks them), in messages of whole records; a
+ *                   message the queue refuses (KA_EAGAIN) is tried again
+ *                   later, so the numbers never skip; "stream-end" says how
+ *                   many records and bytes the library accepted
+ *   info            print the socket's TCP_INFO (round trip, retransmissions,
+ *                   the peer's window)
+ *   quit            stop and exit (so does end of input)
+ * While connected it also watches the peer's receive window (TCP_INFO
+ * tcpi_snd_wnd) at every wake-up, every 10 ms while a stream runs, and says
+ * "window-closed" when it drops to 0 and "window-open" when it opens again;
+ * stream-end also gives the deepest RTO backoff seen during the stream and
+ * the longest time the kernel went without an ACK while data was in flight.
  *
  * The loop is the application's own select() over stdin and the client's
  * socket (ka_client_fdset / ka_client_timeout_ms / ka_client_process), and
@@ -27,10 +40,18 @@
 #include <unistd.h>
 #include <sys/select.h>
 #include <sys/time.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>          /* struct tcp_info with tcpi_snd_wnd (glibc's lacks it) */
 
 #include "ka_client.h"
 #include "testlib.h"
 
+#define REC_LEN 16              /* one record of the sequence pattern: 15 digits and '\n' */
+#define MSG_RECS 64             /* records per message at most */
+#define TICK_MS 10              /* pace of a stream and of the window watch */
+
+/* The names the driver parses; ka_reason_str's words are for people. */
 static const char *reason_name(ka_reason r)
 {
     switch (r) {
@@ -45,8 +66,10 @@ static const char *reason_name(ka_reason r)
     case KA_REASON_HEARTBEAT: return "HEARTBEAT";
     case KA_REASON_LOCAL: return "LOCAL";
     case KA_REASON_ERROR: return "ERROR";
+    case KA_REASON_STALLED: return "STALLED";
+    case KA_REASON_ABORTED: return "ABORTED";
+    default: return "UNKNOWN";  /* a reason newer than this program */
     }
-    return "UNKNOWN";
 }
 
 /* ---- output ---- */
@@ -61,12 +84,134 @@ static void event(const char *fmt, ...)
     putchar('\n');
 }
 
+/* ---- TCP_INFO of the client's current socket ---- */
+
+/* 0 and *ti filled, or -1 (no socket). *has_wnd says whether the kernel
+ * reported tcpi_snd_wnd (Linux 6.2 and later). */
+static int tcp_info_of(ka_client *c, struct tcp_info *ti, int *has_wnd)
+{
+    socklen_t len = sizeof *ti;
+    ka_socket s = ka_client_socket(c);
+    memset(ti, 0, sizeof *ti);
+    if (s == KA_INVALID_SOCKET || getsockopt(s, IPPROTO_TCP, TCP_INFO, ti, &len) != 0) return -1;
+    *has_wnd = len >= offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti->tcpi_snd_wnd;
+    return 0;
+}
+
+static void print_info(ka_client *c)
+{
+    struct tcp_info ti;
+    int has_wnd;
+    if (tcp_info_of(c, &ti, &has_wnd) != 0) { event("info none"); return; }
+    event("info rtt_us=%u min_rtt_us=%u rttvar_us=%u rto_us=%u retrans=%u total_retrans=%u "
+          "unacked=%u probes=%u backoff=%u snd_wnd=%ld last_data_sent=%u last_ack_recv=%u",
+          ti.tcpi_rtt, ti.tcpi_min_rtt, ti.tcpi_rttvar, ti.tcpi_rto, ti.tcpi_retransmits,
+          ti.tcpi_total_retrans, ti.tcpi_unacked, ti.tcpi_probes, ti.tcpi_backoff,
+          has_wnd ? (long)ti.tcpi_snd_wnd : -1L, ti.tcpi_last_data_sent, ti.tcpi_last_ack_recv);
+}
+
+/* Once per wake-up: the peer's receive window, reported each time it closes
+ * and opens; and, for stream-end, the deepest retransmission backoff and the
+ * longest time without an ACK while data was in flight. */
+static int window_closed;
+static unsigned max_backoff, max_ack_gap;
+
+static void watch_socket(ka_client *c)
+{
+    struct tcp_info ti;
+    int has_wnd;
+    if (ka_client_state(c) != KA_STATE_CONNECTED || tcp_info_of(c, &ti, &has_wnd) != 0) {
+        window_closed = 0;
+        return;
+    }
+    if (ti.tcpi_backoff > max_backoff) max_backoff = ti.tcpi_backoff;
+    if (ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv > max_ack_gap) max_ack_gap = ti.tcpi_last_ack_recv;
+    if (!has_wnd) return;
+    if (ti.tcpi_snd_wnd == 0 && !window_closed) {
+        window_closed = 1;
+        event("window-closed probes=%u", ti.tcpi_probes);
+    } else if (ti.tcpi_snd_wnd > 0 && window_closed) {
+        window_closed = 0;
+        event("window-open snd_wnd=%u", ti.tcpi_snd_wnd);
+    }
+}
+
+/* ---- the sequence stream ---- */
+
+static struct {
+    int on;
+    unsigned long long end_ms, last_ms;
+    double rate;                        /* bytes per second */
+    double credit;                      /* bytes it may send now */
+    unsigned long long seq;             /* next record number: never reset */
+    unsigned long long records, bytes;  /* accepted by ka_client_send in this stream */
+    unsigned long eagain;
+} st;
+
+static void stream_start(unsigned rate, unsigned ms)
+{
+    st.on = 1;
+    st.rate = rate;
+    st.credit = 0;
+    st.last_ms = t_now_ms();
+    st.end_ms = st.last_ms + ms;
+    st.records = st.bytes = 0;
+    st.eagain = 0;
+    max_backoff = max_ack_gap = 0;
+    event("stream-start rate=%u ms=%u first=%llu", rate, ms, st.seq);
+}
+
+/* Sends what the rate allows since the last call, in messages of whole
+ * records. Credit is capped at one second's worth (at least one message), so
+ * a closed window does not turn into a burst when it opens. */
+static void stream_tick(ka_client *c)
+{
+    static char msg[MSG_RECS * REC_LEN + 1];
+    unsigned long long now = t_now_ms();
+    double cap = st.rate > MSG_RECS * REC_LEN ? st.rate : MSG_RECS * REC_LEN;
+    if (!st.on) return;
+    st.credit += st.rate * (double)(now - st.last_ms) / 1000.0;
+    if (st.credit > cap) st.credit = cap;
+    st.last_ms = now;
+    while (st.credit >= REC_LEN) {
+        unsigned k, n = (unsigned)(st.credit / REC_LEN);
+        int rc;
+        if (n > MSG_RECS) n = MSG_RECS;
+        for (k = 0; k < n; k++) snprintf(msg + k * REC_LEN, REC_LEN + 1, "%015llu\n", st.seq + k);
+        rc = ka_client_send(c, msg, (size_t)n * REC_LEN);
+        if (rc != KA_OK) {
+            if (rc == KA_EAGAIN) st.eagain++;
+            else event("stream-error rc=%d", rc);
+            break;
+        }
+        st.seq += n;
+        st.records += n;
+        st.bytes += (unsigned long long)n * REC_LEN;
+        st.credit -= (double)n * REC_LEN;
+    }
+    if (now >= st.end_ms) {
+        st.on = 0;
+        event("stream-end records=%llu bytes=%llu next=%llu eagain=%lu max_backoff=%u max_ack_gap_ms=%u",
+              st.records, st.bytes, st.seq, st.eagain, max_backoff, max_ack_gap);
+    }
+}
+
 /* ---- callbacks: each prints one line ---- */
+
+static unsigned local_port(ka_client *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(ka_client_socket(c), (struct sockaddr *)&ss, &sl) != 0) return 0;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
 
 static void on_connect(ka_client *c, void *u)
 {
-    (void)c; (void)u;
-    event("connect");
+    (void)u;
+    event("connect lport=%u", local_port(c));
 }
 
 static void on_data(ka_client *c, const void *d, size_t n, void *u)
@@ -105,11 +250,13 @@ static void on_log(ka_client *c, int level, const char *msg, void *u)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: lab_client -h HOST -p PORT [-i idle_ms] [-v interval_ms] [-c count]\n"
-            "                  [-u user_timeout_ms] [-C connect_timeout_ms] [-b backoff_initial_ms]\n"
-            "                  [-B backoff_max_ms] [-j jitter] [-I idle_timeout_ms]\n"
-            "                  [-H heartbeat_interval_ms] [-T lifetime_ms]\n"
-            "commands on stdin: mark WORD | send N | quit\n");
+            "usage: lab_client -h HOST -p PORT [-d] [-i idle_ms] [-v interval_ms] [-c count]\n"
+            "                  [-u user_timeout_ms] [-S stall_timeout_ms] [-C connect_timeout_ms]\n"
+            "                  [-b backoff_initial_ms] [-B backoff_max_ms] [-j jitter]\n"
+            "                  [-I idle_timeout_ms] [-H heartbeat_interval_ms] [-T lifetime_ms]\n"
+            "Keepalive is 1 s / 1 s / 3 unless -d puts back the library's default deadlines\n"
+            "(ka_config_init: keepalive, user timeout); later options override either.\n"
+            "commands on stdin: mark WORD | send N | stream RATE MS | info | quit\n");
     exit(2);
 }
 
@@ -125,7 +272,7 @@ static unsigned num(const char *s)
 static int command(ka_client *c, char *line)
 {
     static char payload[65536];
-    unsigned n;
+    unsigned n, ms;
     line[strcspn(line, "\r\n")] = '\0';
     if (strncmp(line, "mark ", 5) == 0) { event("mark %s", line + 5); return 0; }
     if (strncmp(line, "send ", 5) == 0) {
@@ -135,9 +282,22 @@ static int command(ka_client *c, char *line)
         event("send n=%u rc=%d", n, ka_client_send(c, payload, n));
         return 0;
     }
+    if (sscanf(line, "stream %u %u", &n, &ms) == 2) { stream_start(n, ms); return 0; }
+    if (strcmp(line, "info") == 0) { print_info(c); return 0; }
     if (strcmp(line, "quit") == 0) return 1;
     event("unknown-command %s", line);
     return 0;
+}
+
+/* The library's own deadlines, as ka_config_init sets them. */
+static void default_deadlines(ka_config *cfg)
+{
+    ka_config d;
+    ka_config_init(&d);
+    cfg->keepalive_idle_ms = d.keepalive_idle_ms;
+    cfg->keepalive_interval_ms = d.keepalive_interval_ms;
+    cfg->keepalive_count = d.keepalive_count;
+    cfg->user_timeout_ms = d.user_timeout_ms;
 }
 
 int main(int argc, char **argv)
@@ -163,14 +323,16 @@ int main(int argc, char **argv)
     cfg.cb.on_retry = on_retry;
     cfg.cb.on_give_up = on_give_up;
     cfg.cb.on_log = on_log;
-    while ((opt = getopt(argc, argv, "h:p:i:v:c:u:C:b:B:j:I:H:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:di:v:c:u:S:C:b:B:j:I:H:T:")) != -1) {
         switch (opt) {
         case 'h': cfg.host = optarg; break;
         case 'p': cfg.port = optarg; break;
+        case 'd': default_deadlines(&cfg); break;
         case 'i': cfg.keepalive_idle_ms = num(optarg); break;
         case 'v': cfg.keepalive_interval_ms = num(optarg); break;
         case 'c': cfg.keepalive_count = num(optarg); break;
         case 'u': cfg.user_timeout_ms = num(optarg); break;
+        case 'S': cfg.stall_timeout_ms = num(optarg); break;
         case 'C': cfg.connect_timeout_ms = num(optarg); break;
         case 'b': cfg.backoff_initial_ms = num(optarg); break;
         case 'B': cfg.backoff_max_ms = num(optarg); break;
@@ -185,7 +347,11 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     t_net_init();
 
-    if (ka_client_new(&c, &cfg) != KA_OK) { event("error ka_client_new"); return 1; }
+    if (ka_client_new(&c, &cfg) != KA_OK) {
+        const char *bad = ka_config_error(&cfg);
+        event("error ka_client_new field=%s", bad ? bad : "-");
+        return 1;
+    }
     event("start");
     if (ka_client_start(c) != KA_OK) { event("error ka_client_start"); ka_client_free(c); return 1; }
 
@@ -201,6 +367,7 @@ int main(int argc, char **argv)
         nfds = ka_client_fdset(c, &rd, &wr);
         if (nfds < STDIN_FILENO + 1) nfds = STDIN_FILENO + 1;
         if (t < 0 || t > left) t = left;
+        if (st.on && t > TICK_MS) t = TICK_MS;
         tv.tv_sec = t / 1000;
         tv.tv_usec = (t % 1000) * 1000;
         n = select(nfds, &rd, &wr, NULL, &tv);
@@ -230,6 +397,8 @@ int main(int argc, char **argv)
             if (!in_open) quit = 1;
         }
         if (ka_client_process(c, &rd, &wr) == KA_ESTATE) break;
+        stream_tick(c);
+        watch_socket(c);
     }
     ka_client_stop(c);
     ka_client_free(c);
