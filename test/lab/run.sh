@@ -17,7 +17,12 @@
 # and namespace deleted: nothing at all leaves the host); reboot (a fresh
 # server namespace with the same IP and MAC); nftables rules in the server
 # namespace that drop SYNs, drop everything, or reject with ICMP host
-# unreachable. 10.77.0.0/24 exists only inside these namespaces.
+# unreachable; nftables bridge rules in the switch that drop one direction
+# (an asymmetric partition) or every frame above a size (an MTU black hole);
+# `ss -K` in the client namespace. Delay and random loss come from lab_relay,
+# which replaces the bridge for the scenarios that need them (this kernel has
+# no netem qdisc): it relays frames between ports "c" and "s", holding each
+# for the configured delay. 10.77.0.0/24 exists only inside these namespaces.
 #
 # lab_client prints "<monotonic ms> <event> ..." lines; the driver puts its
 # faults on the same timeline with "mark WORD" commands, then reads the
@@ -35,14 +40,29 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$here/lab_client
 SERVER=$here/lab_server
+RELAY=$here/lab_relay
 ID=ka-lab-$$                       # every namespace of this run starts so
 SRV_IP=10.77.0.2 CLI_IP=10.77.0.1 PORT=7000
 SRV_MAC=02:77:00:00:00:02          # a rebooted host keeps its NIC's address
 KA="-i 1000 -v 1000 -c 3"          # keepalive in the lab: idle + 1 s * 3 = 4 s
+U=4000                             # ... and so the default user timeout (busy deadline)
 SLACK=250                          # timer granularity; see RESULTS.md
 
+# Bounds of a busy dead path (data unacknowledged), measured from the send:
+# [U - 100, U + 410 + SLACK], so that two rules both pass. Linux's
+# TCP_USER_TIMEOUT counts U from the first RTO retransmission, which comes a
+# tail-loss probe plus an RTO (about 2 x 205 ms on this LAN) after the send:
+# U + ~410 (RESULTS.md, point 6). A library that enforces U itself from
+# TCP_INFO counts it from the later of the last ACK received and the last new
+# data sent, which here is the send: U, and a little late for its own timer.
+busy_lo() { echo $(($1 - 100)); }
+busy_hi() { echo $(($1 + 410 + SLACK)); }
+
 SCENARIOS="alive_idle crash reboot unplug brief_unplug icmp_idle icmp_data
-           graceful killed syn_blackhole unacked outage silent wire"
+           graceful killed syn_blackhole unacked outage silent wire
+           relay_delay cut_cs_idle cut_cs_data cut_sc_idle cut_sc_data mtu_hole
+           lossy slow_reader stall self_connect ss_kill"
+FIRST="slow_reader lossy"          # the long ones start first: the suite lasts as long as they do
 only=${1:-}
 
 # ---- preconditions: skip, with one line saying why ------------------------
@@ -57,13 +77,14 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
 command -v ip >/dev/null || skip "ip (iproute2) not installed"
 command -v nft >/dev/null || skip "nft (nftables) not installed"
-[ -x "$CLIENT" ] && [ -x "$SERVER" ] || skip "lab programs not built (make suite-lab builds them)"
+[ -x "$CLIENT" ] && [ -x "$SERVER" ] && [ -x "$RELAY" ] || skip "lab programs not built (make suite-lab builds them)"
 ip netns add "$ID-probe" 2>/dev/null || skip "'ip netns add' does not work here"
 if ! ip -n "$ID-probe" link add br0 type bridge 2>/dev/null ||
    ! ip -n "$ID-probe" link add v0 type veth peer name v1 2>/dev/null ||
-   ! ip netns exec "$ID-probe" nft list tables >/dev/null 2>&1; then
+   ! ip netns exec "$ID-probe" nft list tables >/dev/null 2>&1 ||
+   ! ip netns exec "$ID-probe" nft add table bridge probe 2>/dev/null; then
     ip netns del "$ID-probe"
-    skip "bridge, veth or nftables unavailable in a network namespace"
+    skip "bridge, veth or nftables (ip and bridge families) unavailable in a network namespace"
 fi
 ip netns del "$ID-probe"
 
@@ -110,6 +131,15 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 wait_for() {
     local end=$(($(now_ms) + $3))
     until grep -qE -- "$2" "$1" 2>/dev/null; do
+        [ "$(now_ms)" -ge "$end" ] && return 1
+        sleep 0.02
+    done
+}
+
+# wait_count FILE REGEX N MS: 0 once N lines of FILE match, 1 after MS.
+wait_count() {
+    local end=$(($(now_ms) + $4))
+    until [ "$(grep -cE -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
         [ "$(now_ms)" -ge "$end" ] && return 1
         sleep 0.02
     done
@@ -167,8 +197,42 @@ crash() {           # power lost: nothing more leaves the host, not even a FIN
     ip netns del "$L-s"                 # and its whole TCP stack are gone
 }
 
+# switch_rule L RULE: one rule on the frames the switch forwards (nftables
+# bridge family, in the switch namespace); `iifname "c"` is the client's
+# direction, `iifname "s"` the server's.
+switch_rule() {
+    ip netns exec "$1-w" nft -f - 2>>"$W/nft.err" <<EOF
+table bridge lab {
+    chain through {
+        type filter hook forward priority 0; policy accept;
+        $2
+    }
+}
+EOF
+}
+
+# relay_up L DELAY_MS LOSS_PCT: lab_relay in place of the bridge. The
+# endpoints send one segment per frame (gso_max_segs 1), so that a loss rate
+# is a rate of lost segments and not of 64 KiB TSO bursts; it is set before
+# any connection, which takes the limit from its route when it connects.
+relay_up() {
+    local L=$1
+    ip -n "$L-c" link set eth0 gso_max_segs 1 && ip -n "$L-s" link set eth0 gso_max_segs 1 &&
+    ip -n "$L-w" link set c nomaster && ip -n "$L-w" link set s nomaster || return 1
+    ip netns exec "$L-w" "$RELAY" -a c -b s -d "$2" -l "$3" -s "$$" -T 90000 >>"$W/relay.out" 2>&1 &
+    wait_for "$W/relay.out" " relay-up " 2000
+}
+
+# relay_down L: the relay reports and exits; the bridge is back.
+relay_down() {
+    local L=$1
+    kill_ns_procs "$L-w" TERM
+    wait_for "$W/relay.out" " exit$" 2000
+    ip -n "$L-w" link set c master br0 && ip -n "$L-w" link set s master br0
+}
+
 firewall() {        # firewall L RULE: one input rule in the server namespace
-    ip netns exec "$1-s" nft -f - <<EOF
+    ip netns exec "$1-s" nft -f - 2>>"$W/nft.err" <<EOF
 table ip lab {
     chain in {
         type filter hook input priority 0; policy accept;
@@ -182,8 +246,9 @@ EOF
 # Per scenario: $W/srv.out, $W/cli.out; the client reads commands from a FIFO
 # the scenario holds open on fd 3.
 
-start_server() {    # start_server L MODE
-    ip netns exec "$1-s" "$SERVER" -l "$SRV_IP" -p "$PORT" -m "$2" -T 60000 >>"$W/srv.out" 2>&1 &
+start_server() {    # start_server L MODE [SERVER-OPTIONS...]
+    local L=$1 m=$2; shift 2
+    ip netns exec "$L-s" "$SERVER" -l "$SRV_IP" -p "$PORT" -m "$m" -T 60000 "$@" >>"$W/srv.out" 2>&1 &
     echo $! >"$W/srv.pid"               # ip netns exec execs: this is the server
     wait_for "$W/srv.out" "listen$" 2000
 }
@@ -195,7 +260,7 @@ start_client() {    # start_client L CLIENT-OPTIONS...: returns once it has star
     exec 3>"$W/cmd"
 }
 
-cmd() { echo "$*" >&3; }     # a command to the client: mark WORD, send N, quit
+cmd() { echo "$*" >&3; }     # a command to the client: mark WORD, send N, stream RATE MS, info, quit
 
 # ---- results ----------------------------------------------------------------
 
@@ -205,7 +270,9 @@ row() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" >>"$W/row"
     if [ "$6" != 1 ]; then
         { echo "--- $1: client output"; cat "$W/cli.out" 2>/dev/null
-          echo "--- $1: server output"; cat "$W/srv.out" 2>/dev/null; } >>"$W/log"
+          echo "--- $1: server output"; cat "$W/srv.out" 2>/dev/null
+          [ -s "$W/nft.err" ] && { echo "--- $1: nft errors"; cat "$W/nft.err"; }
+          [ -s "$W/relay.out" ] && { echo "--- $1: relay output"; cat "$W/relay.out"; }; } >>"$W/log"
     fi
 }
 
@@ -218,22 +285,30 @@ mark_time() {
     stamp "$W/cli.out" " mark $1$"
 }
 
+# disconnect_seen T0 MS: waits up to MS for the client's first disconnect and
+# sets seen (its reason, "none" if none), en (its errno) and dt (ms from T0;
+# empty if there was none, or no T0).
+disconnect_seen() {
+    local t0=$1 t1
+    wait_for "$W/cli.out" " disconnect " "$2"
+    t1=$(stamp "$W/cli.out" " disconnect " "${t0:-0}")
+    seen=$(field "$W/cli.out" " disconnect " reason); seen=${seen:-none}
+    en=$(field "$W/cli.out" " disconnect " errno)
+    [ -n "$t1" ] && [ -n "$t0" ] && dt=$((t1 - t0)) || dt=""
+}
+
 # check_disconnect SCENARIO EXPECTED-REASON T0 LOW HIGH BOUND-TEXT: the first
 # disconnect at or after T0 (ms) must have the reason and come between LOW
 # and HIGH ms after T0.
 check_disconnect() {
-    local s=$1 want=$2 t0=$3 t1 seen dt
-    wait_for "$W/cli.out" " disconnect " $(($5 + 2000))
-    t1=$(stamp "$W/cli.out" " disconnect " "${t0:-0}")
-    seen=$(field "$W/cli.out" " disconnect " reason)
-    [ -n "$t1" ] && [ -n "$t0" ] && dt=$((t1 - t0)) || dt=""
-    local en; en=$(field "$W/cli.out" " disconnect " errno)
-    row "$s" "$want" "${seen:-none}${en:+ (errno $en)}" "${dt:-none} ms" "$6" \
+    local s=$1 want=$2 seen en dt
+    disconnect_seen "$3" $(($5 + 2000))
+    row "$s" "$want" "$seen${en:+ (errno $en)}" "${dt:-none} ms" "$6" \
         "$([ "$seen" = "$want" ] && within "$dt" "$4" "$5" || echo 0)"
 }
 
-connected() {       # connected SCENARIO: the client connected within 2 s
-    wait_for "$W/cli.out" " connect$" 2000 && return 0
+connected() {       # connected SCENARIO [MS]: the client connected within MS (default 2 s)
+    wait_for "$W/cli.out" " connect( |$)" "${2:-2000}" && return 0
     row "$1" "-" "never connected" "-" "-" 0
     return 1
 }
@@ -318,7 +393,8 @@ sc_icmp_data() {
     ip netns exec "$L-s" sysctl -qw net.ipv4.icmp_ratelimit=0
     firewall "$L" "tcp dport $PORT reject with icmp type host-unreachable"
     cmd "mark send"; cmd "send 100"
-    check_disconnect "$s" UNREACHABLE "$(mark_time send)" 4300 $((4000 + 410 + 210 + SLACK)) "4000 +410 (1st RTO) +210 (RTO) +$SLACK"
+    check_disconnect "$s" UNREACHABLE "$(mark_time send)" "$(busy_lo $U)" $(($(busy_hi $U) + 210)) \
+        "$U -100 .. +410 (1st RTO) +210 (RTO) +$SLACK"
 }
 
 sc_graceful() {     # the server closes: FIN
@@ -354,16 +430,15 @@ sc_syn_blackhole() { # SYNs dropped: the attempt ends at connect_timeout_ms
 
 # The path dies while sent data is unacknowledged: keepalive is out of the
 # picture (idle 10 s, and it never probes while data is in flight); the user
-# timeout ends it, counted from the first RTO retransmission, which comes a
-# tail-loss-probe timeout plus an RTO (2 x ~205 ms on this LAN) after the
-# send. Without TCP_USER_TIMEOUT: tcp_retries2 = 15, about 15 minutes.
+# timeout ends it (bounds: busy_lo and busy_hi above). With no user timeout
+# at all: tcp_retries2 = 15, about 15 minutes.
 sc_unacked() {
     local s="path lost, data unacked (user_timeout 3 s)"
     start_server "$L" echo; start_client "$L" -i 10000 -v 1000 -c 3 -u 3000
     connected "$s" || return
     unplug "$L"
     cmd "mark send"; cmd "send 100"
-    check_disconnect "$s" TIMEOUT "$(mark_time send)" 3300 $((3000 + 410 + SLACK)) "3000 +410 (1st RTO) +$SLACK"
+    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo 3000)" "$(busy_hi 3000)" "3000 -100 .. +410 (1st RTO) +$SLACK"
 }
 
 sc_outage() {       # the server is down for 3 s; the client must be back within one backoff delay
@@ -375,8 +450,8 @@ sc_outage() {       # the server is down for 3 s; the client must be back within
     : >"$W/srv.out"; start_server "$L" echo
     tb=$(stamp "$W/srv.out" " listen$")
     local end=$(($(now_ms) + 3000))
-    until [ -n "$(stamp "$W/cli.out" " connect$" "$tb")" ] || [ "$(now_ms)" -ge "$end" ]; do sleep 0.02; done
-    tc=$(stamp "$W/cli.out" " connect$" "$tb")
+    until [ -n "$(stamp "$W/cli.out" " connect( |$)" "$tb")" ] || [ "$(now_ms)" -ge "$end" ]; do sleep 0.02; done
+    tc=$(stamp "$W/cli.out" " connect( |$)" "$tb")
     # the retry that was pending when the server came back: last one before tb
     read -r _ d <<<"$(awk -v tb="$tb" '$2 == "retry" && $1 < tb { t = $1; for (i = 3; i <= NF; i++)
         if ($i ~ /^delay=/) d = substr($i, 7) } END { print t, d }' "$W/cli.out")"
@@ -393,7 +468,7 @@ sc_silent() {       # an application that hangs while its kernel answers probes
     connected "$s" || return
     local tc t1 seen
     wait_for "$W/cli.out" " disconnect " 3500
-    tc=$(stamp "$W/cli.out" " connect$"); t1=$(stamp "$W/cli.out" " disconnect ")
+    tc=$(stamp "$W/cli.out" " connect( |$)"); t1=$(stamp "$W/cli.out" " disconnect ")
     seen=$(field "$W/cli.out" " disconnect " reason)
     row "$s" HEARTBEAT "${seen:-none}" "${t1:+$((t1 - tc)) ms}" "idle_timeout 1500 +100" \
         "$([ "$seen" = HEARTBEAT ] && [ -n "$t1" ] && within $((t1 - tc)) 1500 1600 || echo 0)"
@@ -433,6 +508,234 @@ sc_wire() {
     row "$s" "probes +2000 +2000, silent: +2000 +1000, RST +1000" "${seen:-no probes seen}" "-" "each +0..100 ms" "$ok"
 }
 
+# ---- scenarios with the relay, partitions, streams and local faults -----------
+
+# kv LINE KEY: the value of KEY=value in LINE.
+kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+
+relay_failed() {    # relay_failed SCENARIO: the row when the relay would not start
+    row "$1" "-" "lab_relay did not start: $(tail -n 1 "$W/relay.out" 2>/dev/null)" "-" "-" 0
+}
+
+# The relay's own figure: 50 ms each way must show as a 100 ms round trip,
+# to the application (a message echoed back, five times, one at a time) and
+# to the kernel (TCP_INFO min_rtt). Without the relay the lab's round trip is
+# well under a millisecond.
+sc_relay_delay() {
+    local s="relay: 50 ms each way, round trip" i rtts mr ok
+    relay_up "$L" 50 0 || { relay_failed "$s"; return; }
+    start_server "$L" echo; start_client "$L" $KA
+    connected "$s" || return
+    for i in 1 2 3 4 5; do
+        cmd "mark ping$i"; cmd "send 10"
+        wait_count "$W/cli.out" " data " "$i" 2000 || break
+    done
+    cmd info
+    wait_for "$W/cli.out" " info " 1000
+    rtts=$(awk '$2 == "mark" && $3 ~ /^ping/ { t = $1 } $2 == "data" && t { printf "%s%d", (n++ ? " " : ""), $1 - t; t = 0 }' "$W/cli.out")
+    mr=$(field "$W/cli.out" " info " min_rtt_us)
+    ok=$(echo "$rtts" | awk -v mr="${mr:-0}" '{ ok = NF == 5; for (i = 1; i <= NF; i++) if ($i < 100 || $i > 150) ok = 0 }
+        END { print (ok && mr >= 100000 && mr <= 110000) ? 1 : 0 }')
+    row "$s" "RTT 100 ms" "echo ${rtts:-none} ms; TCP min_rtt ${mr:-?} us" "-" "each 100..150 ms; min_rtt 100..110 ms" "$ok"
+}
+
+# An asymmetric partition: the switch drops every frame in one direction,
+# the other still works. Idle: the keepalive probes (client->server cut) or
+# their answers (server->client cut) are lost, so the idle deadline, from the
+# last answer. With data in flight, the data or its ACKs are lost: the busy
+# deadline, from the send.
+partition() {       # partition PORT SCENARIO idle|data: drop what arrives on switch port PORT
+    local port=$1 s=$2
+    start_server "$L" sink; start_client "$L" $KA
+    connected "$s" || return
+    if [ "$3" = idle ]; then
+        sleep 1.5                       # a few answered probes first
+        cmd "mark cut"; switch_rule "$L" "iifname \"$port\" drop"
+        check_disconnect "$s" TIMEOUT "$(mark_time cut)" 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
+    else
+        switch_rule "$L" "iifname \"$port\" drop"
+        cmd "mark send"; cmd "send 100"
+        check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo $U)" "$(busy_hi $U)" "$U -100 .. +410 (1st RTO) +$SLACK"
+    fi
+}
+sc_cut_cs_idle() { partition c "partition client->server, idle" idle; }
+sc_cut_cs_data() { partition c "partition client->server, data unacked" data; }
+sc_cut_sc_idle() { partition s "partition server->client, idle" idle; }
+sc_cut_sc_data() { partition s "partition server->client, data unacked" data; }
+
+# An MTU black hole: a link on the path drops every frame above 600 bytes and
+# sends no ICMP "fragmentation needed", so path MTU discovery learns nothing.
+# The handshake and the ACKs pass; every full-sized data segment is lost, and
+# so is every retransmission (they are full-sized too: tcp_mtu_probing is 0
+# by default). A 64 KiB message is in flight: the busy deadline.
+sc_mtu_hole() {
+    local s="MTU black hole (> 600 B dropped), 64 KiB in flight"
+    start_server "$L" sink; start_client "$L" $KA
+    connected "$s" || return
+    switch_rule "$L" "meta length > 600 drop"
+    cmd "mark send"; cmd "send 65536"
+    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo $U)" "$(busy_hi $U)" "$U -100 .. +410 (1st RTO) +$SLACK"
+}
+
+# stream_verdict SCENARIO EXPECTED DETECTION BOUND [EXTRA-OK [EXTRA-SEEN]]:
+# the row for a stream that must arrive whole. The client's last stream-end
+# says how many records and bytes the library accepted; the server's verify
+# line for that many bytes must show them all, each once and in order, and
+# the client must not have disconnected.
+stream_verdict() {
+    local s=$1 b r v ok=${5:-1} seen en dt k ms=20000
+    b=$(field "$W/cli.out" " stream-end " bytes); r=$(field "$W/cli.out" " stream-end " records)
+    grep -q " disconnect " "$W/cli.out" && ms=2000   # bytes were lost with the connection: no use waiting
+    [ -n "$b" ] && wait_for "$W/srv.out" " verify bytes=$b " "$ms" || ok=0
+    v=$(grep " verify " "$W/srv.out" | tail -n 1)
+    disconnect_seen "" 0
+    [ "$seen" = none ] && [ -n "$r" ] && [ "$(kv "$v" records)" = "$r" ] || ok=0
+    for k in gaps dups reorders bad; do [ "$(kv "$v" $k)" = 0 ] || ok=0; done
+    row "$s" "$2" "disconnect $seen; $(kv "$v" records)/${r:-?} records, gaps $(kv "$v" gaps), dups $(kv "$v" dups), reorders $(kv "$v" reorders), bad $(kv "$v" bad)${6:+; $6}" \
+        "$3" "$4" "$ok"
+}
+
+# 20% loss and 50 ms delay in each direction for 15 s, with the library's
+# default deadlines (keepalive 5 s / 5 s / 3, user timeout derived: 20 s).
+# The client streams 8000 B/s, a third of what TCP carried through this path
+# in a trial; then the path is clean again and the backlog drains. No
+# disconnect, and every record arrives once, in order.
+# TCP itself can lose: a retransmission and its ACK both get through with
+# probability 0.8 x 0.8, so five retransmissions in a row fail (backing off
+# to 20 s without an ACK) with probability 0.36^5 = 0.6% per timeout. The
+# client then rightly gives up at the busy deadline. Such a run shows the
+# deadline held but cannot show survival: the row says so and is skipped.
+sc_lossy() {
+    local s="20% loss + 50 ms each way, 15 s, defaults" t gap seen en dt
+    relay_up "$L" 50 20 || { relay_failed "$s"; return; }
+    start_server "$L" verify; start_client "$L" -d -T 60000
+    connected "$s" 12000 || return      # SYNs are lost too: the next one 1 s later, then 2 s
+    cmd "stream 8000 15000"
+    wait_for "$W/cli.out" " stream-end " 17000
+    cmd info
+    wait_for "$W/cli.out" " info " 1000
+    relay_down "$L"
+    gap=$(field "$W/cli.out" " stream-end " max_ack_gap_ms)
+    disconnect_seen "" 0
+    if [ "$seen" = TIMEOUT ] && [ "${gap:-0}" -ge 19800 ]; then
+        row "$s" "no disconnect; all in order" "skipped: no ACK came through for $gap ms (TCP's own bad luck), TIMEOUT at the deadline" \
+            "-" "-" skip
+    else
+        stream_verdict "$s" "no disconnect; all in order" "none in 15 s" "default deadlines (20 s busy)"
+    fi
+    t=$(grep " info " "$W/cli.out" | tail -n 1)
+    echo "$s: client total_retrans=$(kv "$t" total_retrans) max_backoff=$(field "$W/cli.out" " stream-end " max_backoff)" \
+         "max_ack_gap_ms=$gap" \
+         "TCPTimeouts=$(netstat "$L-c" TCPTimeouts) TCPLossProbes=$(netstat "$L-c" TCPLossProbes);" \
+         "relay: $(grep ' relay dir=' "$W/relay.out" | cut -d' ' -f3-6 | tr '\n' ';')" >>"$W/note"
+}
+
+# A server that stops reading for 30 s and then reads again, while the
+# client keeps sending at 1 MB/s: the server's small receive buffer fills,
+# the window closes, the client's send buffer and queue fill (ka_client_send
+# says KA_EAGAIN), and the server's kernel answers every zero-window probe.
+# The peer is alive throughout: with the default deadlines (busy 20 s, less
+# than the pause) nothing may end the connection, and after the resume every
+# record arrives.
+sc_slow_reader() {
+    local s="server stops reading 30 s, then resumes; defaults" tc to extra ok=1
+    start_server "$L" verify -P 1000:30000 -r 65536; start_client "$L" -d -T 60000
+    connected "$s" || return
+    cmd "stream 1000000 33000"
+    wait_for "$W/srv.out" " resume$" 33000
+    wait_for "$W/cli.out" " stream-end " 4000
+    tc=$(stamp "$W/cli.out" " window-closed"); to=$(stamp "$W/cli.out" " window-open" "${tc:-0}")
+    [ -n "$tc" ] || ok=0                # the window must really have closed
+    if [ -n "$tc" ]; then extra="window closed for $((${to:-$(now_ms)} - tc)) ms"; else extra="window never closed"; fi
+    stream_verdict "$s" "no disconnect; all in order" "none in 33 s" "window closed ~30 s" "$ok" "$extra"
+}
+
+# stall_timeout_ms 3000 against a server that stops reading for good: the
+# window closes, the zero-window probes are answered (the peer is alive), and
+# the library ends the connection 3 s after the window closed: STALLED. The
+# client sees the window close in its own TCP_INFO (tcpi_snd_wnd 0), the
+# moment the bound counts from. Bound 3000 -100 .. +1000: the library may
+# notice the closed window only at its next look (a zero-window probe's
+# answer, and they back off from one RTO).
+sc_stall() {
+    local s="stall_timeout 3 s, server stops reading"
+    start_server "$L" verify -P 300:0 -r 16384; start_client "$L" $KA -S 3000
+    connected "$s" || return
+    cmd "stream 1000000 10000"
+    wait_for "$W/cli.out" " window-closed" 3000
+    check_disconnect "$s" STALLED "$(stamp "$W/cli.out" " window-closed")" 2900 4000 "3000 -100 .. +1000 after the window closed"
+}
+
+# Self-connect: the client's ephemeral ports are 40000-40001 and nothing
+# listens on 127.0.0.1:40000, so a connect from port 40000 meets itself
+# (TCP simultaneous open) and succeeds: connect() tries ports of the range's
+# low parity first (__inet_hash_connect), so 40000 whenever it is free. The
+# library must take such a socket for a refused attempt: on_connect never
+# fires while nothing listens. It must also close it without a TIME_WAIT
+# (which would hold port 40000 for 60 s), so that a server started
+# afterwards can bind 40000; the client then reaches it from port 40001.
+# tcpdump on the loopback counts the self-connects (SYN 40000 > 40000).
+sc_self_connect() {
+    local s="self-connect: 127.0.0.1:40000, local ports 40000-40001" tl tc="" early selfsyn="?" ok=1 seen retries end
+    ip netns exec "$L-c" sysctl -qw net.ipv4.ip_local_port_range="40000 40001"
+    if command -v tcpdump >/dev/null; then
+        ip netns exec "$L-c" tcpdump -i lo -n -l 'tcp[tcpflags] == tcp-syn and src port 40000 and dst port 40000' \
+            >"$W/selfsyn" 2>"$W/selfsyn.err" &
+        wait_for "$W/selfsyn.err" "listening on" 3000
+    fi
+    start_client "$L" $KA -h 127.0.0.1 -p 40000 -b 50 -B 100 -j 0
+    wait_count "$W/cli.out" " retry " 30 6000
+    retries=$(grep -c " retry " "$W/cli.out")
+    ip netns exec "$L-c" "$SERVER" -l 127.0.0.1 -p 40000 -m echo -R 3000 -T 30000 >>"$W/srv.out" 2>&1 &
+    wait_for "$W/srv.out" " listen$| error " 4000
+    tl=$(stamp "$W/srv.out" " listen$")
+    end=$(($(now_ms) + 3000))
+    while [ -n "$tl" ] && [ -z "$(stamp "$W/cli.out" " connect( |$)" "$tl")" ] && [ "$(now_ms)" -lt "$end" ]; do sleep 0.02; done
+    [ -n "$tl" ] && tc=$(stamp "$W/cli.out" " connect( |$)" "$tl")
+    early=$(awk -v tl="${tl:-999999999999999}" '$2 == "connect" && $1 < tl' "$W/cli.out" | wc -l)
+    [ -f "$W/selfsyn" ] && selfsyn=$(grep -c " > " "$W/selfsyn")
+    [ "$early" = 0 ] && [ "$retries" -ge 30 ] && [ -n "$tc" ] || ok=0
+    [ "$selfsyn" = "?" ] || [ "$selfsyn" -ge 1 ] || ok=0    # else the scenario tested nothing
+    if [ "$early" != 0 ]; then seen="connected to itself ($(field "$W/cli.out" " connect " lport))"
+    else seen="$retries refused attempts ($selfsyn self-connects)"; fi
+    if [ -z "$tl" ]; then
+        seen="$seen; server could not bind 40000"
+        ip netns exec "$L-c" ss -tan >>"$W/log" 2>&1
+    else
+        if [ -n "$tc" ]; then seen="$seen; server reached after $((tc - tl)) ms"; else seen="$seen; server not reached"; fi
+    fi
+    row "$s" "no on_connect; then server reached" "$seen" "-" ">= 30 attempts; server in 3 s" "$ok"
+}
+
+# `ss -K` (SOCK_DESTROY) kills the client's socket from outside the process,
+# as an administrator or a mobile OS on a network change does: the kernel
+# aborts it with ECONNABORTED. The peer did nothing, so the reason must be
+# ABORTED, not PEER_RESET. The abort also sends the server an RST
+# (tcp_abort()), which the switch drops: the server's socket stays open, so
+# nothing at all comes from the server. Needs CONFIG_INET_DIAG_DESTROY;
+# without it ss -K destroys nothing, and the row says so and is skipped.
+sc_ss_kill() {
+    local s="ss -K kills the client's socket" lport t0 ta ss_ms open seen en dt
+    start_server "$L" echo; start_client "$L" $KA
+    connected "$s" || return
+    lport=$(field "$W/cli.out" " connect " lport)
+    switch_rule "$L" 'iifname "c" tcp flags & rst == rst drop'
+    ta=$(now_ms)
+    cmd "mark kill"; t0=$(mark_time kill)
+    ip netns exec "$L-c" ss -K dst "$SRV_IP" dport = ":$PORT" >"$W/ss.out" 2>&1
+    ss_ms=$(($(now_ms) - ta))           # from the mark until ss has finished (a busy machine starts ss slowly)
+    if ! wait_for "$W/cli.out" " disconnect " 1000 &&
+       ip netns exec "$L-c" ss -Htn state established "( sport = :$lport )" | grep -q .; then
+        row "$s" "ABORTED" "skipped: ss -K destroyed nothing (no CONFIG_INET_DIAG_DESTROY?)" "-" "-" skip
+        return
+    fi
+    disconnect_seen "$t0" 1000
+    open=$(ip netns exec "$L-s" ss -Htn state established "( dport = :$lport )" | wc -l)
+    row "$s" "ABORTED; server open" "$seen${en:+ (errno $en)}; server socket $([ "$open" -gt 0 ] && echo open || echo gone)" \
+        "${dt:-none} ms" "while ss ran ($ss_ms ms) +100" \
+        "$([ "$seen" = ABORTED ] && [ "$open" -gt 0 ] && within "$dt" 0 $((ss_ms + 100)) || echo 0)"
+}
+
 # ---- run ----------------------------------------------------------------------
 
 run_scenario() {    # in a subshell: its own lab, its own fd 3
@@ -455,8 +758,11 @@ run_scenario() {    # in a subshell: its own lab, its own fd 3
 }
 
 t_start=$(now_ms)
-for name in $SCENARIOS; do
+started=""
+for name in $FIRST $SCENARIOS; do
     [ -n "$only" ] && [ "${name#*$only}" = "$name" ] && continue
+    case " $started " in *" $name "*) continue ;; esac
+    started="$started $name"
     ( run_scenario "$name" ) 2>"$WORK/$name.stderr" &
     jobs_pids="$jobs_pids $!"
 done
