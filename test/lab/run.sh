@@ -590,7 +590,7 @@ stream_verdict() {
     v=$(grep " verify " "$W/srv.out" | tail -n 1)
     disconnect_seen "" 0
     [ "$seen" = none ] && [ -n "$r" ] && [ "$(kv "$v" records)" = "$r" ] || ok=0
-    for k in gaps dups reorders bad; do [ "$(kv "$v" $k)" = 0 ] || ok=0; done
+    for k in gaps dups reorders bad; do [ "$(kv "$v" "$k")" = 0 ] || ok=0; done
     row "$s" "$2" "disconnect $seen; $(kv "$v" records)/${r:-?} records, gaps $(kv "$v" gaps), dups $(kv "$v" dups), reorders $(kv "$v" reorders), bad $(kv "$v" bad)${6:+; $6}" \
         "$3" "$4" "$ok"
 }
