@@ -8,7 +8,9 @@
  * FIFO and is then sent, unchanged, out of the other port. A constant delay
  * per direction keeps every frame in order, as a long cable would. With a
  * loss rate, frames are dropped at random as they arrive (our own xorshift
- * generator, seeded, so a run can be repeated).
+ * generator, seeded, so a run can be repeated); with -u the losses begin
+ * only at the first SIGUSR1, so a connection can be set up on a clean path
+ * and then suffer.
  *
  * It relays frames, it parses nothing. Each frame travels with its
  * virtio_net_hdr (PACKET_VNET_HDR): a TCP sender on a veth hands over
@@ -19,9 +21,9 @@
  * the endpoints to one segment per frame: see run.sh.)
  *
  * Output, one line per event on CLOCK_MONOTONIC in ms like the other lab
- * programs: "relay-up ...", then at exit one "relay dir=A>B ..." line per
- * direction with its counters, then "exit". It exits on SIGTERM or SIGINT,
- * or after -T milliseconds.
+ * programs: "relay-up ...", "loss-on" when the losses begin, then at exit one
+ * "relay dir=A>B ..." line per direction with its counters, then "exit". It
+ * exits on SIGTERM or SIGINT, or after -T milliseconds.
  *
  * Linux only: AF_PACKET, PACKET_VNET_HDR (2.6.36), PACKET_IGNORE_OUTGOING
  * (4.20), ppoll. */
@@ -61,10 +63,12 @@ struct lane {
     unsigned long frames, sent, lost, full, errors, truncated;
 };
 
-static volatile sig_atomic_t stop_now;
+static volatile sig_atomic_t stop_now, start_loss;
 static unsigned rng;
+static int losing = 1;                  /* 0 while -u holds the losses back */
 
 static void on_stop(int sig) { (void)sig; stop_now = 1; }
+static void on_usr1(int sig) { (void)sig; start_loss = 1; }
 
 static unsigned long long now_us(void)
 {
@@ -86,9 +90,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: lab_relay -a IFACE -b IFACE [-d delay_ms] [-D delay_ms_b_to_a]\n"
             "                 [-l loss_pct] [-L loss_pct_b_to_a] [-q max_frames]\n"
-            "                 [-s seed] [-T lifetime_ms]\n"
+            "                 [-s seed] [-T lifetime_ms] [-u]\n"
             "Relays frames between the two ports, delaying (and dropping) them per\n"
-            "direction; -D and -L default to -d and -l.\n");
+            "direction; -D and -L default to -d and -l; -u: no loss before SIGUSR1.\n");
     exit(2);
 }
 
@@ -194,7 +198,7 @@ static void receive(struct lane *l, unsigned char *buf)
         }
         l->frames++;
         if ((size_t)n > MAX_FRAME) { l->truncated++; continue; }
-        if (l->loss_pct && xorshift32() % 100 < l->loss_pct) { l->lost++; continue; }
+        if (losing && l->loss_pct && xorshift32() % 100 < l->loss_pct) { l->lost++; continue; }
         enqueue(l, buf, (size_t)n, now_us());
     }
 }
@@ -236,7 +240,7 @@ int main(int argc, char **argv)
     unsigned long long end;
     int opt, i, pa, pb;
 
-    while ((opt = getopt(argc, argv, "a:b:d:D:l:L:q:s:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "a:b:d:D:l:L:q:s:T:u")) != -1) {
         switch (opt) {
         case 'a': a = optarg; break;
         case 'b': b = optarg; break;
@@ -247,6 +251,7 @@ int main(int argc, char **argv)
         case 'q': cap = num(optarg, 1000000); break;
         case 's': seed = num(optarg, 0xFFFFFFFFu); break;
         case 'T': lifetime_ms = num(optarg, 0xFFFFFFFFu); break;
+        case 'u': losing = 0; break;
         default: usage();
         }
     }
@@ -256,19 +261,23 @@ int main(int argc, char **argv)
     rng = seed ? seed : 1;          /* xorshift must not start at 0 */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    /* SIGTERM / SIGINT are blocked except inside ppoll, so a stop can never
-     * fall between the check of stop_now and the wait. */
+    /* The signals are blocked except inside ppoll, so none can fall between
+     * the check of its flag and the wait. */
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
     sigprocmask(SIG_BLOCK, &block, &during_poll);
     sigdelset(&during_poll, SIGTERM);
     sigdelset(&during_poll, SIGINT);
+    sigdelset(&during_poll, SIGUSR1);
 
     if ((pa = open_port(a)) < 0 || (pb = open_port(b)) < 0) return 1;
     buf = malloc(MAX_FRAME);
@@ -295,6 +304,10 @@ int main(int argc, char **argv)
         long long wait_us;
         struct timespec ts;
         if (now >= end) break;
+        if (start_loss && !losing) {
+            losing = 1;
+            printf("%llu loss-on\n", now / 1000u);
+        }
         for (i = 0; i < 2; i++) release_due(&lane[i], now);
         wait_us = next_due(lane, 2, now);
         if (wait_us < 0 || wait_us > (long long)(end - now)) wait_us = (long long)(end - now);
