@@ -663,17 +663,20 @@ sc_slow_reader() {
 # stall_timeout_ms 3000 against a server that stops reading for good: the
 # window closes, the zero-window probes are answered (the peer is alive), and
 # the library ends the connection 3 s after the window closed: STALLED. The
-# client sees the window close in its own TCP_INFO (tcpi_snd_wnd 0), the
-# moment the bound counts from. Bound 3000 -100 .. +1000: the library may
-# notice the closed window only at its next look (a zero-window probe's
-# answer, and they back off from one RTO).
+# client sees the window close in its own TCP_INFO (tcpi_snd_wnd 0, sampled
+# every 10 ms), the moment the bound counts from. Bound 3000 -250 .. +1000:
+# a library may count from the last data it sent, which the zero window
+# follows by the peer's delayed ACK (up to 40 ms) plus our sampling; and it
+# may notice the closed window only at its next look (zero-window probes
+# back off from one RTO).
 sc_stall() {
     local s="stall_timeout 3 s, server stops reading"
     start_server "$L" verify -P 300:0 -r 16384; start_client "$L" $KA -S 3000
     connected "$s" || return
     cmd "stream 1000000 10000"
     wait_for "$W/cli.out" " window-closed" 3000
-    check_disconnect "$s" STALLED "$(stamp "$W/cli.out" " window-closed")" 2900 4000 "3000 -100 .. +1000 after the window closed"
+    check_disconnect "$s" STALLED "$(stamp "$W/cli.out" " window-closed")" $((3000 - SLACK)) 4000 \
+        "3000 -$SLACK .. +1000 after the window closed"
 }
 
 # Self-connect: the client's ephemeral ports are 40000-40001 and nothing
