@@ -13,44 +13,24 @@
  * --port 0 picks a free port; the first line says which:
  * "server: HH:MM:SS.d listening on 127.0.0.1:PORT".
  */
-/* ---- platform: Winsock or POSIX sockets; nothing below this block differs ---- */
-#ifdef _WIN32
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <windows.h>
+/* ---- platform: Winsock or POSIX sockets; nothing below this block differs ----
+ * demo_os.h has the clocks and the select() that copes with empty sets. */
+#include "demo_os.h"
 #include <signal.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
 
 typedef SOCKET sock_t;
 #define NO_SOCK INVALID_SOCKET
 #define close_sock closesocket
-static int sock_errno(void) { return WSAGetLastError(); }
 static const char *sock_errtext(int e) { static char b[32]; snprintf(b, sizeof b, "error %d", e); return b; }
-static unsigned long long now_ms(void) { return (unsigned long long)GetTickCount64(); }
-static void clock_text(char *buf, size_t n)
-{
-    SYSTEMTIME st;
-    GetLocalTime(&st);
-    snprintf(buf, n, "%02u:%02u:%02u.%u", st.wHour, st.wMinute, st.wSecond, st.wMilliseconds / 100u);
-}
 static void set_nonblock(sock_t s, int on) { u_long v = (u_long)on; ioctlsocket(s, FIONBIO, &v); }
 /* Windows' SO_REUSEADDR would let another socket take the port over; the
  * default already lets a listener come back while old connections linger. */
 static void set_reuse(sock_t s) { (void)s; }
 static int max_fd(int m, sock_t s) { (void)s; return m; }     /* nfds is ignored */
-/* select() fails at once on empty sets: then just sleep. */
-static int wait_read(int nfds, fd_set *rd, struct timeval *tv)
-{
-    (void)nfds;
-    if (rd->fd_count == 0) { Sleep((DWORD)(tv->tv_sec * 1000 + tv->tv_usec / 1000)); return 0; }
-    return select(0, rd, NULL, NULL, tv);
-}
 static int platform_init(void)
 {
     WSADATA wsa;
@@ -58,45 +38,18 @@ static int platform_init(void)
     return WSAStartup(MAKEWORD(2, 2), &wsa) == 0 ? 0 : -1;
 }
 #else
-#define _POSIX_C_SOURCE 200809L
-#include <sys/types.h>
-#include <sys/socket.h>
-#include <sys/select.h>
 #include <netinet/in.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef int sock_t;
 #define NO_SOCK (-1)
 #define close_sock close
-static int sock_errno(void) { return errno; }
 static const char *sock_errtext(int e) { return strerror(e); }
-static unsigned long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
-}
-static void clock_text(char *buf, size_t n)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, n, "%02d:%02d:%02d.%d", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 100000000L));
-}
 static void set_nonblock(sock_t s, int on) { int f = fcntl(s, F_GETFL, 0); fcntl(s, F_SETFL, on ? f | O_NONBLOCK : f & ~O_NONBLOCK); }
 static void set_reuse(sock_t s) { int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); }
 static int max_fd(int m, sock_t s) { return s > m ? s : m; }
-static int wait_read(int nfds, fd_set *rd, struct timeval *tv) { return select(nfds, rd, NULL, NULL, tv); }
 static int platform_init(void)
 {
     signal(SIGPIPE, SIG_IGN);   /* a client gone mid-echo is not our death */
@@ -301,7 +254,6 @@ static void serve(server *sv)
 {
     while (!got_signal && now_ms() < sv->end_at) {
         fd_set rd;
-        struct timeval tv;
         unsigned long long now = now_ms(), until = sv->next_at < sv->end_at ? sv->next_at : sv->end_at;
         long t = until > now ? (long)(until - now) : 0;
         int i, maxfd = -1;
@@ -309,9 +261,7 @@ static void serve(server *sv)
         if (sv->lfd != NO_SOCK) { FD_SET(sv->lfd, &rd); maxfd = max_fd(maxfd, sv->lfd); }
         for (i = 0; i < MAX_CLIENTS; i++)
             if (sv->clients[i] != NO_SOCK) { FD_SET(sv->clients[i], &rd); maxfd = max_fd(maxfd, sv->clients[i]); }
-        tv.tv_sec = t / 1000;
-        tv.tv_usec = (t % 1000) * 1000;
-        if (wait_read(maxfd + 1, &rd, &tv) > 0) {
+        if (wait_sockets(maxfd + 1, &rd, NULL, NULL, t) > 0) {
             if (sv->lfd != NO_SOCK && FD_ISSET(sv->lfd, &rd)) accept_client(sv);
             for (i = 0; i < MAX_CLIENTS; i++)
                 if (sv->clients[i] != NO_SOCK && FD_ISSET(sv->clients[i], &rd)) serve_client(sv, i);

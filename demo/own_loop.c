@@ -18,20 +18,15 @@
  * the queue is empty and replies had a second to come back, or after 5 s.
  */
 /* ---- platform: the only part that differs on Windows ----------------------
+ * demo_os.h has the clock and the select() that copes with empty sets.
  * Windows select() takes sockets only, so there stdin is read by a thread
- * that passes it on through a loopback socket (demo/win_stdin.h), and an
- * all-empty select() must be a sleep. Elsewhere stdin is fd 0. */
-#ifdef _WIN32
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <winsock2.h>
-#include <windows.h>
-#include <stdio.h>
+ * that passes it on through a loopback socket (demo/win_stdin.h).
+ * Elsewhere stdin is fd 0. */
+#include "demo_os.h"
 #include "ka_client.h"
+#ifdef _WIN32
 #include "win_stdin.h"
 
-static unsigned long long now_ms(void) { return (unsigned long long)GetTickCount64(); }
 static int input_start(void)
 {
     WSADATA wsa;
@@ -39,37 +34,13 @@ static int input_start(void)
 }
 static ka_socket input_fd(void) { return win_stdin_socket; }
 static long input_read(char *buf, size_t len) { return recv(win_stdin_socket, buf, (int)len, 0); }
-static int wait_sockets(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
-{
-    (void)nfds;
-    if (!rd->fd_count && !wr->fd_count && !ex->fd_count) { Sleep((DWORD)(tv->tv_sec * 1000 + tv->tv_usec / 1000)); return 0; }
-    return select(0, rd->fd_count ? rd : NULL, wr->fd_count ? wr : NULL, ex->fd_count ? ex : NULL, tv);
-}
 #else
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <stdio.h>
-#include <sys/select.h>
-#include <time.h>
 #include <unistd.h>
-#include "ka_client.h"
 
-static unsigned long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
-}
 static int input_start(void) { return 0; }
 static ka_socket input_fd(void) { return 0; }
 /* read(), not fgets(): stdio could buffer lines select() never sees. */
 static long input_read(char *buf, size_t len) { return (long)read(0, buf, len); }
-static int wait_sockets(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
-{
-    int n = select(nfds, rd, wr, ex, tv);
-    if (n < 0 && errno == EINTR) { FD_ZERO(rd); FD_ZERO(wr); FD_ZERO(ex); return 0; }
-    return n;
-}
 #endif
 
 #define TICK_MS 5000
@@ -97,8 +68,7 @@ static void on_retry(ka_client *c, const ka_retry_info *ri, void *user)
 /* The application's own periodic work. */
 static void tick(ka_client *c)
 {
-    static const char *const names[] = { "idle", "connecting", "connected", "backoff", "stopped" };
-    printf("* tick: %s, %lu bytes queued\n", names[ka_client_state(c)], (unsigned long)ka_client_pending(c));
+    printf("* tick: %s, %lu bytes queued\n", ka_state_str(ka_client_state(c)), (unsigned long)ka_client_pending(c));
 }
 
 /* A full queue (KA_EAGAIN) drops the input here; demo/kacat.c shows how to
@@ -133,7 +103,6 @@ int main(int argc, char **argv)
 
     for (;;) {
         fd_set rd, wr, ex;
-        struct timeval tv;
         unsigned long long now = now_ms();
         long t = (long)(next_tick > now ? next_tick - now : 0), kt;
         int nfds, n;
@@ -149,10 +118,9 @@ int main(int argc, char **argv)
         /* Sleep until our timer or the client's, whichever comes first. */
         kt = ka_client_timeout_ms(c);
         if (kt >= 0 && kt < t) t = kt;
-        tv.tv_sec = t / 1000;
-        tv.tv_usec = (t % 1000) * 1000;
-        n = wait_sockets(nfds, &rd, &wr, &ex, &tv);
-        if (n < 0) { fprintf(stderr, "own_loop: select failed\n"); break; }
+        n = wait_sockets(nfds, &rd, &wr, &ex, t);
+        if (n < 0 && sock_errno() == SOCK_EINTR) { FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex); }
+        else if (n < 0) { fprintf(stderr, "own_loop: select failed\n"); break; }
 
         ka_client_process_ex(c, &rd, &wr, &ex);    /* socket events and due timers */
 
