@@ -1,33 +1,36 @@
 /* kacat: cat over one TCP connection that ka_client keeps alive.
  *
- *   kacat [options] HOST PORT
+ *   kacat [options] HOST PORT        kacat [options] HOST:PORT | [V6]:PORT
  *
  * stdin goes to the server, the server's bytes go to stdout, and what
  * happens to the connection is told on stderr in plain words. When the
- * connection drops, kacat reconnects with backoff; input that arrives in the
- * meantime is queued and sent after the reconnect. When the queue is full
- * kacat stops reading stdin (backpressure), so nothing is ever dropped
- * silently.
+ * connection drops, kacat reconnects with backoff (unless --once); input
+ * that arrives in the meantime is queued and sent after the reconnect. When
+ * the queue is full kacat stops reading stdin (backpressure), so nothing is
+ * ever dropped silently.
  *
  * End of input: kacat calls ka_client_finish(), which delivers what is
  * queued (reconnecting if need be), then half-closes the connection (the
  * server sees EOF after the last byte) and stops heartbeats. kacat keeps
  * printing what the server still sends until the server closes or --linger
- * ms pass, then exits 0. Input that ends with nothing queued and no
- * connection up (e.g. empty input at start-up) still waits for a connection
- * first, so the server always sees a clean end, and a server that talks
- * first (a banner) is heard: kacat never exits 0 without having connected.
+ * passes. Input that ends with nothing queued and no connection up (e.g.
+ * empty input at start-up) still waits for a connection first, so the
+ * server always sees a clean end, and a server that talks first (a banner)
+ * is heard.
  *
- * "Sent" means handed to the kernel: bytes still in the kernel's send
- * buffer when a connection dies are lost without a count (the library
- * cannot see them); only a message cut in half is reported (unsent_bytes).
+ * The exit status and the last line on stderr say whether all input reached
+ * one connection, and who closed first (see EXIT_* below, --help and
+ * doc/kacat.1). "Sent" means handed to the kernel: bytes still in the
+ * kernel's send buffer when a connection dies are lost without a count (the
+ * library cannot see them), which is why input split over two connections
+ * is never a plain success; a message cut in half is counted (unsent_bytes).
  *
- * Exit status: 0 input sent; 1 runtime error (including a connection reset
- * while finishing); 2 bad usage; 3 gave up (--max-attempts); 128+N on
- * signal N (SIGINT, SIGTERM).
+ * --exec hooks run one at a time, in event order, from a bounded queue (see
+ * the hooks section).
  *
- * Layout: platform, options, status words, hooks (--exec), input,
- * callbacks, loop. Only the platform section knows about POSIX or Windows.
+ * Layout: platform, status words, options, hooks, input, the end,
+ * callbacks, loop. Only the platform section knows about POSIX or Windows;
+ * what the demos share (clocks, select() with empty sets) is demo_os.h.
  *
  * On Windows stdin cannot be select()ed: a thread reads it and hands it to
  * the loop through a loopback socket (demo/win_stdin.h). --exec runs
@@ -37,67 +40,34 @@
 
 /* ---- platform -------------------------------------------------------------------
  *
- *   now_ms(), clock_text(), sleep_ms()   monotonic and wall-clock time
- *   sock_errnames[], sock_errtext()      spelling of sys_error (errno or WSA code)
  *   platform_init(), catch_signals()     Winsock, binary stdout; SIGINT/SIGTERM
  *   input_start/fd/read/errtext()        stdin as something select() can watch
- *   wait_select(), poll()                select() that may get empty sets
  *   proc_t, proc_spawn(), proc_poll()    a hook: CMD in the shell, not waited for
  */
+#include "demo_os.h"
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ka_client.h"
+
 typedef struct env_var { const char *name, *value; } env_var;
 
 #ifdef _WIN32
 
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#define _CRT_SECURE_NO_WARNINGS
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <windows.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <io.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include "ka_client.h"
 #include "win_stdin.h"
 
 typedef HANDLE proc_t;                  /* NULL: no process */
 #define HOOK_SHELL "cmd.exe /d /s /c"
 #define HOOK_NOT_FOUND 9009u            /* cmd.exe: "is not recognized as a command" */
 #define SIGNAL_CHECK_MS 200             /* Ctrl+C runs its handler on another thread */
-#define SOCK_EINTR WSAEINTR
+#define SYS_ERROR_WORD "WSA error"
 #define poll WSAPoll                    /* only for the FD_SETSIZE fallback, unused here */
-
-#define SE(e) { WSA##e, "WSA" #e }
-static const struct sock_errname { int e; const char *name; } sock_errnames[] = {
-    SE(ECONNRESET), SE(ECONNREFUSED), SE(ETIMEDOUT), SE(ECONNABORTED), SE(EHOSTUNREACH),
-    SE(ENETUNREACH), SE(ENETDOWN), SE(ENETRESET), SE(EADDRNOTAVAIL), SE(EACCES), SE(EHOSTDOWN),
-};
-#undef SE
-
-static unsigned long long now_ms(void) { return (unsigned long long)GetTickCount64(); }
-static void sleep_ms(unsigned ms) { Sleep(ms); }
-static int sock_errno(void) { return WSAGetLastError(); }
-
-static void clock_text(char *buf, size_t n)
-{
-    SYSTEMTIME st;
-    GetLocalTime(&st);
-    snprintf(buf, n, "%02u:%02u:%02u.%u", st.wHour, st.wMinute, st.wSecond, st.wMilliseconds / 100u);
-}
-
-static const char *sock_errtext(int e)
-{
-    static char buf[32];
-    snprintf(buf, sizeof buf, "error %d", e);
-    return buf;
-}
 
 /* Winsock for the input socket pair (each ka_client starts its own too);
  * stdout carries the server's bytes unchanged, no \n -> \r\n; stderr
@@ -141,21 +111,6 @@ static const char *input_errtext(void)
     static char buf[48];
     snprintf(buf, sizeof buf, "error %ld", win_stdin_error ? (long)win_stdin_error : (long)WSAGetLastError());
     return buf;
-}
-
-/* select() fails at once when every set is empty (and wants NULL for an
- * empty one): then just sleep until the timer. */
-static int wait_select(fd_set *rd, fd_set *wr, fd_set *ex, int nfds, long t)
-{
-    struct timeval tv;
-    (void)nfds;
-    if (!rd->fd_count && !wr->fd_count && !ex->fd_count) {
-        sleep_ms(t < 0 ? SIGNAL_CHECK_MS : (unsigned)t);
-        return 0;
-    }
-    tv.tv_sec = t / 1000;
-    tv.tv_usec = (t % 1000) * 1000;
-    return select(0, rd->fd_count ? rd : NULL, wr->fd_count ? wr : NULL, ex->fd_count ? ex : NULL, t < 0 ? NULL : &tv);
 }
 
 /* Starts "cmd.exe /d /s /c CMD" with the variables set (in kacat's own
@@ -205,67 +160,18 @@ static int proc_poll(proc_t p, unsigned long *code, int *signo)
 
 #else /* POSIX */
 
-#define _POSIX_C_SOURCE 200809L
-#include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include "ka_client.h"
 
 typedef pid_t proc_t;                   /* 0: no process */
 #define HOOK_SHELL "/bin/sh -c"
 #define HOOK_NOT_FOUND 127u             /* sh: command not found, or not executable */
 #define SIGNAL_CHECK_MS (-1)            /* signals interrupt select() with EINTR */
-#define SOCK_EINTR EINTR
-
-#define SE(e) { e, #e }
-static const struct sock_errname { int e; const char *name; } sock_errnames[] = {
-    SE(ECONNRESET), SE(ECONNREFUSED), SE(ETIMEDOUT), SE(EPIPE), SE(ECONNABORTED), SE(EHOSTUNREACH),
-    SE(ENETUNREACH), SE(ENETDOWN), SE(ENETRESET), SE(EADDRNOTAVAIL), SE(EACCES), SE(EPERM),
-#ifdef EHOSTDOWN
-    SE(EHOSTDOWN),
-#endif
-};
-#undef SE
-
-static unsigned long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
-static int sock_errno(void) { return errno; }
-static const char *sock_errtext(int e) { return strerror(e); }
-
-static void clock_text(char *buf, size_t n)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, n, "%02d:%02d:%02d.%d", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 100000000L));
-}
+#define SYS_ERROR_WORD "errno"
 
 static int platform_init(void) { return 0; }
 
@@ -294,14 +200,6 @@ static long input_read(void *buf, size_t len)
 
 static const char *input_errtext(void) { return strerror(errno); }
 
-static int wait_select(fd_set *rd, fd_set *wr, fd_set *ex, int nfds, long t)
-{
-    struct timeval tv;
-    tv.tv_sec = t / 1000;
-    tv.tv_usec = (t % 1000) * 1000;
-    return select(nfds, rd, wr, ex, t < 0 ? NULL : &tv);
-}
-
 /* The hook must not eat kacat's stdin nor write into the server's byte
  * stream on stdout, so its stdin is /dev/null and its stdout kacat's
  * stderr. kacat is single-threaded, so setenv after fork is safe. */
@@ -309,7 +207,6 @@ static proc_t proc_spawn(const char *cmd, const env_var *env, size_t nenv, char 
 {
     pid_t pid;
     size_t i;
-    fflush(stdout);
     fflush(stderr);
     pid = fork();
     if (pid < 0) { snprintf(err, errlen, "fork: %s", strerror(errno)); return 0; }
@@ -337,39 +234,92 @@ static int proc_poll(proc_t p, unsigned long *code, int *signo)
 
 #endif /* _WIN32 */
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE   2
-#define EXIT_GAVE_UP 3
+/* Exit statuses: 0 is the only success. When several apply, the first
+ * listed in exit_status() wins; the last line on stderr tells the rest. */
+#define EXIT_OK           0     /* all input over one connection; kacat closed first */
+#define EXIT_FAILED       1     /* no connection (--once), I/O error, or the last connection failed after kacat closed */
+#define EXIT_USAGE        2
+#define EXIT_GAVE_UP      3     /* --max-attempts failed attempts in a row */
+#define EXIT_SERVER_FIRST 4     /* the connection carrying the input ended before kacat had sent it all and closed */
+#define EXIT_SPLIT        5     /* all input sent, but over more than one connection */
+#define EXIT_DROPPED      6     /* part of a message dropped: a connection died while it was being sent */
 
-#define CHUNK      65536        /* largest read from stdin */
-#define MAX_HOOKS  16           /* hook processes running at once */
-#define HOOK_GRACE_MS 1000      /* at exit, how long to wait for running hooks */
+#define CHUNK       65536       /* largest read from stdin */
+#define HOOK_QUEUE  8           /* events waiting for their hook; more are folded (see hooks) */
+#define HOOK_TICK_MS 20         /* how often a running hook is checked on */
+#define MAX_OPTS    40
 
-typedef struct hook { proc_t proc; const char *event; } hook;
+/* How kacat's run ended (the second half of the last line). */
+enum end_kind {
+    END_RUNNING,
+    END_INPUT_DONE,         /* input ended and was delivered; kacat closed first */
+    END_SERVER_FIRST,       /* the connection ended from the other side before kacat had sent all input and closed */
+    END_FINISH_FAILED,      /* after kacat's FIN the connection failed (reset, timeout) */
+    END_GAVE_UP,
+    END_CONNECT_FAILED,     /* --once: the one attempt failed */
+    END_SIGNAL,
+    END_ERROR               /* fail_text says what */
+};
+
+/* One --exec event waiting for its turn. */
+typedef struct hook_event {
+    const char *name;           /* "connect", "disconnect", "retry", "give_up" */
+    ka_reason reason;
+    int err;
+    unsigned attempt, delay_ms;
+    unsigned coalesced;         /* earlier events folded into this one */
+} hook_event;
 
 typedef struct app {
     ka_config cfg;
     ka_client *c;
+    /* the server: host as the library takes it ("[::1]" keeps its
+     * brackets), without brackets for hooks, and "host:port" for people */
+    char host[KA_MAX_HOST_LEN + 3];
+    char host_plain[KA_MAX_HOST_LEN + 3];
+    char port[40];
+    char where[KA_MAX_HOST_LEN + 48];
     /* options that are kacat's own */
     const char *heartbeat_text;
     const char *exec_cmd;
     unsigned linger_ms;
-    int quiet, verbose, timestamps;
-    char heartbeat[1024];       /* heartbeat_text with escapes decoded */
+    int quiet, verbose, timestamps, once;
+    const char *given[MAX_OPTS];    /* each option's value as typed, for error messages */
+    const char *w_bare;             /* -w given a small bare number: nc users mean seconds */
+    char heartbeat[1024];           /* heartbeat_text with escapes decoded */
     /* input: one chunk read from stdin and not yet accepted by the queue */
     unsigned char in[CHUNK];
     size_t inlen;
     int in_eof, in_error;
+    /* where the input went */
+    unsigned long long accepted;    /* bytes ka_client_send took */
+    unsigned long long dropped;     /* unsent_bytes, summed */
+    long long left_at_connect;      /* accepted - pending when this connection came up */
+    unsigned carriers;              /* connections that carried some input */
+    int lost_carrier;               /* one of them ended before kacat closed it */
     /* what has been said, so each notice is given once per outage */
     int said_waiting, said_full, said_eof_wait, just_lost;
     /* finishing: ka_client_finish called; half_closed: it sent the FIN
      * and the linger runs until linger_until */
-    int finishing, half_closed, done, exit_code;
+    int finishing, half_closed, done;
     unsigned long long linger_until;
-    hook hooks[MAX_HOOKS];
+    /* the end, for the exit status and the last line */
+    enum end_kind end;
+    int server_closed, lingered_out, signo;
+    ka_reason end_reason;
+    int end_err;
+    unsigned attempts;
+    const char *end_state;
+    char fail_text[160];
+    /* hooks: the one running, and the queue behind it */
+    proc_t hook_proc;
+    hook_event hook_now;
+    hook_event hq[HOOK_QUEUE];
+    size_t hq_len;
+    unsigned folded;                /* events folded since the queue was last empty */
 } app;
 
-static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_signal, signal_count;
 
 /* ---- status words ---------------------------------------------------------- */
 
@@ -409,24 +359,27 @@ static void warn(const app *a, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Symbolic names for the errors a connection can end with: "ECONNRESET"
- * tells a user more than "104" or a sentence from strerror(). */
-static const char *errno_name(int e)
+static const char *plural(unsigned long long n) { return n == 1 ? "" : "s"; }
+
+/* "1 byte", "65536 bytes"; by hand, since %llu is not in every C runtime. */
+static const char *bytes_text(char *buf, size_t n, unsigned long long v)
 {
-    size_t i;
-    for (i = 0; i < sizeof sock_errnames / sizeof sock_errnames[0]; i++)
-        if (sock_errnames[i].e == e) return sock_errnames[i].name;
-    return NULL;
+    char digits[24];
+    size_t i = sizeof digits - 1;
+    unsigned long long x = v;
+    digits[i] = 0;
+    do { digits[--i] = (char)('0' + x % 10); x /= 10; } while (x);
+    snprintf(buf, n, "%s byte%s", digits + i, plural(v));
+    return buf;
 }
 
-/* "peer reset (ECONNRESET)", "refused (ECONNREFUSED)", "peer closed". */
+/* "peer reset (connection reset by peer, errno 104)", "peer closed". The
+ * words are the library's: ka_reason_str and ka_sys_strerror. */
 static const char *cause_text(char *buf, size_t n, ka_reason r, int err)
 {
-    const char *name = err ? errno_name(err) : NULL;
-    if (r == KA_REASON_RESOLVE && err) snprintf(buf, n, "%s (%s)", ka_reason_str(r), gai_strerror(err));
-    else if (name) snprintf(buf, n, "%s (%s)", ka_reason_str(r), name);
-    else if (err) snprintf(buf, n, "%s (%s)", ka_reason_str(r), sock_errtext(err));
-    else snprintf(buf, n, "%s", ka_reason_str(r));
+    if (!err) snprintf(buf, n, "%s", ka_reason_str(r));
+    else snprintf(buf, n, "%s (%s, %s %d)", ka_reason_str(r), ka_sys_strerror(r, err),
+                  r == KA_REASON_RESOLVE ? "getaddrinfo" : SYS_ERROR_WORD, err);
     return buf;
 }
 
@@ -438,62 +391,105 @@ static const char *duration_text(char *buf, size_t n, unsigned ms)
     return buf;
 }
 
-/* Script-friendly spelling of a reason for KA_REASON: no spaces. */
-static const char *reason_token(ka_reason r)
+/* A duration as it would be typed: "250ms", "5s", "1m", "0". */
+static const char *time_text(char *buf, size_t n, unsigned ms)
 {
-    static const char *const t[] = {
-        "none", "peer_closed", "peer_reset", "timeout", "unreachable", "refused",
-        "connect_timeout", "resolve", "heartbeat", "local", "error"
-    };
-    return (unsigned)r < sizeof t / sizeof t[0] ? t[r] : "unknown";
+    if (ms == 0) snprintf(buf, n, "0");
+    else if (ms % 3600000u == 0) snprintf(buf, n, "%uh", ms / 3600000u);
+    else if (ms % 60000u == 0) snprintf(buf, n, "%um", ms / 60000u);
+    else if (ms % 1000u == 0) snprintf(buf, n, "%us", ms / 1000u);
+    else snprintf(buf, n, "%ums", ms);
+    return buf;
+}
+
+/* KA_REASON for hooks: the library's words for the reason as one token,
+ * up to any parenthesis ("peer reset" -> "peer_reset", "peer stalled
+ * (window closed)" -> "peer_stalled"). */
+static const char *reason_token(char *buf, size_t n, ka_reason r)
+{
+    const char *s = ka_reason_str(r);
+    size_t i = 0;
+    for (; *s && *s != '(' && i + 1 < n; s++)
+        buf[i++] = isalnum((unsigned char)*s) ? (char)tolower((unsigned char)*s) : '_';
+    while (i > 0 && buf[i - 1] == '_') i--;
+    buf[i] = 0;
+    return buf;
 }
 
 /* ---- options ---------------------------------------------------------------- */
 
-enum opt_kind { OT_UINT, OT_DOUBLE, OT_SIZE, OT_TEXT, OT_FLAG };
+enum opt_kind { OT_TIME, OT_UINT, OT_DOUBLE, OT_SIZE, OT_TEXT, OT_FLAG, OT_HELP, OT_VERSION, OT_GROUP };
 
 typedef struct opt {
     const char *name;           /* long name, without "--" */
     char letter;                /* short alias, 0 if none */
     enum opt_kind kind;
     void *dst;
-    const char *arg, *help;
+    const char *arg;            /* the value's name in --help */
+    const char *field;          /* the ka_config field it sets, as ka_config_error names it */
+    const char *rule;           /* what the library accepts, for the error message */
+    const char *help;
 } opt;
 
-/* The option table, pointing into a. One table serves parsing and --help,
- * whose defaults are read from a freshly initialised app. */
+/* The option table, pointing into a. One table serves parsing, --help
+ * (defaults read from a freshly initialised app) and the messages for a
+ * value the library rejects. */
 static size_t options_of(app *a, opt *t)
 {
     ka_config *k = &a->cfg;
     size_t n = 0;
-#define OPT(nm, l, kd, d, ar, h) do { t[n].name = nm; t[n].letter = l; t[n].kind = kd; \
-        t[n].dst = d; t[n].arg = ar; t[n].help = h; n++; } while (0)
-    OPT("keepalive-idle", 0, OT_UINT, &k->keepalive_idle_ms, "MS", "idle time before the first keepalive probe");
-    OPT("keepalive-interval", 0, OT_UINT, &k->keepalive_interval_ms, "MS", "time between keepalive probes");
-    OPT("keepalive-count", 0, OT_UINT, &k->keepalive_count, "N", "unanswered probes before the connection is dead");
-    OPT("user-timeout", 0, OT_UINT, &k->user_timeout_ms, "MS", "max time sent data may stay unacked (0: idle+interval*count)");
-    OPT("connect-timeout", 0, OT_UINT, &k->connect_timeout_ms, "MS", "give up on one connect attempt after this long");
-    OPT("backoff-initial", 0, OT_UINT, &k->backoff_initial_ms, "MS", "delay before the first retry");
-    OPT("backoff-max", 0, OT_UINT, &k->backoff_max_ms, "MS", "no retry delay exceeds this");
-    OPT("backoff-multiplier", 0, OT_DOUBLE, &k->backoff_multiplier, "X", "each further retry waits X times longer");
-    OPT("backoff-jitter", 0, OT_DOUBLE, &k->backoff_jitter, "X", "0..1: each delay is drawn from [d*(1-X), d]");
-    OPT("backoff-reset", 0, OT_UINT, &k->backoff_reset_ms, "MS", "a connection up this long resets the attempt count");
-    OPT("max-attempts", 'n', OT_UINT, &k->max_attempts, "N", "give up (exit 3) after N failed attempts (0: never)");
-    OPT("heartbeat", 0, OT_TEXT, &a->heartbeat_text, "TEXT", "bytes to send when idle; \\n \\r \\t \\\\ \\xHH escapes");
-    OPT("heartbeat-interval", 0, OT_UINT, &k->heartbeat_interval_ms, "MS", "send the heartbeat after this long without sending (0: off)");
-    OPT("idle-timeout", 0, OT_UINT, &k->idle_timeout_ms, "MS", "reconnect after this long without receiving (0: off)");
-    OPT("send-buffer", 0, OT_SIZE, &k->send_buffer_size, "BYTES", "size of the send queue; input waits while it is full");
-    OPT("recv-buffer", 0, OT_SIZE, &k->recv_buffer_size, "BYTES", "largest chunk read from the server at once");
-    OPT("linger", 0, OT_UINT, &a->linger_ms, "MS", "at the end, wait this long for the server to close");
-    OPT("exec", 'e', OT_TEXT, &a->exec_cmd, "CMD", "run CMD with " HOOK_SHELL " on every event (see below)");
-    OPT("quiet", 'q', OT_FLAG, &a->quiet, NULL, "only warnings and errors on stderr");
-    OPT("verbose", 'v', OT_FLAG, &a->verbose, NULL, "also the library's diagnostics (keepalive options, attempts)");
-    OPT("timestamps", 'T', OT_FLAG, &a->timestamps, NULL, "prefix status lines with the time of day");
+#define OPT(nm, l, kd, d, ar, fld, rl, h) do { t[n].name = nm; t[n].letter = l; t[n].kind = kd; \
+        t[n].dst = d; t[n].arg = ar; t[n].field = fld; t[n].rule = rl; t[n].help = h; n++; } while (0)
+#define GROUP(title) OPT(NULL, 0, OT_GROUP, NULL, NULL, NULL, NULL, title)
+    GROUP("Connection:");
+    OPT("connect-timeout", 'w', OT_TIME, &k->connect_timeout_ms, "TIME", "connect_timeout_ms",
+        "must be within 1ms..2147483647ms (24.8 days)", "give up on one connect attempt after this long");
+    OPT("keepalive-idle", 0, OT_TIME, &k->keepalive_idle_ms, "TIME", "keepalive_idle_ms",
+        "must be within 1ms..32767s", "idle time before the first keepalive probe");
+    OPT("keepalive-interval", 0, OT_TIME, &k->keepalive_interval_ms, "TIME", "keepalive_interval_ms",
+        "must be within 1ms..32767s", "time between keepalive probes");
+    OPT("keepalive-count", 0, OT_UINT, &k->keepalive_count, "N", "keepalive_count",
+        "must be within 1..127", "unanswered probes before the connection is dead");
+    OPT("user-timeout", 0, OT_TIME, &k->user_timeout_ms, "TIME", "user_timeout_ms",
+        "must be at most 2147483647ms (24.8 days)", "max time sent data may stay unacked (0: idle+interval*count)");
+    OPT("idle-timeout", 0, OT_TIME, &k->idle_timeout_ms, "TIME", "idle_timeout_ms",
+        "is out of range", "reconnect after this long without receiving (0: off)");
+    OPT("stall-timeout", 0, OT_TIME, &k->stall_timeout_ms, "TIME", "stall_timeout_ms",
+        "is out of range", "reconnect when the server reads nothing this long (0: wait)");
+    OPT("heartbeat", 0, OT_TEXT, &a->heartbeat_text, "TEXT", "heartbeat_len",
+        "must be 1..1024 bytes and no longer than --send-buffer", "bytes to send when idle; \\n \\r \\t \\\\ \\xHH escapes");
+    OPT("heartbeat-interval", 0, OT_TIME, &k->heartbeat_interval_ms, "TIME", "heartbeat_interval_ms",
+        "is out of range", "send the heartbeat after this long without sending (0: off)");
+    GROUP("Reconnecting:");
+    OPT("once", 0, OT_FLAG, &a->once, NULL, NULL, NULL, "no reconnect: exit when the connection ends or the attempt fails");
+    OPT("max-attempts", 'n', OT_UINT, &k->max_attempts, "N", "max_attempts",
+        "is out of range", "give up (exit 3) after N failed attempts in a row (0: never)");
+    OPT("backoff-initial", 0, OT_TIME, &k->backoff_initial_ms, "TIME", "backoff_initial_ms",
+        "must be at least 1ms and no more than --backoff-max", "delay before the first retry");
+    OPT("backoff-max", 0, OT_TIME, &k->backoff_max_ms, "TIME", "backoff_max_ms",
+        "must be at least --backoff-initial", "no retry delay exceeds this");
+    OPT("backoff-multiplier", 0, OT_DOUBLE, &k->backoff_multiplier, "X", "backoff_multiplier",
+        "must be within 1..1000", "each further retry waits X times longer");
+    OPT("backoff-jitter", 0, OT_DOUBLE, &k->backoff_jitter, "X", "backoff_jitter",
+        "must be within 0..1", "0..1: each delay is drawn from [d*(1-X), d]");
+    OPT("backoff-reset", 0, OT_TIME, &k->backoff_reset_ms, "TIME", "backoff_reset_ms",
+        "is out of range", "a connection up this long resets the attempt count");
+    GROUP("Input and output:");
+    OPT("send-buffer", 0, OT_SIZE, &k->send_buffer_size, "BYTES", "send_buffer_size",
+        "must be within 1..1073741824 (1 GiB)", "size of the send queue; input waits while it is full");
+    OPT("recv-buffer", 0, OT_SIZE, &k->recv_buffer_size, "BYTES", "recv_buffer_size",
+        "must be within 1..1073741824 (1 GiB)", "largest chunk read from the server at once");
+    OPT("linger", 0, OT_TIME, &a->linger_ms, "TIME", NULL, NULL, "at the end, wait this long for the server to close");
+    OPT("exec", 'e', OT_TEXT, &a->exec_cmd, "CMD", NULL, NULL, "run CMD with " HOOK_SHELL " on every event (see below)");
+    OPT("quiet", 'q', OT_FLAG, &a->quiet, NULL, NULL, NULL, "only warnings and errors on stderr (not nc's -q)");
+    OPT("verbose", 'v', OT_FLAG, &a->verbose, NULL, NULL, NULL, "also the library's diagnostics (keepalive options, attempts)");
+    OPT("timestamps", 'T', OT_FLAG, &a->timestamps, NULL, NULL, NULL, "prefix status lines with the time of day");
+    OPT("help", 'h', OT_HELP, NULL, NULL, NULL, NULL, "this text");
+    OPT("version", 0, OT_VERSION, NULL, NULL, NULL, NULL, "kacat's and the library's version");
+#undef GROUP
 #undef OPT
     return n;
 }
-
-#define MAX_OPTS 32
 
 static void app_defaults(app *a)
 {
@@ -504,19 +500,27 @@ static void app_defaults(app *a)
 
 static void print_value(const opt *o)
 {
+    char b[32];
     switch (o->kind) {
+    case OT_TIME:   printf("%s", time_text(b, sizeof b, *(unsigned *)o->dst)); break;
     case OT_UINT:   printf("%u", *(unsigned *)o->dst); break;
     case OT_DOUBLE: printf("%g", *(double *)o->dst); break;
     case OT_SIZE:   printf("%lu", (unsigned long)*(size_t *)o->dst); break;
     case OT_TEXT:   printf("%s", *(const char **)o->dst ? *(const char **)o->dst : "none"); break;
-    case OT_FLAG:   break;
+    default:        break;
     }
+}
+
+static int has_value(const opt *o)
+{
+    return o->kind == OT_TIME || o->kind == OT_UINT || o->kind == OT_DOUBLE || o->kind == OT_SIZE || o->kind == OT_TEXT;
 }
 
 static void usage(FILE *f)
 {
     fputs("usage: kacat [options] HOST PORT\n"
-          "Sends stdin to HOST:PORT and prints what the server sends; reconnects when\n"
+          "       kacat [options] HOST:PORT | [IPV6]:PORT\n"
+          "Sends stdin to the server and prints what it sends back; reconnects when\n"
           "the connection drops and queues input meanwhile. Status goes to stderr.\n", f);
     if (f == stderr) fputs("Try 'kacat --help' for the options.\n", f);
 }
@@ -526,66 +530,154 @@ static void help(void)
     app *d = (app *)malloc(sizeof *d);
     opt t[MAX_OPTS];
     size_t n, i;
-    if (!d) exit(EXIT_RUNTIME);
+    if (!d) exit(EXIT_FAILED);
     app_defaults(d);
     n = options_of(d, t);
     usage(stdout);
-    printf("\nOptions (MS = milliseconds; defaults in brackets):\n");
+    printf("\nTIME is a duration: 250ms, 2s, 1.5s, 1m, 1h; a bare number is milliseconds.\n"
+           "Short options combine (-qT, -qn3). Defaults in brackets.\n");
     for (i = 0; i < n; i++) {
         char left[64];
+        if (t[i].kind == OT_GROUP) { printf("\n%s\n", t[i].help); continue; }
         if (t[i].letter) snprintf(left, sizeof left, "-%c, --%s%s%s", t[i].letter, t[i].name, t[i].arg ? " " : "", t[i].arg ? t[i].arg : "");
         else snprintf(left, sizeof left, "    --%s%s%s", t[i].name, t[i].arg ? " " : "", t[i].arg ? t[i].arg : "");
         printf("  %-30s %s", left, t[i].help);
-        if (t[i].kind != OT_FLAG) { printf(" ["); print_value(&t[i]); printf("]"); }
+        if (has_value(&t[i])) { printf(" ["); print_value(&t[i]); printf("]"); }
         printf("\n");
     }
-    printf("  %-30s %s\n", "-h, --help", "this text");
     printf("\nEnd of input: once everything is sent (after a reconnect if need be), kacat\n"
-           "half-closes the connection, prints what the server still sends (until it\n"
-           "closes, or --linger), exits 0. Empty input still waits for a connection.\n"
-           "Exit status: 0 all input sent, 1 runtime error, 2 bad usage, 3 gave up.\n"
-           "\n--exec CMD runs on connect, disconnect, retry and give_up, without kacat\n"
-           "waiting for it; its stdout goes to kacat's stderr. Environment:\n"
-           "  KA_EVENT      connect | disconnect | retry | give_up\n"
-           "  KA_REASON     peer_closed, peer_reset, timeout, refused, ... (none on connect)\n"
-           "  KA_ERRNO      the system error number, 0 if none\n"
-           "  KA_ATTEMPT    retry number (retry, give_up), else 0\n"
-           "  KA_DELAY_MS   delay before the next attempt (retry), else 0\n"
-           "  KA_HOST, KA_PORT as given on the command line\n"
-           "Example: kacat --exec 'logger \"kacat: $KA_EVENT $KA_REASON\"' 127.0.0.1 6379\n");
+           "half-closes the connection and prints what the server still sends, until\n"
+           "it closes or --linger runs out. Empty input still waits for a connection.\n"
+           "The last line on stderr says where the input went and who closed first.\n"
+           "\nExit status:\n"
+           "  0  all input sent over one connection, and kacat closed first\n"
+           "  1  no connection (--once), an I/O error, or the connection failed after\n"
+           "     kacat's end of input (the server may not have the last bytes)\n"
+           "  2  bad usage\n"
+           "  3  gave up after --max-attempts; some input was never sent\n"
+           "  4  the server closed first: the connection carrying the input ended before\n"
+           "     all of it was sent and kacat had closed (with --once, kacat stops there)\n"
+           "  5  all input sent, but split over more than one connection\n"
+           "  6  input dropped: a connection died while a message was half sent\n"
+           "  128+N  ended by signal N (SIGINT: 130)\n"
+           "\n--exec CMD runs on connect, disconnect, retry and give_up, one at a time,\n"
+           "in order, without holding up the connection; at exit kacat waits for the\n"
+           "queued ones (a signal stops that wait). With %d events waiting, the oldest\n"
+           "is folded into the next (KA_COALESCED counts them); give_up and the newest\n"
+           "event are never folded. Its stdout goes to kacat's stderr. Environment:\n"
+           "  KA_EVENT        connect | disconnect | retry | give_up\n"
+           "  KA_REASON       peer_closed, peer_reset, timeout, refused, ... (none on connect)\n"
+           "  KA_REASON_TEXT  the same in words; KA_REASON_CODE its ka_reason number\n"
+           "  KA_ERRNO        the system error number, 0 if none; KA_ERROR_TEXT in words\n"
+           "  KA_ATTEMPT      retry number (retry, give_up), else 0\n"
+           "  KA_DELAY_MS     delay before the next attempt (retry), else 0\n"
+           "  KA_COALESCED    how many earlier events were folded into this one\n"
+           "  KA_HOST, KA_PORT  the server (an IPv6 address without brackets)\n"
+           "Example: kacat --exec 'logger \"kacat: $KA_EVENT $KA_REASON\"' 127.0.0.1 6379\n"
+           "\nFor nc users: kacat is a TCP client that reconnects unless --once.\n"
+           "  -q is --quiet, not nc's -q SECS (kacat half-closes at end of input and\n"
+           "     waits --linger for the server, like nc -N / ncat).\n"
+           "  -w is --connect-timeout, in milliseconds unless a unit is given: nc -w 5\n"
+           "     is kacat -w 5s.\n"
+           "  -e runs a hook on events; it does not attach a program to the socket.\n"
+           "  -n is --max-attempts, not nc's \"no DNS\". No -l, -u, -z, -k.\n"
+           "See kacat(1) (doc/kacat.1).\n", HOOK_QUEUE);
     free(d);
+}
+
+static void version(void)
+{
+    printf("kacat %s (ka_client demo), ka_client library %s\n", KA_VERSION_STRING, ka_version());
+}
+
+static int bad_usage(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "kacat: %s\nTry 'kacat --help' for the options.\n", msg);
+    return -1;
+}
+
+/* "250ms", "2s", "1.5s", "1m", "1h"; a bare number is whole milliseconds.
+ * 0, -1 not a duration, -2 longer than UINT_MAX ms (49.7 days). */
+static int parse_time(const char *s, unsigned *out)
+{
+    static const struct { const char *unit; unsigned long long ms; } units[] = {
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }
+    };
+    unsigned long long whole = 0, frac = 0, fdiv = 1, mult = 0, v;
+    const char *p = s;
+    size_t i;
+    if (!isdigit((unsigned char)*p)) return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        whole = whole * 10 + (unsigned long long)(*p - '0');
+        if (whole > UINT_MAX) return -2;
+    }
+    if (*p == '.') {
+        if (!isdigit((unsigned char)*++p)) return -1;
+        for (; isdigit((unsigned char)*p); p++)
+            if (fdiv < 1000000000ull) { frac = frac * 10 + (unsigned long long)(*p - '0'); fdiv *= 10; }
+    }
+    if (*p == 0) {
+        if (fdiv > 1) return -1;        /* "1.5": a fraction of a millisecond, or seconds meant? */
+        mult = 1;
+    }
+    for (i = 0; i < sizeof units / sizeof units[0] && !mult; i++)
+        if (strcmp(p, units[i].unit) == 0) mult = units[i].ms;
+    if (!mult) return -1;
+    v = whole * mult + (frac * mult + fdiv / 2) / fdiv;
+    if (v > UINT_MAX) return -2;
+    *out = (unsigned)v;
+    return 0;
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
-    char *end;
-    unsigned long long v;
-    if (*s < '0' || *s > '9') return -1;    /* strtoull would take "-1" */
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > max) return -1;
+    unsigned long long v = 0;
+    if (!isdigit((unsigned char)*s)) return -1;    /* strtoull would take "-1" */
+    for (; isdigit((unsigned char)*s); s++) {
+        v = v * 10 + (unsigned long long)(*s - '0');
+        if (v > max) return -2;
+    }
+    if (*s) return -1;
     *out = v;
     return 0;
 }
 
+/* The value in o's type; a message naming the option when it is not one. */
 static int set_value(const opt *o, const char *val)
 {
     unsigned long long u;
+    unsigned ms;
     double d;
     char *end;
+    int rc;
     switch (o->kind) {
+    case OT_TIME:
+        rc = parse_time(val, &ms);
+        if (rc == -2) return bad_usage("--%s: '%s' is too long (at most 49 days)", o->name, val);
+        if (rc) return bad_usage("--%s: '%s' is not a duration (250ms, 2s, 1.5s, 1m, 1h; a bare number is milliseconds)", o->name, val);
+        *(unsigned *)o->dst = ms;
+        return 0;
     case OT_UINT:
-        if (parse_uint(val, UINT_MAX, &u)) return -1;
+        rc = parse_uint(val, UINT_MAX, &u);
+        if (rc == -2) return bad_usage("--%s: '%s' is too large", o->name, val);
+        if (rc) return bad_usage("--%s: '%s' is not a whole number", o->name, val);
         *(unsigned *)o->dst = (unsigned)u;
         return 0;
     case OT_SIZE:
-        if (parse_uint(val, (size_t)-1, &u)) return -1;
+        rc = parse_uint(val, (size_t)-1, &u);
+        if (rc == -2) return bad_usage("--%s: '%s' is too large", o->name, val);
+        if (rc) return bad_usage("--%s: '%s' is not a number of bytes", o->name, val);
         *(size_t *)o->dst = (size_t)u;
         return 0;
     case OT_DOUBLE:
         errno = 0;
         d = strtod(val, &end);
-        if (errno || *end || end == val || d != d) return -1;
+        if (errno || *end || end == val || d != d) return bad_usage("--%s: '%s' is not a number", o->name, val);
         *(double *)o->dst = d;
         return 0;
     case OT_TEXT:
@@ -594,72 +686,153 @@ static int set_value(const opt *o, const char *val)
     case OT_FLAG:
         *(int *)o->dst = 1;
         return 0;
+    default:
+        return -1;
     }
-    return -1;
 }
 
-static const opt *find_opt(const opt *t, size_t n, const char *arg, size_t namelen)
+/* What an option asks for once found: run, print help, print the version. */
+enum { PARSE_RUN = 0, PARSE_HELP = 1, PARSE_VERSION = 2 };
+
+static int take_option(app *a, const opt *t, const opt *o, const char *val)
 {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        if (arg[1] != '-' && arg[1] == t[i].letter && arg[2] == 0) return &t[i];
-        if (arg[1] == '-' && strlen(t[i].name) == namelen && strncmp(arg + 2, t[i].name, namelen) == 0) return &t[i];
+    if (o->kind == OT_HELP) return PARSE_HELP;
+    if (o->kind == OT_VERSION) return PARSE_VERSION;
+    a->given[o - t] = val ? val : "";
+    return set_value(o, val);
+}
+
+/* --name VALUE, --name=VALUE. *i moves past a separate value. */
+static int parse_long(app *a, const opt *t, size_t n, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i] + 2, *eq = strchr(arg, '='), *val = NULL;
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg), k;
+    for (k = 0; k < n; k++)
+        if (t[k].name && strlen(t[k].name) == len && strncmp(arg, t[k].name, len) == 0) break;
+    if (k == n) return bad_usage("unknown option '%s'", argv[*i]);
+    if (!has_value(&t[k])) {
+        if (eq) return bad_usage("option '--%s' takes no value", t[k].name);
+    } else if (eq) {
+        val = eq + 1;
+    } else if (*i + 1 < argc) {
+        val = argv[++*i];
+    } else {
+        return bad_usage("option '--%s' needs a value", t[k].name);
     }
-    return NULL;
+    return take_option(a, t, &t[k], val);
 }
 
-static int bad_usage(const char *fmt, const char *what)
+/* A cluster of short options, like getopt: "-qT", "-qn3", "-qn 3", "-w2s".
+ * A letter that takes a value takes the rest of the cluster, or the next
+ * argument. */
+static int parse_short(app *a, const opt *t, size_t n, int argc, char **argv, int *i)
 {
-    fputs("kacat: ", stderr);
-    fprintf(stderr, fmt, what);
-    fputc('\n', stderr);
-    usage(stderr);
-    return -1;
-}
-
-/* HOST, then PORT. */
-static int positional(app *a, int *npos, const char *arg)
-{
-    if (*npos == 2) return bad_usage("unexpected argument '%s'", arg);
-    if ((*npos)++ == 0) a->cfg.host = arg;
-    else a->cfg.port = arg;
+    const char *cluster = argv[*i], *p;
+    for (p = cluster + 1; *p; p++) {
+        const char *val = NULL;
+        unsigned long long small;
+        size_t k;
+        int rc;
+        for (k = 0; k < n && !(t[k].letter && t[k].letter == *p); k++) { }
+        if (k == n) {
+            if (p == cluster + 1 && !p[1]) return bad_usage("unknown option '%s'", cluster);
+            return bad_usage("unknown option '-%c' in '%s'", *p, cluster);
+        }
+        if (has_value(&t[k])) {
+            if (p[1]) val = p + 1;
+            else if (*i + 1 < argc) val = argv[++*i];
+            else return bad_usage("option '-%c' needs a value", *p);
+            if (*p == 'w' && parse_uint(val, 99, &small) == 0) a->w_bare = val;
+        }
+        rc = take_option(a, t, &t[k], val);
+        if (rc != 0 || val) return rc;
+    }
     return 0;
 }
 
-/* Accepts --name VALUE, --name=VALUE and -x VALUE. Returns 0, 1 for --help,
- * -1 on bad usage (already reported). */
+/* Splits "host:port" and "[v6]:port" into host and the port it returns
+ * (NULL: bad usage, reported). A bare IPv6 address has more than one
+ * colon and no brackets, and then the port must come separately. */
+static const char *split_endpoint(const char *arg, char *host, size_t hostcap)
+{
+    const char *colon;
+    size_t hostlen;
+    if (arg[0] == '[') {
+        const char *close = strchr(arg, ']');
+        if (!close) { bad_usage("'%s': no ']' after the IPv6 address", arg); return NULL; }
+        if (close[1] != ':' || !close[2]) {
+            bad_usage("'%s': the port is missing: write [ADDRESS]:PORT, or the port as a second argument", arg);
+            return NULL;
+        }
+        colon = close + 1;
+    } else {
+        colon = strrchr(arg, ':');
+        if (!colon) { bad_usage("PORT is missing: write HOST PORT or HOST:PORT"); return NULL; }
+        if (strchr(arg, ':') != colon) {
+            bad_usage("'%s' looks like an IPv6 address: write [ADDRESS]:PORT, or the port as a second argument", arg);
+            return NULL;
+        }
+        if (!colon[1]) { bad_usage("'%s': the port is missing after the colon", arg); return NULL; }
+    }
+    hostlen = (size_t)(colon - arg);
+    if (hostlen >= hostcap) { bad_usage("HOST is longer than %d characters", KA_MAX_HOST_LEN); return NULL; }
+    memcpy(host, arg, hostlen);
+    host[hostlen] = 0;
+    return colon + 1;
+}
+
+/* HOST PORT, HOST:PORT, [V6]:PORT, [V6] PORT, V6 PORT. The library takes
+ * "[::1]" and drops the brackets; it rejects "host:port" in host. */
+static int set_endpoint(app *a, const char *const *pos, int npos)
+{
+    const char *port = NULL;
+    size_t n;
+    if (npos == 0) { usage(stderr); return -1; }
+    if (npos > 2) return bad_usage("unexpected argument '%s'", pos[2]);
+    if (npos == 2) {
+        if (strlen(pos[0]) >= sizeof a->host) return bad_usage("HOST is longer than %d characters", KA_MAX_HOST_LEN);
+        strcpy(a->host, pos[0]);
+        port = pos[1];
+    } else if (!(port = split_endpoint(pos[0], a->host, sizeof a->host))) {
+        return -1;
+    }
+    if (strlen(port) >= sizeof a->port) return bad_usage("PORT '%s' must be a number 1..65535 or a service name", port);
+    strcpy(a->port, port);
+    n = strlen(a->host);
+    if (a->host[0] == '[' && n >= 2 && a->host[n - 1] == ']') {
+        memcpy(a->host_plain, a->host + 1, n - 2);
+        a->host_plain[n - 2] = 0;
+    } else {
+        snprintf(a->host_plain, sizeof a->host_plain, "%s", a->host);
+    }
+    if (strchr(a->host_plain, ':')) snprintf(a->where, sizeof a->where, "[%s]:%s", a->host_plain, a->port);
+    else snprintf(a->where, sizeof a->where, "%s:%s", a->host_plain, a->port);
+    a->cfg.host = a->host;
+    a->cfg.port = a->port;
+    return 0;
+}
+
+/* Returns PARSE_RUN, PARSE_HELP, PARSE_VERSION, or -1 on bad usage
+ * (already reported). */
 static int parse_args(app *a, int argc, char **argv)
 {
     opt t[MAX_OPTS];
     size_t n = options_of(a, t);
-    int i, npos = 0;
+    const char *pos[3];
+    int i, npos = 0, rc;
     for (i = 1; i < argc; i++) {
-        const char *arg = argv[i], *val = NULL, *eq;
-        const opt *o;
-        size_t namelen;
+        const char *arg = argv[i];
         if (strcmp(arg, "--") == 0) { i++; break; }
         if (arg[0] != '-' || arg[1] == 0) {
-            if (positional(a, &npos, arg) != 0) return -1;
+            if (npos < 3) pos[npos++] = arg;
             continue;
         }
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return 1;
-        eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
-        namelen = eq ? (size_t)(eq - arg - 2) : strlen(arg) - 2;
-        o = find_opt(t, n, arg, namelen);
-        if (!o) return bad_usage("unknown option '%s'", arg);
-        if (o->kind != OT_FLAG) {
-            if (eq) val = eq + 1;
-            else if (i + 1 < argc) val = argv[++i];
-            else return bad_usage("option '%s' needs a value", arg);
-        } else if (eq) {
-            return bad_usage("option '%s' takes no value", arg);
-        }
-        if (set_value(o, val) != 0) return bad_usage("bad value for '%s'", arg);
+        rc = arg[1] == '-' ? parse_long(a, t, n, argc, argv, &i) : parse_short(a, t, n, argc, argv, &i);
+        if (rc != 0) return rc;
     }
     for (; i < argc; i++)
-        if (positional(a, &npos, argv[i]) != 0) return -1;
-    if (npos < 2) return bad_usage("%s", "HOST and PORT are required");
-    return 0;
+        if (npos < 3) pos[npos++] = argv[i];
+    return set_endpoint(a, pos, npos);
 }
 
 static int hexval(int ch)
@@ -690,89 +863,198 @@ static long unescape(const char *s, char *out, size_t cap)
     return (long)n;
 }
 
-/* kacat's own checks, with messages naming the option; the library's
- * ka_client_new rejects the rest. */
+/* The library names the first ka_config field it rejects; say which of
+ * kacat's options or arguments that is, and what it accepts. */
+static int config_error(app *a, const char *field)
+{
+    opt t[MAX_OPTS];
+    size_t n = options_of(a, t), i;
+    if (strcmp(field, "host") == 0) {
+        if (strchr(a->host, ':') && a->host[0] != '[')
+            return bad_usage("HOST '%s' has a port in it: write HOST PORT or HOST:PORT, not both", a->host);
+        return bad_usage("HOST '%s' is not a host name or address (1..%d characters, no spaces)", a->host, KA_MAX_HOST_LEN);
+    }
+    if (strcmp(field, "port") == 0)
+        return bad_usage("PORT '%s' must be a number 1..65535 or a service name", a->port);
+    for (i = 0; i < n; i++) {
+        if (!t[i].field || strcmp(t[i].field, field) != 0) continue;
+        if (a->given[i]) return bad_usage("--%s %s (given: %s)", t[i].name, t[i].rule, a->given[i]);
+        return bad_usage("--%s %s (it is left at its default)", t[i].name, t[i].rule);
+    }
+    return bad_usage("the library rejects the setting %s (see --help)", field);
+}
+
+static int option_given(app *a, const char *name)
+{
+    opt t[MAX_OPTS];
+    size_t n = options_of(a, t), i;
+    for (i = 0; i < n; i++)
+        if (t[i].name && strcmp(t[i].name, name) == 0) return a->given[i] != NULL;
+    return 0;
+}
+
+/* kacat's own rules first, then the library's (ka_config_error). */
 static int check_config(app *a)
 {
+    const char *field;
     if (a->heartbeat_text) {
         long n = unescape(a->heartbeat_text, a->heartbeat, sizeof a->heartbeat);
-        if (n <= 0) return bad_usage("%s", "--heartbeat: empty, or longer than 1024 bytes");
+        if (n <= 0) return bad_usage("--heartbeat must be 1..1024 bytes (given: '%s')", a->heartbeat_text);
         a->cfg.heartbeat_data = a->heartbeat;
         a->cfg.heartbeat_len = (size_t)n;
     }
     if (a->cfg.heartbeat_interval_ms && !a->heartbeat_text)
-        return bad_usage("%s", "--heartbeat-interval needs --heartbeat TEXT");
+        return bad_usage("--heartbeat-interval needs --heartbeat TEXT");
     if (a->heartbeat_text && !a->cfg.heartbeat_interval_ms)
-        return bad_usage("%s", "--heartbeat needs --heartbeat-interval MS");
-    if (a->cfg.backoff_initial_ms > a->cfg.backoff_max_ms)
-        return bad_usage("%s", "--backoff-initial must not exceed --backoff-max");
-    return 0;
+        return bad_usage("--heartbeat needs --heartbeat-interval TIME");
+    if (a->once && option_given(a, "max-attempts"))
+        return bad_usage("--once makes a single attempt: it does not go with --max-attempts");
+    if (a->once) a->cfg.max_attempts = 1;
+    field = ka_config_error(&a->cfg);
+    return field ? config_error(a, field) : 0;
 }
 
-/* ---- hooks (--exec) ------------------------------------------------------------ */
+/* ---- hooks (--exec) ------------------------------------------------------------
+ *
+ * Each event is queued and its hook runs when the one before has ended:
+ * never two at once, always in event order, and a slow hook never holds up
+ * the connection. The queue holds HOOK_QUEUE events; when it is full, the
+ * oldest one is folded into the next (that hook sees KA_COALESCED), so a
+ * flapping server cannot grow it without bound, and nothing disappears
+ * without a count. give_up ends the run, so it is always the newest event
+ * and is never folded; neither is the newest event of all.
+ */
 
-/* Starts the hook and returns at once: a slow notifier must never hold up
- * the connection. hooks_reap() collects it later. */
-static void hook_run(app *a, const char *event, ka_reason r, int err, unsigned attempt, unsigned delay_ms)
+static void hook_warn(const app *a, const char *fmt, ...)
 {
-    char num[3][24], why[128];
-    env_var env[7];
-    proc_t p;
-    int i;
-    if (!a->exec_cmd) return;
-    for (i = 0; i < MAX_HOOKS && a->hooks[i].proc; i++) { }
-    if (i == MAX_HOOKS) {
-        warn(a, "hook not run for %s: %d earlier hooks are still running", event, MAX_HOOKS);
-        return;
-    }
-    snprintf(num[0], sizeof num[0], "%d", err);
-    snprintf(num[1], sizeof num[1], "%u", attempt);
-    snprintf(num[2], sizeof num[2], "%u", delay_ms);
-    env[0].name = "KA_EVENT";    env[0].value = event;
-    env[1].name = "KA_REASON";   env[1].value = reason_token(r);
-    env[2].name = "KA_ERRNO";    env[2].value = num[0];
-    env[3].name = "KA_ATTEMPT";  env[3].value = num[1];
-    env[4].name = "KA_DELAY_MS"; env[4].value = num[2];
-    env[5].name = "KA_HOST";     env[5].value = a->cfg.host;
-    env[6].name = "KA_PORT";     env[6].value = a->cfg.port;
-    p = proc_spawn(a->exec_cmd, env, sizeof env / sizeof env[0], why, sizeof why);
-    if (!p) { warn(a, "hook not run for %s: %s", event, why); return; }
-    a->hooks[i].proc = p;
-    a->hooks[i].event = event;
+    va_list ap;
+    if (a->quiet) return;       /* -q silences hook warnings */
+    va_start(ap, fmt);
+    vsay(a, fmt, ap);
+    va_end(ap);
 }
 
-static void hook_report(const app *a, const hook *h, unsigned long code, int signo)
+static int hook_is_final(const hook_event *h) { return strcmp(h->name, "give_up") == 0; }
+
+static proc_t hook_spawn(app *a, const hook_event *h)
+{
+    char num[5][24], token[48], why[128];
+    env_var env[11];
+    proc_t p;
+    snprintf(num[0], sizeof num[0], "%d", h->err);
+    snprintf(num[1], sizeof num[1], "%u", h->attempt);
+    snprintf(num[2], sizeof num[2], "%u", h->delay_ms);
+    snprintf(num[3], sizeof num[3], "%u", h->coalesced);
+    snprintf(num[4], sizeof num[4], "%d", (int)h->reason);
+    env[0].name = "KA_EVENT";       env[0].value = h->name;
+    env[1].name = "KA_REASON";      env[1].value = reason_token(token, sizeof token, h->reason);
+    env[2].name = "KA_REASON_TEXT"; env[2].value = ka_reason_str(h->reason);
+    env[3].name = "KA_REASON_CODE"; env[3].value = num[4];
+    env[4].name = "KA_ERRNO";       env[4].value = num[0];
+    env[5].name = "KA_ERROR_TEXT";  env[5].value = ka_sys_strerror(h->reason, h->err);
+    env[6].name = "KA_ATTEMPT";     env[6].value = num[1];
+    env[7].name = "KA_DELAY_MS";    env[7].value = num[2];
+    env[8].name = "KA_COALESCED";   env[8].value = num[3];
+    env[9].name = "KA_HOST";        env[9].value = a->host_plain;
+    env[10].name = "KA_PORT";       env[10].value = a->port;
+    p = proc_spawn(a->exec_cmd, env, sizeof env / sizeof env[0], why, sizeof why);
+    if (!p) hook_warn(a, "hook not run for %s: %s", h->name, why);
+    return p;
+}
+
+static void hook_report(const app *a, const hook_event *h, unsigned long code, int signo)
 {
     if (signo)
-        warn(a, "hook for %s killed by signal %d", h->event, signo);
+        hook_warn(a, "hook for %s killed by signal %d", h->name, signo);
     else if (code == HOOK_NOT_FOUND)
-        warn(a, "hook for %s: exit status %lu (command not found, or %s could not run it)", h->event, code, HOOK_SHELL);
+        hook_warn(a, "hook for %s: exit status %lu (command not found, or %s could not run it)", h->name, code, HOOK_SHELL);
     else if (code != 0)
-        warn(a, "hook for %s failed: exit status %lu", h->event, code);
+        hook_warn(a, "hook for %s failed: exit status %lu", h->name, code);
 }
 
-/* Collects finished hooks without blocking; returns how many still run. */
-static int hooks_reap(app *a)
+/* Makes room: the oldest event that is not final goes into the next one. */
+static void hook_fold_oldest(app *a)
 {
-    int i, running = 0, signo;
-    unsigned long code;
-    for (i = 0; i < MAX_HOOKS; i++) {
-        if (!a->hooks[i].proc) continue;
-        if (!proc_poll(a->hooks[i].proc, &code, &signo)) { running++; continue; }
-        hook_report(a, &a->hooks[i], code, signo);
-        a->hooks[i].proc = 0;
-    }
-    return running;
+    size_t i;
+    for (i = 0; i + 1 < a->hq_len && hook_is_final(&a->hq[i]); i++) { }
+    if (i + 1 >= a->hq_len) return;
+    if (!a->folded)
+        hook_warn(a, "hooks are falling behind (%d events waiting): folding the oldest into the next; "
+                  "its hook sees how many in KA_COALESCED", HOOK_QUEUE);
+    a->hq[i + 1].coalesced += a->hq[i].coalesced + 1;
+    memmove(&a->hq[i], &a->hq[i + 1], (a->hq_len - i - 1) * sizeof a->hq[0]);
+    a->hq_len--;
+    a->folded++;
 }
 
-/* At exit: give running hooks (e.g. the give_up notification) a moment so
- * their failures are still reported, but never wait long. */
+/* Reaps the running hook if it ended and starts the next one. Returns
+ * whether a hook is running or waiting. */
+static int hook_pump(app *a)
+{
+    unsigned long code;
+    int signo;
+    if (a->hook_proc) {
+        if (!proc_poll(a->hook_proc, &code, &signo)) return 1;
+        hook_report(a, &a->hook_now, code, signo);
+        a->hook_proc = 0;
+    }
+    while (!a->hook_proc && a->hq_len) {
+        a->hook_now = a->hq[0];
+        memmove(&a->hq[0], &a->hq[1], (a->hq_len - 1) * sizeof a->hq[0]);
+        a->hq_len--;
+        a->hook_proc = hook_spawn(a, &a->hook_now);
+    }
+    if (!a->hook_proc && a->folded) {
+        hook_warn(a, "hooks caught up; %u event%s had been folded into later ones", a->folded, plural(a->folded));
+        a->folded = 0;
+    }
+    return a->hook_proc != 0;
+}
+
+static void hook_event_queue(app *a, const char *name, ka_reason r, int err, unsigned attempt, unsigned delay_ms)
+{
+    hook_event h;
+    if (!a->exec_cmd) return;
+    h.name = name;
+    h.reason = r;
+    h.err = err;
+    h.attempt = attempt;
+    h.delay_ms = delay_ms;
+    h.coalesced = 0;
+    if (a->hq_len == HOOK_QUEUE) hook_fold_oldest(a);
+    a->hq[a->hq_len++] = h;
+    hook_pump(a);
+}
+
+/* At exit: every queued hook still runs, one at a time. stdout is closed
+ * first, so whoever reads the server's bytes is not kept waiting. A signal
+ * stops the wait; the running hook is left to finish on its own. */
 static void hooks_finish(app *a)
 {
-    unsigned long long end = now_ms() + HOOK_GRACE_MS;
-    int running;
-    while ((running = hooks_reap(a)) > 0 && now_ms() < end) sleep_ms(20);
-    if (running) say(a, "%d hook%s still running; not waiting for %s", running, running > 1 ? "s" : "", running > 1 ? "them" : "it");
+    sig_atomic_t seen = signal_count;
+    unsigned long long tell_at = now_ms() + 1000;
+    if (!hook_pump(a)) return;
+    fflush(stdout);
+    fclose(stdout);
+    while (hook_pump(a)) {
+        if (signal_count != seen) {
+            size_t i;
+            char names[128] = "";
+            for (i = 0; i < a->hq_len && strlen(names) + 10 < sizeof names; i++) {
+                strcat(names, i ? ", " : "");
+                strcat(names, a->hq[i].name);
+            }
+            hook_warn(a, "stopped waiting for hooks: the hook for %s is left running%s%s", a->hook_now.name,
+                      a->hq_len ? "; not run: " : "", names);
+            return;
+        }
+        if (now_ms() >= tell_at) {
+            say(a, "waiting for the hook for %s (%lu more queued); a signal stops the wait",
+                a->hook_now.name, (unsigned long)a->hq_len);
+            tell_at = (unsigned long long)-1;
+        }
+        sleep_ms(HOOK_TICK_MS);
+    }
 }
 
 /* ---- input ------------------------------------------------------------------------ */
@@ -805,18 +1087,21 @@ static void input_take(app *a)
 static void input_push(app *a)
 {
     int rc, connected = ka_client_state(a->c) == KA_STATE_CONNECTED;
+    char b[32];
     if (!a->inlen) return;
     rc = ka_client_send(a->c, a->in, a->inlen);
     if (rc == 0) {
+        a->accepted += a->inlen;
         a->inlen = 0;
         if (!connected && !a->said_waiting) {
-            say(a, "waiting for the connection; input is queued (%lu bytes so far)", (unsigned long)ka_client_pending(a->c));
+            say(a, "waiting for the connection; input is queued (%s so far)", bytes_text(b, sizeof b, ka_client_pending(a->c)));
             a->said_waiting = 1;
         }
     } else if (rc != KA_EAGAIN) {       /* KA_EAGAIN: keep the chunk for the next round */
-        warn(a, "cannot queue input: %s", ka_strerror(rc));
+        snprintf(a->fail_text, sizeof a->fail_text, "cannot queue input: %s", ka_strerror(rc));
+        warn(a, "%s", a->fail_text);
+        a->end = END_ERROR;
         a->done = 1;
-        a->exit_code = EXIT_RUNTIME;
     }
 }
 
@@ -824,11 +1109,152 @@ static void input_push(app *a)
  * then it is waiting on the reconnect, not just on a busy connection. */
 static void note_backpressure(app *a)
 {
+    char b[32];
     if (a->said_full || a->in_eof || ka_client_state(a->c) == KA_STATE_CONNECTED) return;
     if (a->inlen == 0 && queue_room(a) > 0) return;
-    say(a, "send queue full (%lu bytes); not reading input until the connection is back",
-        (unsigned long)ka_client_pending(a->c));
+    say(a, "send queue full (%s); not reading input until the connection is back",
+        bytes_text(b, sizeof b, ka_client_pending(a->c)));
     a->said_full = 1;
+}
+
+/* At the end, one look at stdin without waiting, so input that had in
+ * fact ended is not reported as cut short. */
+static void input_settle(app *a)
+{
+    fd_set rd;
+    long n;
+    if (a->in_eof || a->inlen) return;
+    FD_ZERO(&rd);
+    FD_SET(input_fd(), &rd);
+    if (wait_sockets(sock_nfds(input_fd()), &rd, NULL, NULL, 0) <= 0) return;
+    n = input_read(a->in, sizeof a->in);
+    if (n > 0) a->inlen = (size_t)n;
+    else if (n == 0) a->in_eof = 1;
+}
+
+/* ---- the end: where the input went, who closed first ------------------------------ */
+
+static unsigned long long input_sent(const app *a)
+{
+    unsigned long long gone = a->accepted - ka_client_pending(a->c);
+    return gone > a->dropped ? gone - a->dropped : 0;
+}
+
+static int input_all_sent(const app *a)
+{
+    return a->in_eof && !a->in_error && a->inlen == 0 && ka_client_pending(a->c) == 0 && a->dropped == 0;
+}
+
+/* Whether kacat's FIN had gone out when this connection ended: the library
+ * half-closes as soon as a finishing client's queue is empty. */
+static int kacat_closed_first(const app *a, const ka_disconnect_info *di)
+{
+    return a->half_closed || (a->finishing && ka_client_pending(a->c) == 0 && di->unsent_bytes == 0);
+}
+
+/* Every connection's end, kacat's own stop included: did it carry input,
+ * and did it end before kacat was done with it? */
+static void count_connection_end(app *a, const ka_disconnect_info *di)
+{
+    long long gone = (long long)(a->accepted - ka_client_pending(a->c));
+    int carried = gone > a->left_at_connect;
+    if (carried) a->carriers++;
+    a->dropped += di->unsent_bytes;
+    a->end_reason = di->reason;
+    a->end_err = di->sys_error;
+    if (carried && di->reason != KA_REASON_LOCAL && !kacat_closed_first(a, di)) a->lost_carrier = 1;
+}
+
+/* The first that applies wins; the last line tells the rest. */
+static int exit_status(const app *a)
+{
+    if (a->end == END_SIGNAL) return 128 + a->signo;
+    if (a->end == END_ERROR || a->end == END_CONNECT_FAILED || a->end == END_FINISH_FAILED || a->in_error) return EXIT_FAILED;
+    if (a->dropped) return EXIT_DROPPED;
+    if (a->end == END_GAVE_UP) return EXIT_GAVE_UP;
+    if (a->carriers > 1) return EXIT_SPLIT;
+    if (a->end == END_SERVER_FIRST || a->lost_carrier || !input_all_sent(a)) return EXIT_SERVER_FIRST;
+    return EXIT_OK;
+}
+
+/* Input that did not all reach a connection: "none of the input sent (7
+ * bytes)", "9 bytes sent, 7 bytes never sent, and the input had not ended". */
+static void describe_shortfall(const app *a, char *buf, size_t n)
+{
+    unsigned long long unsent = ka_client_pending(a->c) + a->inlen, sent = input_sent(a);
+    char s[32], u[32], d[32];
+    const char *unread = a->in_eof ? "" : ", and the input had not ended";
+    bytes_text(s, sizeof s, sent);
+    bytes_text(u, sizeof u, unsent);
+    bytes_text(d, sizeof d, a->dropped);
+    if (a->dropped)
+        snprintf(buf, n, "%s of input dropped (cut off when a connection died), %s sent over %u connection%s%s%s%s",
+                 d, s, a->carriers, plural(a->carriers), unsent ? ", never sent: " : "", unsent ? u : "", unread);
+    else if (sent && unsent)
+        snprintf(buf, n, "%s sent, %s never sent%s", s, u, unread);
+    else if (unsent)
+        snprintf(buf, n, "none of the input sent (%s)%s", u, unread);
+    else
+        snprintf(buf, n, "%s sent%s", sent ? s : "nothing", unread);
+}
+
+/* "all input sent (14 bytes) over one connection", or the shortfall. */
+static void describe_input(const app *a, char *buf, size_t n)
+{
+    char s[32];
+    bytes_text(s, sizeof s, input_sent(a));
+    if (!input_all_sent(a))
+        describe_shortfall(a, buf, n);
+    else if (input_sent(a) == 0)
+        snprintf(buf, n, "no input");
+    else if (a->carriers > 1)
+        snprintf(buf, n, "all input sent (%s), split over %u connections", s, a->carriers);
+    else if (a->lost_carrier)
+        snprintf(buf, n, "all input sent (%s) over one connection, which ended before kacat's end of input", s);
+    else
+        snprintf(buf, n, "all input sent (%s) over one connection", s);
+}
+
+static void describe_end(const app *a, char *buf, size_t n)
+{
+    char cause[160], t[32];
+    cause_text(cause, sizeof cause, a->end_reason, a->end_err);
+    switch (a->end) {
+    case END_INPUT_DONE:
+        if (a->server_closed) snprintf(buf, n, "kacat closed first, then the server");
+        else if (a->lingered_out) snprintf(buf, n, "kacat closed first; the server had not closed after --linger %s", time_text(t, sizeof t, a->linger_ms));
+        else snprintf(buf, n, "kacat closed first; the wait for the server ended: %s", cause);
+        break;
+    case END_SERVER_FIRST:
+        if (a->end_reason == KA_REASON_PEER_CLOSED) snprintf(buf, n, "the server closed first");
+        else snprintf(buf, n, "the connection ended first: %s", cause);
+        break;
+    case END_FINISH_FAILED:
+        snprintf(buf, n, "kacat closed first, then the connection failed: %s", cause);
+        break;
+    case END_GAVE_UP:
+        snprintf(buf, n, "gave up after %u attempt%s: %s", a->attempts, plural(a->attempts), cause);
+        break;
+    case END_CONNECT_FAILED:
+        snprintf(buf, n, "no connection (--once): %s", cause);
+        break;
+    case END_SIGNAL:
+        snprintf(buf, n, "interrupted by signal %d while %s", a->signo, a->end_state);
+        break;
+    default:
+        snprintf(buf, n, "%s", a->fail_text[0] ? a->fail_text : "stopped");
+        break;
+    }
+}
+
+/* The last line: shown unless -q and all went well. */
+static void say_end(const app *a, int status)
+{
+    char input[256], end[256];
+    describe_input(a, input, sizeof input);
+    describe_end(a, end, sizeof end);
+    if (status == EXIT_OK) say(a, "exit 0: %s; %s", input, end);
+    else warn(a, "exit %d: %s; %s", status, input, end);
 }
 
 /* ---- callbacks ------------------------------------------------------------------- */
@@ -842,28 +1268,30 @@ static void peer_suffix(const app *a, char *buf, size_t n)
     buf[0] = 0;
     if (getpeername(ka_client_socket(a->c), (struct sockaddr *)&ss, &sl) != 0) return;
     if (getnameinfo((struct sockaddr *)&ss, sl, addr, sizeof addr, NULL, 0, NI_NUMERICHOST) != 0) return;
-    if (strcmp(addr, a->cfg.host) != 0) snprintf(buf, n, " (%s)", addr);
+    if (strcmp(addr, a->host_plain) != 0) snprintf(buf, n, " (%s)", addr);
 }
 
 static void on_connect(ka_client *c, void *user)
 {
     app *a = (app *)user;
-    char peer[80];
+    char peer[80], b[32];
     size_t pending = ka_client_pending(c);
     peer_suffix(a, peer, sizeof peer);
-    say(a, "connected to %s:%s%s", a->cfg.host, a->cfg.port, peer);
-    if (pending) say(a, "sending %lu bytes queued while disconnected", (unsigned long)pending);
+    say(a, "connected to %s%s", a->where, peer);
+    if (pending) say(a, "sending %s queued while disconnected", bytes_text(b, sizeof b, pending));
+    a->left_at_connect = (long long)(a->accepted - pending);
     a->said_waiting = a->said_full = a->just_lost = 0;
-    hook_run(a, "connect", KA_REASON_NONE, 0, 0, 0);
+    hook_event_queue(a, "connect", KA_REASON_NONE, 0, 0, 0);
 }
 
 static void on_data(ka_client *c, const void *data, size_t len, void *user)
 {
     app *a = (app *)user;
     if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
-        warn(a, "writing stdout: %s", strerror(errno));
+        snprintf(a->fail_text, sizeof a->fail_text, "writing stdout: %s", strerror(errno));
+        warn(a, "%s", a->fail_text);
+        a->end = END_ERROR;
         a->done = 1;
-        a->exit_code = EXIT_RUNTIME;
         ka_client_stop(c);
     }
 }
@@ -872,51 +1300,64 @@ static void on_data(ka_client *c, const void *data, size_t len, void *user)
  * stopped. After the half-close the server closing is the normal end; a
  * reset means it may not have taken the last bytes; an idle timeout
  * (--idle-timeout) just ends the wait early. */
-static int finished_cleanly(const ka_disconnect_info *di)
-{
-    return (di->reason == KA_REASON_PEER_CLOSED || di->reason == KA_REASON_LOCAL ||
-            di->reason == KA_REASON_HEARTBEAT) && di->unsent_bytes == 0;
-}
-
 static void finish_on_disconnect(app *a, const ka_disconnect_info *di)
 {
-    char cause[128];
+    char cause[160], b[32];
     if (di->unsent_bytes)
-        warn(a, "%lu bytes of input were dropped: the connection died while they were being sent",
-             (unsigned long)di->unsent_bytes);
-    if (!finished_cleanly(di)) {
-        warn(a, "connection lost while finishing: %s; the server may not have received the last bytes",
+        warn(a, "%s of input were dropped: the connection died while they were being sent",
+             bytes_text(b, sizeof b, di->unsent_bytes));
+    if (!kacat_closed_first(a, di)) {
+        a->end = END_SERVER_FIRST;
+    } else if (di->reason == KA_REASON_PEER_CLOSED || di->reason == KA_REASON_HEARTBEAT || di->reason == KA_REASON_LOCAL) {
+        a->end = END_INPUT_DONE;
+        a->server_closed = di->reason == KA_REASON_PEER_CLOSED;
+        if (a->server_closed && a->verbose) say(a, "server closed the connection");
+    } else {
+        warn(a, "connection lost after kacat's end of input: %s; the server may not have received the last bytes",
              cause_text(cause, sizeof cause, di->reason, di->sys_error));
-        a->exit_code = EXIT_RUNTIME;
-    } else if (di->reason == KA_REASON_PEER_CLOSED && a->verbose) {
-        say(a, "server closed the connection");
+        a->end = END_FINISH_FAILED;
     }
     a->done = 1;
+}
+
+/* A stalled peer is alive but reads nothing: say what that means. */
+static void explain_stall(const app *a)
+{
+    char t[32];
+    say(a, "the server is alive but took no data for --stall-timeout %s (its receive window stayed closed)",
+        time_text(t, sizeof t, a->cfg.stall_timeout_ms));
 }
 
 static void on_disconnect(ka_client *c, const ka_disconnect_info *di, void *user)
 {
     app *a = (app *)user;
-    char cause[128];
+    char cause[160], b[32];
+    count_connection_end(a, di);
     if (a->done) return;        /* our own ka_client_stop: nothing to tell */
     if (a->finishing && ka_client_state(c) == KA_STATE_STOPPED) {
         finish_on_disconnect(a, di);    /* the end; the client makes no retry */
         return;
     }
-    say(a, "connection lost after %.1f s: %s", di->connected_ms / 1000.0,
+    say(a, "connection lost after %.1f s: %s", (double)di->connected_ms / 1000.0,
         cause_text(cause, sizeof cause, di->reason, di->sys_error));
+    if (di->reason == KA_REASON_STALLED) explain_stall(a);
     if (di->unsent_bytes)
-        warn(a, "%lu bytes of input were dropped: the connection died while they were being sent",
-             (unsigned long)di->unsent_bytes);
+        warn(a, "%s of input were dropped: the connection died while they were being sent",
+             bytes_text(b, sizeof b, di->unsent_bytes));
+    hook_event_queue(a, "disconnect", di->reason, di->sys_error, 0, 0);
+    if (a->once) {
+        a->end = END_SERVER_FIRST;
+        a->done = 1;
+        ka_client_stop(c);      /* no retry: the library's own is not scheduled yet */
+        return;
+    }
     a->just_lost = 1;
-    hook_run(a, "disconnect", di->reason, di->sys_error, 0, 0);
 }
 
 static void on_retry(ka_client *c, const ka_retry_info *ri, void *user)
 {
     app *a = (app *)user;
-    char cause[128];
-    char delay[32];
+    char cause[160], delay[32];
     (void)c;
     duration_text(delay, sizeof delay, ri->delay_ms);
     if (a->just_lost)
@@ -925,20 +1366,23 @@ static void on_retry(ka_client *c, const ka_retry_info *ri, void *user)
         say(a, "connect failed: %s; retrying in %s (attempt %u)",
             cause_text(cause, sizeof cause, ri->reason, ri->sys_error), delay, ri->attempt);
     a->just_lost = 0;
-    hook_run(a, "retry", ri->reason, ri->sys_error, ri->attempt, ri->delay_ms);
+    hook_event_queue(a, "retry", ri->reason, ri->sys_error, ri->attempt, ri->delay_ms);
 }
 
 static void on_give_up(ka_client *c, const ka_retry_info *ri, void *user)
 {
     app *a = (app *)user;
-    char cause[128];
-    size_t unsent = ka_client_pending(c) + a->inlen;
-    warn(a, "gave up after %u attempt%s: %s", ri->attempt, ri->attempt == 1 ? "" : "s",
-         cause_text(cause, sizeof cause, ri->reason, ri->sys_error));
-    if (unsent) warn(a, "%lu bytes of input were never sent", (unsigned long)unsent);
+    char cause[160];
+    (void)c;
+    cause_text(cause, sizeof cause, ri->reason, ri->sys_error);
+    if (a->once) warn(a, "cannot connect to %s: %s", a->where, cause);
+    else warn(a, "gave up after %u attempt%s: %s", ri->attempt, plural(ri->attempt), cause);
+    a->end = a->once ? END_CONNECT_FAILED : END_GAVE_UP;
+    a->attempts = ri->attempt;
+    a->end_reason = ri->reason;
+    a->end_err = ri->sys_error;
     a->done = 1;
-    a->exit_code = EXIT_GAVE_UP;
-    hook_run(a, "give_up", ri->reason, ri->sys_error, ri->attempt, 0);
+    hook_event_queue(a, "give_up", ri->reason, ri->sys_error, ri->attempt, 0);
 }
 
 static void on_log(ka_client *c, int level, const char *msg, void *user)
@@ -960,9 +1404,10 @@ static void finish_if_done(app *a)
 {
     ka_state st = ka_client_state(a->c);
     size_t pending = ka_client_pending(a->c);
+    char b[32];
     if (!a->in_eof || a->inlen || a->done) return;
     if (st != KA_STATE_CONNECTED && pending && !a->said_eof_wait) {
-        say(a, "input ended; %lu bytes wait for the connection", (unsigned long)pending);
+        say(a, "input ended; %s wait for the connection", bytes_text(b, sizeof b, pending));
         a->said_eof_wait = 1;
     }
     if (!a->finishing) {
@@ -970,9 +1415,10 @@ static void finish_if_done(app *a)
         if (!pending && st != KA_STATE_CONNECTED) return;
         rc = ka_client_finish(a->c);
         if (rc != 0) {
-            warn(a, "cannot finish: %s", ka_strerror(rc));
+            snprintf(a->fail_text, sizeof a->fail_text, "cannot finish: %s", ka_strerror(rc));
+            warn(a, "%s", a->fail_text);
+            a->end = END_ERROR;
             a->done = 1;
-            a->exit_code = EXIT_RUNTIME;
             return;
         }
         a->finishing = 1;
@@ -985,13 +1431,18 @@ static void finish_if_done(app *a)
         a->linger_until = now_ms() + a->linger_ms;
         if (a->verbose) say(a, "all input sent; half-closed, waiting up to %.1f s for the server to close", a->linger_ms / 1000.0);
     }
-    if (now_ms() >= a->linger_until) { a->done = 1; ka_client_stop(a->c); }
+    if (now_ms() >= a->linger_until) {
+        a->end = END_INPUT_DONE;
+        a->lingered_out = 1;
+        a->done = 1;
+        ka_client_stop(a->c);
+    }
 }
 
 /* How long the next wait may last: the client's next timer, the linger
- * deadline, a short cap while hooks run so their exits are reported, and
- * where signals do not interrupt select() (Windows), SIGNAL_CHECK_MS. */
-static long wait_ms(const app *a, int hooks_running)
+ * deadline, a short tick while a hook runs so its end is seen, and where
+ * signals do not interrupt select() (Windows), SIGNAL_CHECK_MS. */
+static long wait_ms(const app *a, int hook_running)
 {
     long t = ka_client_timeout_ms(a->c);
     if (a->half_closed) {
@@ -999,9 +1450,17 @@ static long wait_ms(const app *a, int hooks_running)
         long d = a->linger_until > now ? (long)(a->linger_until - now) : 0;
         if (t < 0 || d < t) t = d;
     }
-    if (hooks_running && (t < 0 || t > 100)) t = 100;
+    if (hook_running && (t < 0 || t > HOOK_TICK_MS)) t = HOOK_TICK_MS;
     if (SIGNAL_CHECK_MS >= 0 && (t < 0 || t > SIGNAL_CHECK_MS)) t = SIGNAL_CHECK_MS;
     return t;
+}
+
+static void fail_select(app *a, const char *what, int e)
+{
+    snprintf(a->fail_text, sizeof a->fail_text, "%s: %s", what, ka_sys_strerror(KA_REASON_ERROR, e));
+    warn(a, "%s", a->fail_text);
+    a->end = END_ERROR;
+    a->done = 1;
 }
 
 /* A socket numbered >= FD_SETSIZE cannot go in an fd_set: wait with poll()
@@ -1023,9 +1482,7 @@ static int wait_poll(app *a, int want_in, long t)
     }
     n = poll(p, (unsigned)np, t < 0 ? -1 : t > INT_MAX ? INT_MAX : (int)t);
     if (n < 0 && sock_errno() != SOCK_EINTR) {
-        warn(a, "poll: %s", sock_errtext(sock_errno()));
-        a->done = 1;
-        a->exit_code = EXIT_RUNTIME;
+        fail_select(a, "poll", sock_errno());
         return 0;
     }
     if (n > 0) {
@@ -1043,7 +1500,7 @@ static void loop_once(app *a)
 {
     fd_set rd, wr, ex;
     int want_in = input_wanted(a), in_ready = 0, nfds, n;
-    long t = wait_ms(a, hooks_reap(a));
+    long t = wait_ms(a, hook_pump(a));
     FD_ZERO(&rd);
     FD_ZERO(&wr);
     FD_ZERO(&ex);
@@ -1055,10 +1512,10 @@ static void loop_once(app *a)
             FD_SET(input_fd(), &rd);
             if (sock_nfds(input_fd()) > nfds) nfds = sock_nfds(input_fd());
         }
-        n = wait_select(&rd, &wr, &ex, nfds, t);
+        n = wait_sockets(nfds, &rd, &wr, &ex, t);
         if (n < 0) {
             int e = sock_errno();
-            if (e != SOCK_EINTR) { warn(a, "select: %s", sock_errtext(e)); a->done = 1; a->exit_code = EXIT_RUNTIME; return; }
+            if (e != SOCK_EINTR) { fail_select(a, "select", e); return; }
             ka_client_process(a->c, NULL, NULL);    /* the sets are undefined now: run timers only */
         } else {
             in_ready = want_in && FD_ISSET(input_fd(), &rd);
@@ -1071,22 +1528,36 @@ static void loop_once(app *a)
     finish_if_done(a);
 }
 
-/* SIGINT/SIGTERM end the loop so kacat can say what was left unsent. */
-static void on_signal(int sig) { got_signal = sig; }
+/* SIGINT/SIGTERM end the loop so kacat can say what was left unsent; one
+ * during the wait for hooks at exit ends that wait. */
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    signal_count++;
+}
+
+static void interrupted(app *a)
+{
+    char b[32];
+    size_t unsent = ka_client_pending(a->c) + a->inlen;
+    a->end = END_SIGNAL;
+    a->signo = (int)got_signal;
+    a->end_state = ka_state_str(ka_client_state(a->c));
+    if (unsent) warn(a, "interrupted while %s; %s of input were not sent", a->end_state, bytes_text(b, sizeof b, unsent));
+}
 
 static int run(app *a)
 {
+    int status;
     while (!a->done && !got_signal) loop_once(a);
-    if (got_signal) {
-        size_t unsent = ka_client_pending(a->c) + a->inlen;
-        a->done = 1;            /* on_disconnect: no "connection lost" for our own stop */
-        if (unsent) warn(a, "interrupted; %lu bytes of input were not sent", (unsigned long)unsent);
-        a->exit_code = 128 + (int)got_signal;
-    }
+    if (!a->done) interrupted(a);
+    a->done = 1;                /* on_disconnect: no "connection lost" for our own stop */
     ka_client_stop(a->c);
+    input_settle(a);
+    status = exit_status(a);
     hooks_finish(a);
-    if (a->exit_code == 0 && a->in_error) a->exit_code = EXIT_RUNTIME;
-    return a->exit_code;
+    say_end(a, status);
+    return status;
 }
 
 static void set_callbacks(app *a)
@@ -1104,29 +1575,32 @@ int main(int argc, char **argv)
 {
     app *a = (app *)malloc(sizeof *a);   /* holds a 64 KiB input chunk: not on the stack */
     int rc;
-    if (!a) { fputs("kacat: out of memory\n", stderr); return EXIT_RUNTIME; }
-    if (platform_init() != 0) { fputs("kacat: cannot start Winsock\n", stderr); free(a); return EXIT_RUNTIME; }
+    if (!a) { fputs("kacat: out of memory\n", stderr); return EXIT_FAILED; }
+    if (platform_init() != 0) { fputs("kacat: cannot start Winsock\n", stderr); free(a); return EXIT_FAILED; }
     app_defaults(a);
     rc = parse_args(a, argc, argv);
-    if (rc == 1) { help(); free(a); return 0; }
+    if (rc == PARSE_HELP) { help(); free(a); return EXIT_OK; }
+    if (rc == PARSE_VERSION) { version(); free(a); return EXIT_OK; }
     if (rc < 0 || check_config(a) != 0) { free(a); return EXIT_USAGE; }
+    if (a->w_bare && !a->quiet)
+        warn(a, "-w %s is %s milliseconds (nc counts seconds there: write -w %ss for seconds)", a->w_bare, a->w_bare, a->w_bare);
     set_callbacks(a);
     rc = ka_client_new(&a->c, &a->cfg);
     if (rc != 0) {
-        fprintf(stderr, "kacat: %s: check HOST, PORT and the option values (see --help)\n", ka_strerror(rc));
+        fprintf(stderr, "kacat: %s\n", ka_strerror(rc));
         free(a);
-        return rc == KA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+        return rc == KA_EINVAL ? EXIT_USAGE : EXIT_FAILED;
     }
     rc = input_start();
     if (rc < 0) {
         fputs("kacat: cannot start reading stdin\n", stderr);
         ka_client_free(a->c);
         free(a);
-        return EXIT_RUNTIME;
+        return EXIT_FAILED;
     }
     if (rc == 0) a->in_eof = 1;     /* stdin closed: nothing to send */
     catch_signals(on_signal);
-    say(a, "connecting to %s:%s", a->cfg.host, a->cfg.port);
+    say(a, "connecting to %s%s", a->where, a->once ? " (once: no reconnect)" : "");
     ka_client_start(a->c);
     rc = run(a);
     ka_client_free(a->c);
