@@ -67,6 +67,7 @@ wait_until() {
 
 # Log readers ignore CR, which Windows programs under Wine write.
 has_line() { tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2"; }
+lacks() { ! has_line "$@"; }
 count_is_at_least() { [ "$(tr -d '\r' <"$1" 2>/dev/null | grep -c -- "$2")" -ge "$3" ]; }
 show() { tr -d '\r' <"$1" | sed 's/^/    | /'; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -78,6 +79,23 @@ listening() {
     local hex
     hex=$(printf ':%04X ' "$1")
     grep -q "${hex}[0-9A-F:]* 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# ipv6_loopback: ::1 is configured (containers may run without IPv6).
+ipv6_loopback() { grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; }
+
+# stuck PORT: a connection to PORT whose data backs up both ways: the
+# server holds unread bytes (rx_queue) and the client unacknowledged or
+# unsent ones (tx_queue). How a test knows a never-reading server has
+# closed its window, without guessing a time.
+stuck() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p=":$hex" '
+        $4 == "01" { split($5, q, ":")
+                     if (substr($2, length($2) - 4) == p && q[2] != "00000000") srv = 1
+                     if (substr($3, length($3) - 4) == p && q[1] != "00000000") cli = 1 }
+        END { exit !(srv && cli) }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # in_use PORT: any socket has it as its local port.
@@ -125,6 +143,11 @@ stop_all() {
     groups="" procs=""
     exec 7>&- 2>/dev/null
 }
+
+# last_word FILE: kacat's last line ("kacat: exit N: ..."), CR removed.
+last_word() { tr -d '\r' <"$1" 2>/dev/null | grep '^kacat: \(.* \)\?exit [0-9]*: ' | tail -n 1; }
+# ends_with FILE PATTERN: kacat's last line matches PATTERN.
+ends_with() { last_word "$1" | grep -q -- "$2"; }
 
 # Both suites run kacat (start_kacat, theirs, sets kacat_pid).
 # wait_for_kacat SECONDS: waits for it to exit; its status in kacat_rc.
