@@ -12,7 +12,7 @@ set key top right
 set grid ytics
 set style data steps
 set arrow from 1.2, graph 0 to 1.2, graph 1 nohead dashtype 2 linecolor "gray40"
-set label "server listening again" at 1.25, graph 0.93 textcolor "gray40"
+set label "server listening again" at 1.1, graph 0.32 rotate by 90 left textcolor "gray40"
 plot dir.'/storm_j0.dat'   using 1:2 title 'jitter 0'   lw 2, \
      dir.'/storm_j0.5.dat' using 1:2 title 'jitter 0.5' lw 2, \
      dir.'/storm_j1.dat'   using 1:2 title 'jitter 1'   lw 2
