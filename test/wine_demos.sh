@@ -1,5 +1,5 @@
 #!/bin/bash
-# The Windows demos under Wine (issue 4, deliverable 6), run by test/wine.sh
+# The Windows demos under Wine, run by test/wine.sh
 # in its prepared prefix (WINEPREFIX, WINE set; demo/*.exe built). Wine
 # shares the host's network stack, so the servers are Linux programs on
 # 127.0.0.1: a socat echo (or, without socat, the Linux demo/flaky_server
@@ -38,11 +38,20 @@ start_kacat() {
 # ---- tests ------------------------------------------------------------------------
 
 t_help() {
+    local want
     timeout 60 "$wine" demo/kacat.exe --help >"$T/help" 2>&1
     check "--help exits 0" [ $? = 0 ] || { show "$T/help"; return; }
     check "--exec runs cmd.exe" has_line "$T/help" "run CMD with cmd.exe /d /s /c"
     timeout 60 "$wine" demo/kacat.exe >/dev/null 2>&1
     check "no arguments exit 2" [ $? = 2 ]
+    want=$(sed -n 's/^#define KA_VERSION_STRING "\(.*\)"/\1/p' ka_client.h)
+    timeout 60 "$wine" demo/kacat.exe --version >"$T/version" 2>&1
+    check "--version names kacat and the library ($want)" has_line "$T/version" "^kacat $want .*ka_client library $want$"
+    timeout 60 "$wine" demo/kacat.exe -qx 127.0.0.1 1 >/dev/null 2>"$T/err"
+    check "a bad letter in a cluster exits 2" [ $? = 2 ]
+    check "and is named" has_line "$T/err" "unknown option '-x' in '-qx'"
+    timeout 60 "$wine" demo/kacat.exe --backoff-jitter 2 127.0.0.1 1 >/dev/null 2>"$T/err"
+    check "a value the library rejects is named by its option" has_line "$T/err" "^kacat: --backoff-jitter must be within 0..1 (given: 2)$"
 }
 
 # make_data FILE: 1 MiB of random bytes (more than the send queue and the
@@ -56,17 +65,18 @@ t_file_echo() {
     local p
     p=$(free_port); check "echo server starts" echo_server "$p" || return
     make_data "$T/data"
-    timeout 120 "$wine" demo/kacat.exe --linger 20000 127.0.0.1 "$p" <"$T/data" >"$T/out" 2>"$T/err"
+    timeout 120 "$wine" demo/kacat.exe --linger 20s "127.0.0.1:$p" <"$T/data" >"$T/out" 2>"$T/err"
     check "kacat.exe exits 0 after input ends" [ $? = 0 ] || { show "$T/err"; return; }
     check "the echo is byte-identical (no CRLF, nothing lost)" cmp -s "$T/data" "$T/out"
-    check "stderr says where it connected" has_line "$T/err" "connected to 127.0.0.1:$p"
+    check "stderr says where it connected (HOST:PORT was split)" has_line "$T/err" "connected to 127.0.0.1:$p"
+    check "the last line: one connection, kacat closed first" ends_with "$T/err" "exit 0: all input sent (1048832 bytes) over one connection; kacat closed first, then the server$"
 }
 
 t_pipe_echo() {
     local p
     p=$(free_port); check "echo server starts" echo_server "$p" || return
     make_data "$T/data"
-    cat "$T/data" | timeout 120 "$wine" demo/kacat.exe -q --linger 20000 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    cat "$T/data" | timeout 120 "$wine" demo/kacat.exe -q --linger 20s 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
     check "kacat.exe exits 0 after the pipe ends" [ "${PIPESTATUS[1]}" = 0 ] || { show "$T/err"; return; }
     check "the echo is byte-identical" cmp -s "$T/data" "$T/out"
 }
@@ -80,7 +90,7 @@ t_restart() {
     check "first line echoed" wait_until 30 has_line "$T/out" "before the outage" || { show "$T/err"; return; }
     stop_server "$s1"
     check "kacat.exe reports the connection lost" wait_until 20 has_line "$T/err" "connection lost after .*: peer closed" || { show "$T/err"; return; }
-    check "a closed port is named refused (WSAECONNREFUSED)" wait_until 20 has_line "$T/err" "connect failed: refused (WSAECONNREFUSED); retrying in" || return
+    check "a closed port is named refused (WSA error 10061)" wait_until 20 has_line "$T/err" "connect failed: refused (connection refused, WSA error 10061); retrying in" || return
     echo "typed during the outage" >&7
     check "kacat.exe says the input waits" wait_until 20 has_line "$T/err" "waiting for the connection" || return
     check "echo server starts again" echo_server "$p" || return
@@ -90,7 +100,8 @@ t_restart() {
     check "nothing lost, nothing doubled, in order" cmp -s "$T/want" "$T/out"
     exec 7>&-
     check "kacat.exe ends when its input does" wait_for_kacat 30 || return
-    check "exit status 0" [ "$kacat_rc" = 0 ]
+    check "exit status 5: the input went over two connections" [ "$kacat_rc" = 5 ] || show "$T/err"
+    check "the last line says so" ends_with "$T/err" "exit 5: all input sent (42 bytes), split over 2 connections"
 }
 
 t_exec() {
@@ -108,8 +119,8 @@ t_exec() {
     check "give-up exits 3" [ $? = 3 ] || { show "$T/err2"; return; }
     check "retry hook: refused, WSAECONNREFUSED (10061), attempt 1, 100 ms" wait_until 10 has_line "$T/err2" "^hook retry refused 10061 1 100$"
     check "give_up hook ran" wait_until 10 has_line "$T/err2" "^hook give_up refused 10061 2 0$"
-    check "stderr says it gave up" has_line "$T/err2" "gave up after 2 attempts: refused (WSAECONNREFUSED)"
-    check "unsent input is reported" has_line "$T/err2" "11 bytes of input were never sent"
+    check "stderr says it gave up" has_line "$T/err2" "gave up after 2 attempts: refused (connection refused, WSA error 10061)"
+    check "unsent input is reported" ends_with "$T/err2" "exit 3: none of the input sent (11 bytes); gave up"
     echo hi | timeout 60 "$wine" demo/kacat.exe --exec 'exit 7' 127.0.0.1 1 --max-attempts 1 >/dev/null 2>"$T/err3"
     check "a failing hook is reported" has_line "$T/err3" "hook for give_up failed: exit status 7" || show "$T/err3"
 }
@@ -123,7 +134,26 @@ t_interrupt() {
     kill -INT "$kacat_pid"
     check "kacat.exe ends on SIGINT (Wine: Ctrl+C)" wait_for_kacat 10 || return
     check "exit status 130" [ "$kacat_rc" = 130 ]
-    check "says what was not sent" has_line "$T/err" "interrupted; 7 bytes of input were not sent"
+    check "says what was not sent" has_line "$T/err" "interrupted while \(connecting\|backing off\); 7 bytes of input were not sent"
+}
+
+# --once, combined short flags and durations, and hooks one at a time in
+# event order (cmd.exe's echo of each event, on kacat's stderr).
+t_once_and_hooks() {
+    local p t0 took
+    p=$(free_port)
+    t0=$(now_ms)
+    timeout 60 "$wine" demo/kacat.exe --once "127.0.0.1:$p" </dev/null >/dev/null 2>"$T/err"
+    check "--once to a refused port exits 1" [ $? = 1 ] || { show "$T/err"; return; }
+    took=$(( $(now_ms) - t0 ))
+    check "promptly, Wine's start-up included ($took ms)" [ "$took" -lt 5000 ]
+    check "--once: the last line" ends_with "$T/err" "exit 1: .*; no connection (--once): refused (connection refused, WSA error 10061)$"
+    timeout 60 "$wine" demo/kacat.exe -qn4 --backoff-initial 0.05s --backoff-max 50ms --backoff-jitter 0 \
+        --exec 'echo hook %KA_EVENT% %KA_ATTEMPT% %KA_COALESCED%' "127.0.0.1:$p" </dev/null >/dev/null 2>"$T/err2"
+    check "-qn4 gives up, exit 3" [ $? = 3 ] || { show "$T/err2"; return; }
+    tr -d '\r' <"$T/err2" | grep '^hook ' >"$T/hooks"
+    printf 'hook retry 1 0\nhook retry 2 0\nhook retry 3 0\nhook give_up 4 0\n' >"$T/want"
+    check "every hook ran, one after the other, in event order" cmp -s "$T/want" "$T/hooks" || show "$T/hooks"
 }
 
 t_own_loop() {
@@ -144,8 +174,8 @@ t_flaky_server() {
         --schedule "1:close,1:reset,1:down=1.5" --duration 60 || return
     start_linux_kacat "$p"
     check "its graceful close is named peer closed" wait_until 20 has_line "$T/err" "lost after .*: peer closed$" || { show "$T/err"; return; }
-    check "its SO_LINGER 0 close is named peer reset" wait_until 20 has_line "$T/err" "lost after .*: peer reset (ECONNRESET)$" || return
-    check "its closed port is named refused" wait_until 20 has_line "$T/err" "connect failed: refused (ECONNREFUSED); retrying in" || return
+    check "its SO_LINGER 0 close is named peer reset" wait_until 20 has_line "$T/err" "lost after .*: peer reset (connection reset by peer, errno 104)$" || return
+    check "its closed port is named refused" wait_until 20 has_line "$T/err" "connect failed: refused (connection refused, errno 111); retrying in" || return
     check "kacat is back after the server is" wait_until 20 count_is_at_least "$T/err" "^kacat: connected to" 4 || return
     echo "still echoing" >&7
     check "and the echo works again" wait_until 20 has_line "$T/out" "^still echoing$"
@@ -171,12 +201,12 @@ t_reset_seen_by_kacat_exe() {
     start_kacat "${FAST[@]}" 127.0.0.1 "$p"
     check "the server resets the connection" wait_until 30 has_line "$T/server.log" "reset 1 connection" || return
     check "kacat.exe notices" wait_until 20 has_line "$T/err" "connection lost after" || { show "$T/err"; return; }
-    if has_line "$T/err" "lost after .*: peer reset (WSAECONNRESET)$"; then return; fi
+    if has_line "$T/err" "lost after .*: peer reset (connection reset by peer, WSA error 10054)$"; then return; fi
     if has_line "$T/err" "lost after .*: peer closed$"; then
         skip "Wine reports the RST to the application as an orderly EOF (recv() returns 0): 'peer closed'"
         return
     fi
-    check "the reset is named peer reset (WSAECONNRESET)" false
+    check "the reset is named peer reset (WSA error 10054)" false
     show "$T/err"
 }
 
@@ -184,12 +214,13 @@ echo "wine demos: demo/*.exe under $("$wine" --version 2>/dev/null </dev/null), 
 for f in demo/kacat.exe demo/own_loop.exe demo/flaky_server.exe; do
     [ -f "$f" ] || { echo "$f missing"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 done
-run_test "kacat.exe: --help exits 0 and names cmd.exe; no arguments exit 2" t_help
+run_test "kacat.exe: --help names cmd.exe, --version, bad usage exits 2 and names the option" t_help
 run_test "kacat.exe: 1 MiB file through a Linux echo server comes back byte-identical" t_file_echo
 run_test "kacat.exe: the same from a pipe" t_pipe_echo
-run_test "kacat.exe: the server restarts; kacat.exe reconnects, queued input arrives, exit 0" t_restart
+run_test "kacat.exe: the server restarts; kacat.exe reconnects, queued input arrives, exit 5 (split)" t_restart
 run_test "kacat.exe: --exec runs cmd.exe with the KA_ variables; give-up exits 3" t_exec
 run_test "kacat.exe: SIGINT exits 130 and reports unsent input" t_interrupt
+run_test "kacat.exe: --once exits 1 on a refused port; -qn4 hooks run one at a time, in order" t_once_and_hooks
 run_test "own_loop.exe: the embedding example echoes through a Linux server" t_own_loop
 run_test "flaky_server.exe: FIN, RST and a closed port, named by the Linux kacat" t_flaky_server
 run_test "kacat.exe names an RST from flaky_server.exe peer reset" t_reset_seen_by_kacat_exe
