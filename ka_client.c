@@ -369,8 +369,10 @@ typedef struct ka_kview {
     unsigned unacked;           /* segments sent and not yet acknowledged */
     unsigned probes;            /* probes (keepalive or zero-window) unanswered */
     unsigned long since_ack;    /* ms since the peer last acknowledged anything */
-    unsigned long since_send;   /* ms since new data last went out */
-    long notsent;               /* bytes the kernel holds but has not sent; -1 unknown */
+    unsigned long since_send;   /* ms since the kernel last sent data, retransmissions included */
+    unsigned long notsent;      /* bytes the kernel holds but has not sent */
+    uint32_t acked;             /* bytes the peer has acknowledged, mod 2^32 */
+    uint32_t written;           /* bytes handed to the kernel, mod 2^32 */
 } ka_kview;
 
 #if defined(__linux__) && defined(TCP_INFO)
@@ -387,6 +389,9 @@ struct ka_tcp_info {
     uint32_t rcv_rtt, rcv_space, total_retrans;
     uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
     uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+    uint64_t delivery_rate, busy_time, rwnd_limited, sndbuf_limited;
+    uint32_t delivered, delivered_ce;
+    uint64_t bytes_sent, bytes_retrans;
 };
 
 #define KA_TI_HAS(len, field) ((size_t)(len) >= offsetof(struct ka_tcp_info, field) + sizeof(((struct ka_tcp_info *)0)->field))
@@ -396,12 +401,15 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
     struct ka_tcp_info ti;
     socklen_t len = sizeof ti;
     memset(&ti, 0, sizeof ti);
-    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, last_ack_recv)) return -1;
+    /* Linux 4.19+: everything the deadlines need */
+    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, bytes_retrans)) return -1;
     v->unacked = ti.unacked;
     v->probes = ti.probes;
     v->since_ack = ti.last_ack_recv;
     v->since_send = ti.last_data_sent;
-    v->notsent = KA_TI_HAS(len, notsent_bytes) ? (long)ti.notsent_bytes : -1;  /* Linux 4.6+ */
+    v->notsent = ti.notsent_bytes;
+    v->acked = (uint32_t)ti.bytes_acked;
+    v->written = (uint32_t)(ti.bytes_sent - ti.bytes_retrans + ti.notsent_bytes);
     return 0;
 }
 #else
@@ -513,6 +521,10 @@ typedef struct ka_watch {
     int told;
 } ka_watch;
 
+/* How many samples of "bytes written by then" the busy deadline keeps:
+ * one per look, a look every eighth of the deadline. */
+#define KA_WLOG 9
+
 /* A name lookup on the helper thread, shared with it (see section 3). */
 typedef struct ka_lookup ka_lookup;
 
@@ -559,6 +571,8 @@ struct ka_client {
     ka_watch conn;
     unsigned long long connected_at, last_send, last_recv;
     unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
+    struct { uint32_t written, at; } wlog[KA_WLOG];     /* see ka_check_link */
+    unsigned nwlog;
     int read_more;                  /* the last read stopped at its bound with data left */
 
     /* send queue: ring of cap bytes; bit i of ends[] marks a message ending at i */
@@ -1520,6 +1534,7 @@ static void ka_connected(ka_client *c, unsigned slot)
     c->wr_shut = 0;
     c->read_more = 0;
     c->check_at = 0;
+    c->nwlog = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
@@ -1573,7 +1588,10 @@ static int ka_same_endpoint(const struct sockaddr_storage *a, const struct socka
     return 0;
 }
 
-/* 0 connected, 1 still connecting, else the error that failed it. A peer
+#define KA_SELF_CONNECT (-1)    /* not an error number on any platform */
+
+/* 0 connected, 1 still connecting, KA_SELF_CONNECT, else the error that
+ * failed it. A peer
  * address proves the connect finished (a caller may report readiness
  * spuriously, and SO_ERROR is also 0 while the connect is in flight);
  * without one, SO_ERROR tells a failure from a connect still under way. */
@@ -1589,7 +1607,7 @@ static int ka_connect_result(ka_client *c, ka_socket s)
          * real server needs. Nothing listens there: a refusal. */
         if (getsockname(s, (struct sockaddr *)&self, &slen) != 0 || !ka_same_endpoint(&peer, &self)) return 0;
         ka_log(c, KA_LOG_INFO, "connected to itself (local address = peer address, nothing listens there): treated as refused");
-        return KA_ERR_REFUSED;
+        return KA_SELF_CONNECT;
     }
     if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&err, &elen) != 0) err = ka_sock_err();
     return err == 0 || err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY ? 1 : err;
@@ -1603,6 +1621,14 @@ static void ka_check_attempt(ka_client *c, unsigned slot)
     int rc = ka_connect_result(c, c->race[slot].s);
     if (c->epoch != epoch || rc == 1) return;   /* on_log moved us, or still connecting */
     if (rc == 0) { ka_connected(c, slot); return; }
+    if (rc == KA_SELF_CONNECT) {
+        /* RST, not FIN: a FIN would leave TIME_WAIT on the port, and the
+         * real server could not bind it for a minute. */
+        ka_socket s = c->race[slot].s;
+        ka_unwatch(c, &c->race[slot]);
+        ka_sock_abort(s);
+        rc = KA_ERR_REFUSED;
+    }
     ka_note_failure(c, ka_classify(rc, 1), rc);
     ka_close_watched(c, &c->race[slot]);
     ka_race_next(c);
@@ -1681,48 +1707,78 @@ static void ka_declare_dead(ka_client *c, ka_reason why, int err)
     ka_lost(c, why, err, 1);
 }
 
-/* The first look at a connection that has just sent: as soon as either
- * deadline could have run out. */
+/* The first look at a connection that has just sent from idle: an eighth
+ * of the busy deadline on, or the stall deadline if that comes first. */
 static void ka_arm_link_check(ka_client *c, unsigned long long now)
 {
-    unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy;
+    unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy / 8;
     if (c->view <= 0 || c->check_at) return;
     if (c->cfg.stall_timeout_ms && (!first || c->cfg.stall_timeout_ms < first)) first = c->cfg.stall_timeout_ms;
-    if (first) c->check_at = now + first;
+    if (busy || c->cfg.stall_timeout_ms) c->check_at = now + (first < 10 ? 10 : first);
+}
+
+/* "By time at, written bytes had been handed to the kernel": one sample
+ * per look, while data is outstanding. */
+static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
+{
+    if (c->nwlog && c->wlog[c->nwlog - 1].written == written) return;     /* nothing new since */
+    if (c->nwlog == KA_WLOG) memmove(c->wlog, c->wlog + 1, --c->nwlog * sizeof c->wlog[0]);
+    c->wlog[c->nwlog].written = written;
+    c->wlog[c->nwlog++].at = at;
+}
+
+/* By when the oldest unacknowledged byte had been written: the first
+ * sample past what is acknowledged (a late bound, at most one look late).
+ * Samples wholly acknowledged are dropped. */
+static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
+{
+    unsigned drop = 0;
+    while (drop < c->nwlog && (int32_t)(c->wlog[drop].written - acked) <= 0) drop++;
+    memmove(c->wlog, c->wlog + drop, (c->nwlog - drop) * sizeof c->wlog[0]);
+    c->nwlog -= drop;
+    return c->wlog[0].at;       /* the newest sample is past acked: data is outstanding */
 }
 
 /* Data is outstanding: judge the connection on the kernel's view.
  *  - Everything acknowledged: idle again, no more looks until the next send.
  *  - Window closed (nothing in flight, data waiting: the peer reads no
- *    more): the peer is alive while it answers window probes. Probes unanswered
- *    for the busy deadline make it dead; a window closed stall_timeout_ms
- *    (counted from the last new data sent) makes it STALLED. Never TIMEOUT
- *    for a peer that answers: its kernel is there, its application is slow.
- *  - Data in flight: dead when neither an acknowledgement came nor new data
- *    went out for the busy deadline. An ICMP error kept by the kernel (soft
- *    error, read through SO_ERROR) makes it UNREACHABLE instead of TIMEOUT. */
+ *    more): the peer is alive while it answers window probes; two probes
+ *    unanswered and no acknowledgement for the busy deadline make it dead.
+ *    A window closed stall_timeout_ms (counted from the last data sent)
+ *    makes it STALLED. Never TIMEOUT for a peer that answers: its kernel
+ *    is there, its application is slow.
+ *  - Data in flight: dead when the busy deadline has passed since the later
+ *    of the last acknowledgement and the moment the oldest unacknowledged
+ *    byte was written (the kernel's last-send time would not do: every
+ *    retransmission refreshes it). An ICMP error the kernel kept (a soft
+ *    error, read through SO_ERROR) makes it UNREACHABLE, not TIMEOUT. */
 static void ka_check_link(ka_client *c, unsigned long long now)
 {
     ka_kview v;
-    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, wait;
+    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, look = busy / 8, wait;
     c->check_at = 0;
-    if (ka_kernel_view(KA_CONN(c), &v) != 0 || (v.unacked == 0 && v.notsent <= 0)) return;
+    if (ka_kernel_view(KA_CONN(c), &v) != 0) return;
+    if (v.unacked == 0 && v.notsent == 0) { c->nwlog = 0; return; }
+    ka_wlog_add(c, v.written, (uint32_t)now);
     if (v.unacked == 0) {
         if (busy && v.probes >= 2 && v.since_ack >= busy) { ka_declare_dead(c, KA_REASON_TIMEOUT, KA_ERR_TIMEDOUT); return; }
         if (stall && v.since_send >= stall) { ka_declare_dead(c, KA_REASON_STALLED, 0); return; }
-        wait = busy ? busy / 4 : 1000;             /* watch for probes going unanswered */
+        wait = busy ? busy / 4 : 1000;          /* watch for probes going unanswered */
         if (stall && stall - v.since_send < wait) wait = stall - v.since_send;
     } else {
-        unsigned long quiet = v.since_ack < v.since_send ? v.since_ack : v.since_send;
-        if (!busy) wait = stall ? stall : 0;
-        else if (quiet < busy) wait = busy - quiet;
-        else {
+        uint32_t written_by = ka_wlog_oldest(c, v.acked), last = (uint32_t)c->last_send;
+        uint32_t since = (uint32_t)(now - v.since_ack);         /* the last acknowledgement */
+        if ((int32_t)(last - written_by) < 0) written_by = last;    /* it was written by our last write, too */
+        if ((int32_t)(written_by - since) > 0) since = written_by;
+        if (busy && (uint32_t)now - since >= busy) {
             int soft = 0;
             ka_socklen len = sizeof soft;
             if (getsockopt(KA_CONN(c), SOL_SOCKET, SO_ERROR, (char *)&soft, &len) != 0) soft = 0;
             ka_declare_dead(c, soft ? ka_classify(soft, 0) : KA_REASON_TIMEOUT, soft ? soft : KA_ERR_TIMEDOUT);
             return;
         }
+        wait = busy ? busy - ((uint32_t)now - since) : stall;
+        if (look && look < wait) wait = look;
     }
     if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
 }
