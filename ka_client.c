@@ -46,12 +46,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 #include <errno.h>
 #include <time.h>
+#ifndef KA_NO_THREADS
+#include <pthread.h>
+#endif
 #endif
 
 #include <limits.h>
@@ -63,6 +67,13 @@
 #include <time.h>
 
 #include "ka_client.h"
+
+/* The sockets one client may watch at once: its connection, the attempts
+ * of a Happy Eyeballs race, and the end-of-lookup signal. */
+#define KA_MAX_RACE  4
+#define KA_MAX_WATCH (KA_MAX_RACE + 2)
+
+typedef struct ka_pollset { ka_socket s; int want, ready; } ka_pollset;
 
 #ifdef _WIN32
 typedef int ka_socklen;
@@ -82,12 +93,12 @@ static void ka_sock_close(ka_socket s) { closesocket(s); }
  * exists: a thread that spawns a process while another connects must not
  * leak it (a leaked socket outlives our close and keeps the connection up).
  * Systems older than the flag refuse it: then mark the handle afterwards. */
-static ka_socket ka_socket_open(int family, int proto)
+static ka_socket ka_socket_open(int family, int type, int proto)
 {
     u_long on = 1;
-    ka_socket s = WSASocketW(family, SOCK_STREAM, proto, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    ka_socket s = WSASocketW(family, type, proto, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == KA_INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
-        s = WSASocketW(family, SOCK_STREAM, proto, NULL, 0, WSA_FLAG_OVERLAPPED);
+        s = WSASocketW(family, type, proto, NULL, 0, WSA_FLAG_OVERLAPPED);
         if (s != KA_INVALID_SOCKET) SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
     }
     if (s != KA_INVALID_SOCKET && ioctlsocket(s, FIONBIO, &on) != 0) {
@@ -98,6 +109,28 @@ static ka_socket ka_socket_open(int family, int proto)
     }
     return s;
 }
+
+/* The lookup thread wakes the client's loop through a socket the loop
+ * watches like any other: Windows select() takes sockets only, and has no
+ * socketpair, so a UDP socket on loopback connected to itself. */
+static int ka_signal_open(ka_socket *rd, ka_socket *wr)
+{
+    struct sockaddr_in a;
+    int len = sizeof a;
+    ka_socket s = ka_socket_open(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    if (s == KA_INVALID_SOCKET) return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(s, (struct sockaddr *)&a, &len) != 0 ||
+        connect(s, (struct sockaddr *)&a, len) != 0) {
+        closesocket(s);
+        return -1;
+    }
+    *rd = *wr = s;
+    return 0;
+}
+static void ka_signal_close(ka_socket rd, ka_socket wr) { (void)wr; closesocket(rd); }
 
 static unsigned long long ka_now_ms(void) { return GetTickCount64(); }
 
@@ -143,10 +176,11 @@ static int ka_fd_fits(ka_socket s, const fd_set *set)
 }
 static int ka_nfds(ka_socket s) { (void)s; return 1; }
 
-/* Never needed: ka_client_poll's own fd_sets start empty, so there is room. */
-static int ka_poll_one(ka_socket s, int want, int timeout_ms)
+/* Never needed: ka_client_poll's own fd_sets start empty, so there is room
+ * for the few sockets a client has. */
+static int ka_poll_many(ka_pollset *set, int n, int timeout_ms)
 {
-    (void)s; (void)want; (void)timeout_ms;
+    (void)set; (void)n; (void)timeout_ms;
     return -1;
 }
 #else
@@ -167,19 +201,23 @@ static void ka_sock_close(ka_socket s) { close(s); }
  * exists (SOCK_CLOEXEC): marking it afterwards leaves a window in which a
  * thread that forks and execs leaks it, and a leaked socket keeps the
  * connection up after our close. Systems without the flags mark it later. */
-static ka_socket ka_socket_open(int family, int proto)
+static int ka_old_style_flags(ka_socket s)
 {
-    ka_socket s;
     int fl;
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
-    s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
-    if (s != KA_INVALID_SOCKET || errno != EINVAL) return s;   /* EINVAL: a kernel older than the flags */
-#endif
-    s = socket(family, SOCK_STREAM, proto);
-    if (s == KA_INVALID_SOCKET) return s;
     fcntl(s, F_SETFD, FD_CLOEXEC);
     fl = fcntl(s, F_GETFL, 0);
-    if (fl == -1 || fcntl(s, F_SETFL, fl | O_NONBLOCK) == -1) {
+    return fl == -1 || fcntl(s, F_SETFL, fl | O_NONBLOCK) == -1 ? -1 : 0;
+}
+
+static ka_socket ka_socket_open(int family, int type, int proto)
+{
+    ka_socket s;
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    s = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    if (s != KA_INVALID_SOCKET || errno != EINVAL) return s;   /* EINVAL: a kernel older than the flags */
+#endif
+    s = socket(family, type, proto);
+    if (s != KA_INVALID_SOCKET && ka_old_style_flags(s) != 0) {
         int e = errno;
         close(s);
         errno = e;
@@ -187,6 +225,26 @@ static ka_socket ka_socket_open(int family, int proto)
     }
     return s;
 }
+
+/* The lookup thread wakes the client's loop through a socket pair the loop
+ * watches like any other socket: select(), poll() and epoll all see it. */
+static int ka_signal_open(ka_socket *rd, ka_socket *wr)
+{
+    int sv[2];
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0) goto done;
+    if (errno != EINVAL) return -1;
+#endif
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return -1;
+    if (ka_old_style_flags(sv[0]) != 0 || ka_old_style_flags(sv[1]) != 0) { close(sv[0]); close(sv[1]); return -1; }
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+done:
+#endif
+    *rd = sv[0];
+    *wr = sv[1];
+    return 0;
+}
+static void ka_signal_close(ka_socket rd, ka_socket wr) { close(rd); close(wr); }
 
 static unsigned long long ka_now_ms(void)
 {
@@ -222,18 +280,24 @@ static int ka_fd_fits(ka_socket s, const fd_set *set)
 static int ka_nfds(ka_socket s) { return s + 1; }
 
 /* A socket numbered >= FD_SETSIZE cannot go in an fd_set (FD_SET would
- * write past it), so ka_client_poll waits on it with poll() instead.
- * Returns KA_READ | KA_WRITE bits, 0 on timeout or signal, -1 on error. */
-static int ka_poll_one(ka_socket s, int want, int timeout_ms)
+ * write past it), so ka_client_poll waits with poll() instead when one
+ * does. Fills each ready with KA_READ | KA_WRITE bits; returns how many are
+ * ready, 0 on timeout or signal, -1 on error. */
+static int ka_poll_many(ka_pollset *set, int n, int timeout_ms)
 {
-    struct pollfd p;
-    int n;
-    p.fd = s;
-    p.events = (short)(((want & KA_READ) ? POLLIN : 0) | ((want & KA_WRITE) ? POLLOUT : 0));
-    p.revents = 0;
-    n = poll(&p, 1, timeout_ms);
-    if (n < 0) return errno == EINTR ? 0 : -1;
-    return ((p.revents & (POLLIN | POLLERR | POLLHUP)) ? KA_READ : 0) | ((p.revents & (POLLOUT | POLLERR)) ? KA_WRITE : 0);
+    struct pollfd p[KA_MAX_WATCH];
+    int i, r;
+    for (i = 0; i < n; i++) {
+        p[i].fd = set[i].s;
+        p[i].events = (short)(((set[i].want & KA_READ) ? POLLIN : 0) | ((set[i].want & KA_WRITE) ? POLLOUT : 0));
+        p[i].revents = 0;
+    }
+    r = poll(p, (nfds_t)n, timeout_ms);
+    if (r < 0) return errno == EINTR ? 0 : -1;
+    for (i = 0; i < n; i++)
+        set[i].ready = ((p[i].revents & (POLLIN | POLLERR | POLLHUP)) ? KA_READ : 0) |
+                       ((p[i].revents & (POLLOUT | POLLERR)) ? KA_WRITE : 0);
+    return r;
 }
 #endif
 
@@ -249,14 +313,66 @@ static void ka_sock_abort(ka_socket s)
     ka_sock_close(s);
 }
 
+/* Ties a socket to one local interface. 0, -1 with the socket error set,
+ * or -2 where the platform has no way to. */
+#if defined(SO_BINDTODEVICE)
+static int ka_bind_interface(ka_socket s, int family, const char *name)
+{
+    (void)family;               /* Linux: by name, any family (CAP_NET_RAW before 5.7) */
+    return setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, (ka_socklen)strlen(name)) == 0 ? 0 : -1;
+}
+#elif defined(IP_BOUND_IF)
+static int ka_bind_interface(ka_socket s, int family, const char *name)
+{
+    unsigned idx = if_nametoindex(name);        /* macOS: by index, per family */
+    if (!idx) return -1;
+    if (family == AF_INET6) return setsockopt(s, IPPROTO_IPV6, IPV6_BOUND_IF, &idx, sizeof idx) == 0 ? 0 : -1;
+    return setsockopt(s, IPPROTO_IP, IP_BOUND_IF, &idx, sizeof idx) == 0 ? 0 : -1;
+}
+#elif defined(_WIN32)
+#ifndef IP_UNICAST_IF
+#define IP_UNICAST_IF 31
+#endif
+#ifndef IPV6_UNICAST_IF
+#define IPV6_UNICAST_IF 31
+#endif
+typedef ULONG (WINAPI *ka_nametoindex_fn)(PCSTR);
+
+/* IP_UNICAST_IF takes an interface index; if_nametoindex lives in
+ * iphlpapi.dll, loaded here so that the library links ws2_32 alone. A
+ * decimal name is taken as the index itself. */
+static int ka_bind_interface(ka_socket s, int family, const char *name)
+{
+    DWORD idx = (DWORD)strtoul(name, NULL, 10), v;
+    if (!idx) {
+        HMODULE m = LoadLibraryA("iphlpapi.dll");
+        ka_nametoindex_fn fn = m ? (ka_nametoindex_fn)(void (*)(void))GetProcAddress(m, "if_nametoindex") : NULL;
+        idx = fn ? fn(name) : 0;
+        if (m) FreeLibrary(m);
+        if (!idx) { WSASetLastError(WSAEINVAL); return -1; }
+    }
+    if (family == AF_INET6) return setsockopt(s, IPPROTO_IPV6, IPV6_UNICAST_IF, (const char *)&idx, sizeof idx) == 0 ? 0 : -1;
+    v = htonl(idx);             /* the IPv4 option wants network byte order */
+    return setsockopt(s, IPPROTO_IP, IP_UNICAST_IF, (const char *)&v, sizeof v) == 0 ? 0 : -1;
+}
+#else
+static int ka_bind_interface(ka_socket s, int family, const char *name)
+{
+    (void)s; (void)family; (void)name;
+    return -2;
+}
+#endif
+
 /* The kernel's view of a connection, where the OS gives it: what the busy
  * and stall deadlines are judged on. */
 typedef struct ka_kview {
     unsigned unacked;           /* segments sent and not yet acknowledged */
     unsigned probes;            /* probes (keepalive or zero-window) unanswered */
     unsigned long since_ack;    /* ms since the peer last acknowledged anything */
-    unsigned long since_send;   /* ms since new data last went out */
-    long notsent;               /* bytes the kernel holds but has not sent; -1 unknown */
+    unsigned long since_send;   /* ms since the kernel last sent data, retransmissions included */
+    unsigned long notsent;      /* bytes the kernel holds but has not sent */
+    uint32_t acked;             /* bytes the peer has acknowledged, mod 2^32 */
+    uint32_t written;           /* bytes handed to the kernel, mod 2^32 */
 } ka_kview;
 
 #if defined(__linux__) && defined(TCP_INFO)
@@ -273,6 +389,9 @@ struct ka_tcp_info {
     uint32_t rcv_rtt, rcv_space, total_retrans;
     uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
     uint32_t segs_out, segs_in, notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+    uint64_t delivery_rate, busy_time, rwnd_limited, sndbuf_limited;
+    uint32_t delivered, delivered_ce;
+    uint64_t bytes_sent, bytes_retrans;
 };
 
 #define KA_TI_HAS(len, field) ((size_t)(len) >= offsetof(struct ka_tcp_info, field) + sizeof(((struct ka_tcp_info *)0)->field))
@@ -282,17 +401,62 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
     struct ka_tcp_info ti;
     socklen_t len = sizeof ti;
     memset(&ti, 0, sizeof ti);
-    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, last_ack_recv)) return -1;
+    /* Linux 4.19+: everything the deadlines need */
+    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, bytes_retrans)) return -1;
     v->unacked = ti.unacked;
     v->probes = ti.probes;
     v->since_ack = ti.last_ack_recv;
     v->since_send = ti.last_data_sent;
-    v->notsent = KA_TI_HAS(len, notsent_bytes) ? (long)ti.notsent_bytes : -1;  /* Linux 4.6+ */
+    v->notsent = ti.notsent_bytes;
+    v->acked = (uint32_t)ti.bytes_acked;
+    v->written = (uint32_t)(ti.bytes_sent - ti.bytes_retrans + ti.notsent_bytes);
     return 0;
 }
 #else
 #define KA_HAVE_KERNEL_VIEW 0
 static int ka_kernel_view(ka_socket s, ka_kview *v) { (void)s; (void)v; return -1; }
+#endif
+
+/* Name lookups run on a helper thread so that no call blocks; build with
+ * -DKA_NO_THREADS for a blocking lookup in the caller instead. */
+#ifndef KA_NO_THREADS
+#ifdef _WIN32
+typedef CRITICAL_SECTION ka_mutex;
+static int ka_mutex_init(ka_mutex *m) { InitializeCriticalSection(m); return 0; }
+static void ka_mutex_lock(ka_mutex *m) { EnterCriticalSection(m); }
+static void ka_mutex_unlock(ka_mutex *m) { LeaveCriticalSection(m); }
+static void ka_mutex_done(ka_mutex *m) { DeleteCriticalSection(m); }
+#define KA_THREAD_FN(name, arg) static DWORD WINAPI name(LPVOID arg)
+#define KA_THREAD_END return 0
+
+static int ka_thread_start(LPTHREAD_START_ROUTINE fn, void *arg)
+{
+    HANDLE h = CreateThread(NULL, 0, fn, arg, 0, NULL);
+    if (!h) return -1;
+    CloseHandle(h);             /* detached: nobody waits for it */
+    return 0;
+}
+#else
+typedef pthread_mutex_t ka_mutex;
+static int ka_mutex_init(ka_mutex *m) { return pthread_mutex_init(m, NULL) == 0 ? 0 : -1; }
+static void ka_mutex_lock(ka_mutex *m) { pthread_mutex_lock(m); }
+static void ka_mutex_unlock(ka_mutex *m) { pthread_mutex_unlock(m); }
+static void ka_mutex_done(ka_mutex *m) { pthread_mutex_destroy(m); }
+#define KA_THREAD_FN(name, arg) static void *name(void *arg)
+#define KA_THREAD_END return NULL
+
+static int ka_thread_start(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t at;
+    int rc;
+    if (pthread_attr_init(&at) != 0) return -1;
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);  /* nobody waits for it */
+    rc = pthread_create(&t, &at, fn, arg);
+    pthread_attr_destroy(&at);
+    return rc == 0 ? 0 : -1;
+}
+#endif
 #endif
 
 /* Error numbers under one spelling for both families. */
@@ -335,23 +499,66 @@ static int ka_is_alnum(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
+/* One address, as connect() takes it. */
+typedef struct ka_addr {
+    ka_socklen len;
+    union { struct sockaddr sa; struct sockaddr_in in4; struct sockaddr_in6 in6; } u;
+} ka_addr;
+
+/* One server: its name, and the addresses of its last good lookup (for an
+ * address literal, parsed once in ka_client_new: no lookup ever). */
+typedef struct ka_ep {
+    const char *host, *port;    /* copies inside the client's block */
+    int numeric;
+    unsigned naddr;             /* 0 until a lookup succeeds */
+    ka_addr *addr;              /* KA_MAX_ADDRS slots, 1 for a literal */
+} ka_ep;
+
+/* A socket the client watches, and the want on_socket was last told (so a
+ * socket is announced once, and withdrawn before it is closed). */
+typedef struct ka_watch {
+    ka_socket s;
+    int told;
+} ka_watch;
+
+/* How many samples of "bytes written by then" the busy deadline keeps:
+ * one per look, a look every eighth of the deadline. */
+#define KA_WLOG 9
+
+/* A name lookup on the helper thread, shared with it (see section 3). */
+typedef struct ka_lookup ka_lookup;
+
+/* Where a connect attempt is. */
+enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE };
+
 struct ka_client {
-    ka_config cfg;              /* host/port/heartbeat point into our storage */
+    ka_config cfg;              /* strings point into our storage */
     ka_state state;
-    ka_socket fd;
     unsigned epoch;             /* bumped by every transition: callbacks check it */
     int depth;                  /* callbacks currently running */
     int free_pending;           /* ka_client_free from a callback */
-    int fail_pending;           /* attempt failed where callbacks may not run */
     int pending_err;            /* error seen by a send() that could not act */
     int owned;                  /* block came from ka_client_new, not the caller */
     unsigned said;              /* KA_SAID_*: what on_log has been told once */
+    int view;                   /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
 
-    /* connect attempt */
-    struct addrinfo *ai_list, *ai_next;
-    unsigned naddr_left;
-    unsigned long long attempt_deadline, addr_deadline;
-    ka_reason fail_reason;
+    /* servers */
+    ka_ep *ep;
+    unsigned nep, cur_ep, next_ep;
+    ka_addr bind_addr;          /* len 0: no bind_address */
+    int last_family;            /* of the last good connection: raced first */
+
+    /* connect attempt: a name lookup, then a Happy Eyeballs race */
+    int phase;
+    unsigned long long resolve_deadline, race_deadline, next_try_at;
+    ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
+    ka_watch lookup_w;          /* its end-of-lookup signal, while a lookup is awaited */
+    int hook_waiting;           /* a resolve() hook's answer is awaited */
+    unsigned char order[KA_MAX_ADDRS];
+    unsigned norder, next_addr; /* the race's addresses, and the next one to try */
+    ka_watch race[KA_MAX_RACE]; /* attempts in flight */
+    unsigned race_addr[KA_MAX_RACE];
+    ka_reason fail_reason;      /* the most telling failure so far */
     int fail_err;
 
     /* backoff */
@@ -361,8 +568,11 @@ struct ka_client {
     unsigned long long retry_at;
 
     /* connection */
+    ka_watch conn;
     unsigned long long connected_at, last_send, last_recv;
     unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
+    struct { uint32_t written, at; } wlog[KA_WLOG];     /* see ka_check_link */
+    unsigned nwlog;
     int read_more;                  /* the last read stopped at its bound with data left */
 
     /* send queue: ring of cap bytes; bit i of ends[] marks a message ending at i */
@@ -375,11 +585,11 @@ struct ka_client {
 
     unsigned char *rbuf;
     size_t rcap;
-
-    char host[KA_MAX_HOST_LEN + 1];
-    char port[KA_MAX_PORT_LEN + 1];
-    /* heartbeat bytes, queue, end bitmap and receive buffer follow */
+    /* endpoints, their strings and addresses, heartbeat bytes, queue, end
+     * bitmap and receive buffer follow */
 };
+
+#define KA_CONN(c) ((c)->conn.s)
 
 /* -DKA_NO_LOG compiles logging out: on_log is never called, and a static
  * program no longer links snprintf (about 15 KB of .text with musl). */
@@ -405,6 +615,7 @@ static void ka_log(ka_client *c, int level, const char *fmt, ...)
 #define KA_SAID_KEEPALIVE 1u
 #define KA_SAID_DEADLINE  2u
 #define KA_SAID_RTO_MAX   4u
+#define KA_SAID_NO_IFACE  8u
 
 static int ka_first_time(ka_client *c, unsigned what)
 {
@@ -513,7 +724,7 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
 static void ka_set_busy_deadline(ka_client *c)
 {
     unsigned ms = ka_busy_deadline_ms(&c->cfg);
-    if (ms) ka_setopt(c, c->fd, IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ms));
+    if (ms) ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ms));
     if (ka_first_time(c, KA_SAID_DEADLINE))
         ka_log(c, KA_LOG_DEBUG, "busy deadline: %s %u ms", ms ? "TCP_MAXRT" : "off,", ms);
 }
@@ -575,27 +786,272 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
  * connect_timeout_ms governs. Linux has TCP_USER_TIMEOUT but it is not
  * used: it replaces the keepalive probe count and ends zero-window probing
  * of a live peer, so it would move the other deadlines. */
+/* Whether TCP_INFO can be read on this system, asked once per client:
+ * headers may have it while the kernel (or an emulator such as qemu-user,
+ * which answers 4 bytes) does not. */
+static int ka_view_works(ka_client *c)
+{
+    ka_kview v;
+    if (!KA_HAVE_KERNEL_VIEW) return 0;
+    if (!c->view) c->view = ka_kernel_view(KA_CONN(c), &v) == 0 ? 1 : -1;
+    return c->view > 0;
+}
+
 static void ka_set_busy_deadline(ka_client *c)
 {
     unsigned ms = ka_busy_deadline_ms(&c->cfg);
+    int level = KA_LOG_DEBUG;
     const char *how = "no busy-path option on this platform: a path lost under load is found only by the OS's retransmission limit";
     if (!ms) how = "off";
-    else if (KA_HAVE_KERNEL_VIEW) how = "enforced from TCP_INFO";
+    else if (ka_view_works(c)) how = "enforced from TCP_INFO";
     else {
+        level = KA_LOG_WARN;
 #if defined(TCP_MAXUNACKTIME)
+        level = KA_LOG_DEBUG;
         how = "TCP_MAXUNACKTIME";       /* FreeBSD, seconds */
-        ka_setopt(c, c->fd, IPPROTO_TCP, TCP_MAXUNACKTIME, how, (int)ka_ms_to_s(ms));
+        ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_MAXUNACKTIME, how, (int)ka_ms_to_s(ms));
 #elif defined(TCP_RXT_CONNDROPTIME)
+        level = KA_LOG_DEBUG;
         how = "TCP_RXT_CONNDROPTIME";   /* macOS, seconds */
-        ka_setopt(c, c->fd, IPPROTO_TCP, TCP_RXT_CONNDROPTIME, how, (int)ka_ms_to_s(ms));
+        ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_RXT_CONNDROPTIME, how, (int)ka_ms_to_s(ms));
+#elif defined(TCP_USER_TIMEOUT)
+        /* Linux whose TCP_INFO cannot be read: the kernel option, with the
+         * couplings the library otherwise avoids. */
+        level = KA_LOG_INFO;
+        how = "TCP_USER_TIMEOUT, because TCP_INFO cannot be read here: a peer that stops reading is ended as TIMEOUT after it, and it replaces the keepalive probe count";
+        ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", (int)ms);
 #endif
     }
-    if (ka_first_time(c, KA_SAID_DEADLINE))
-        ka_log(c, ms && strncmp(how, "no ", 3) == 0 ? KA_LOG_WARN : KA_LOG_DEBUG, "busy deadline %u ms: %s", ms, how);
+    if (ka_first_time(c, KA_SAID_DEADLINE)) {
+        ka_log(c, level, "busy deadline %u ms: %s", ms, how);
+        if (c->cfg.stall_timeout_ms && c->view <= 0) ka_log(c, KA_LOG_WARN, "stall_timeout_ms needs TCP_INFO, which cannot be read here: not enforced");
+    }
 }
 #endif
 
-/* ---- 3. send queue ---------------------------------------------------------- */
+/* ---- 3. addresses and name lookups ------------------------------------------- */
+
+static int ka_family_of(int kaf) { return kaf == KA_FAMILY_IPV4 ? AF_INET : kaf == KA_FAMILY_IPV6 ? AF_INET6 : AF_UNSPEC; }
+
+/* Keeps up to KA_MAX_ADDRS IPv4/IPv6 addresses of a getaddrinfo() answer
+ * (or of a resolve() hook's), giving a port of 0 the endpoint's. */
+static unsigned ka_addr_take(ka_addr *out, unsigned room, const struct sockaddr *sa, unsigned short port)
+{
+    if (!room || !sa) return 0;
+    if (sa->sa_family == AF_INET) {
+        out->len = sizeof out->u.in4;
+        memcpy(&out->u.in4, sa, sizeof out->u.in4);
+        if (!out->u.in4.sin_port) out->u.in4.sin_port = htons(port);
+        return 1;
+    }
+    if (sa->sa_family == AF_INET6) {
+        out->len = sizeof out->u.in6;
+        memcpy(&out->u.in6, sa, sizeof out->u.in6);
+        if (!out->u.in6.sin6_port) out->u.in6.sin6_port = htons(port);
+        return 1;
+    }
+    return 0;
+}
+
+static unsigned short ka_port_number(const char *port)
+{
+    unsigned long v = strtoul(port, NULL, 10);
+    return (unsigned short)(v <= 65535 ? v : 0);
+}
+
+static void ka_ep_store(ka_ep *e, const struct addrinfo *ai)
+{
+    unsigned n = 0;
+    for (; ai && n < KA_MAX_ADDRS; ai = ai->ai_next) n += ka_addr_take(&e->addr[n], KA_MAX_ADDRS - n, ai->ai_addr, 0);
+    e->naddr = n;
+}
+
+/* An address literal needs no resolver: parsed without blocking (the
+ * flags forbid any lookup), once, when the client is made. */
+static int ka_parse_literal(const char *host, const char *port, ka_addr *out)
+{
+    struct addrinfo hints, *ai = NULL;
+    unsigned n;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | (port && port[0] >= '0' && port[0] <= '9' ? AI_NUMERICSERV : 0);
+    if (getaddrinfo(host, port, &hints, &ai) != 0) return -1;
+    n = ka_addr_take(out, 1, ai->ai_addr, 0);
+    freeaddrinfo(ai);
+    return n ? 0 : -1;
+}
+
+static int ka_is_literal(const char *host)
+{
+    unsigned char bin[16];
+    return inet_pton(AF_INET, host, bin) == 1 || strchr(host, ':') != NULL;   /* v6 literals were checked in ka_config_error */
+}
+
+/* A failure the resolver may get over (timeout, EAI_AGAIN, SERVFAIL...),
+ * as opposed to a name that does not exist. */
+static int ka_resolve_transient(int err)
+{
+    if (err == EAI_NONAME) return 0;
+#ifdef EAI_NODATA
+    if (err == EAI_NODATA) return 0;
+#endif
+    return 1;
+}
+
+#ifndef KA_NO_THREADS
+/* The helper thread's mailbox. The client owns one from its first lookup
+ * to ka_client_free; each running thread holds a reference too, so a
+ * lookup the client gave up on (timeout, stop, free) finishes on its own
+ * and the last one out frees everything: no call ever waits for a lookup.
+ * gen is the query the client still wants; a thread whose answer is for
+ * another query throws it away. Allocated with malloc, not mem_alloc: it
+ * may outlive the client and the application's allocator. */
+struct ka_lookup {
+    ka_mutex lock;
+    int refs;
+    ka_socket rd, wr;           /* the end-of-lookup signal */
+    unsigned gen;               /* the query the client waits for */
+    int running;                /* a thread works on run_gen's query... */
+    unsigned run_gen;
+    char host[KA_MAX_HOST_LEN + 1], port[KA_MAX_PORT_LEN + 1];
+    int family;                 /* ...which is this one */
+    int done, err;              /* the answer to gen */
+    struct addrinfo *res;
+};
+
+typedef struct ka_query {
+    ka_lookup *l;
+    unsigned gen;
+    int family;
+    char host[KA_MAX_HOST_LEN + 1], port[KA_MAX_PORT_LEN + 1];
+} ka_query;
+
+static void ka_lookup_free(ka_lookup *l)
+{
+    if (l->res) freeaddrinfo(l->res);
+    ka_signal_close(l->rd, l->wr);
+    ka_mutex_done(&l->lock);
+    free(l);
+}
+
+/* Drops one reference; the last one frees. */
+static void ka_lookup_release(ka_lookup *l)
+{
+    int last;
+    ka_mutex_lock(&l->lock);
+    last = --l->refs == 0;
+    ka_mutex_unlock(&l->lock);
+    if (last) ka_lookup_free(l);
+}
+
+KA_THREAD_FN(ka_lookup_run, arg)
+{
+    ka_query *q = (ka_query *)arg;
+    ka_lookup *l = q->l;
+    struct addrinfo hints, *res = NULL;
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = q->family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    rc = getaddrinfo(q->host, q->port, &hints, &res);
+    ka_mutex_lock(&l->lock);
+    if (l->gen == q->gen && !l->done) {         /* still wanted: hand it over, wake the loop */
+        l->res = res;
+        l->err = rc;
+        l->done = 1;
+        res = NULL;
+        send(l->wr, "!", 1, KA_SEND_FLAGS);
+    }
+    if (l->run_gen == q->gen) l->running = 0;
+    ka_mutex_unlock(&l->lock);
+    if (res) freeaddrinfo(res);
+    free(q);
+    ka_lookup_release(l);
+    KA_THREAD_END;
+}
+
+static ka_lookup *ka_lookup_new(void)
+{
+    ka_lookup *l = (ka_lookup *)calloc(1, sizeof *l);
+    if (!l) return NULL;
+    if (ka_mutex_init(&l->lock) != 0) { free(l); return NULL; }
+    if (ka_signal_open(&l->rd, &l->wr) != 0) { ka_mutex_done(&l->lock); free(l); return NULL; }
+    l->refs = 1;
+    return l;
+}
+
+/* Starts looking up host/port, or joins a thread already looking up the
+ * same (a lookup the client gave up on a moment ago): at most one thread
+ * per name, however often the client restarts. 0, or an EAI_ code. */
+static int ka_lookup_start(ka_lookup *l, const char *host, const char *port, int family)
+{
+    ka_query *q;
+    int rc = 0;
+    ka_mutex_lock(&l->lock);
+    l->gen++;
+    l->done = 0;
+    if (l->res) { freeaddrinfo(l->res); l->res = NULL; }
+    if (l->running && l->family == family && strcmp(l->host, host) == 0 && strcmp(l->port, port) == 0) {
+        l->gen = l->run_gen;                    /* its answer is ours */
+    } else if ((q = (ka_query *)malloc(sizeof *q)) == NULL) {
+        rc = EAI_MEMORY;
+    } else {
+        q->l = l;
+        q->gen = l->gen;
+        q->family = family;
+        strcpy(q->host, host);
+        strcpy(q->port, port);
+        strcpy(l->host, host);
+        strcpy(l->port, port);
+        l->family = family;
+        l->refs++;
+        if (ka_thread_start(ka_lookup_run, q) == 0) {
+            l->running = 1;
+            l->run_gen = l->gen;
+        } else {
+            l->refs--;
+            free(q);
+            rc = EAI_AGAIN;
+        }
+    }
+    ka_mutex_unlock(&l->lock);
+    return rc;
+}
+
+/* The answer, if it has come: 1 with *res / *err set (res is the caller's
+ * to free), 0 if not yet. Drains the signal. */
+static int ka_lookup_answer(ka_lookup *l, struct addrinfo **res, int *err)
+{
+    char buf[16];
+    int done;
+    while (recv(l->rd, buf, sizeof buf, 0) > 0) { }
+    ka_mutex_lock(&l->lock);
+    done = l->done;
+    if (done) {
+        *res = l->res;
+        *err = l->err;
+        l->res = NULL;
+        l->done = 0;
+        l->gen++;                               /* consumed: nothing more is wanted */
+    }
+    ka_mutex_unlock(&l->lock);
+    return done;
+}
+
+/* The client no longer wants the answer. */
+static void ka_lookup_abandon(ka_lookup *l)
+{
+    ka_mutex_lock(&l->lock);
+    l->gen++;
+    l->done = 0;
+    if (l->res) { freeaddrinfo(l->res); l->res = NULL; }
+    ka_mutex_unlock(&l->lock);
+}
+#endif
+
+/* ---- 4. send queue ---------------------------------------------------------- */
 
 static int ka_bit(const ka_client *c, size_t i) { return (c->ends[i >> 3] >> (i & 7)) & 1; }
 static void ka_bit_set(ka_client *c, size_t i) { c->ends[i >> 3] |= (unsigned char)(1u << (i & 7)); }
@@ -665,7 +1121,7 @@ static size_t ka_send_some(ka_client *c, const unsigned char *p, size_t len, int
     *err = 0;
     while (done < len) {
         size_t chunk = len - done > INT_MAX ? INT_MAX : len - done;
-        long n = (long)send(c->fd, (const char *)p + done, (ka_iolen)chunk, KA_SEND_FLAGS);
+        long n = (long)send(KA_CONN(c), (const char *)p + done, (ka_iolen)chunk, KA_SEND_FLAGS);
         if (n < 0) {
             int e = ka_sock_err();
             if (e == KA_ERR_INTR) continue;
@@ -694,7 +1150,7 @@ static int ka_flush(ka_client *c)
     }
     if (!err && c->len == 0 && c->finishing && !c->wr_shut) {  /* everything is out: tell the peer with a FIN */
         c->wr_shut = 1;
-        shutdown(c->fd, KA_SHUT_WR);
+        shutdown(KA_CONN(c), KA_SHUT_WR);
     }
     return err;
 }
@@ -733,78 +1189,290 @@ static ka_reason ka_classify(int err, int connecting)
 static unsigned ka_cb_enter(ka_client *c) { c->depth++; return c->epoch; }
 static int ka_cb_leave(ka_client *c, unsigned epoch) { c->depth--; return c->epoch == epoch; }
 
-static void ka_close_socket(ka_client *c)
+/* ---- watched sockets ------------------------------------------------------------ */
+
+/* Tells on_socket what s waits for now, if that changed. */
+static void ka_tell(ka_client *c, ka_watch *w, int want)
 {
-    if (c->fd != KA_INVALID_SOCKET) ka_sock_close(c->fd);
-    c->fd = KA_INVALID_SOCKET;
+    if (w->told == want || w->s == KA_INVALID_SOCKET) return;
+    w->told = want;
+    if (c->cfg.cb.on_socket) c->cfg.cb.on_socket(c, w->s, want, c->cfg.user);
 }
 
+/* Withdraws s (on_socket with want 0) before anything closes it. */
+static void ka_unwatch(ka_client *c, ka_watch *w)
+{
+    ka_tell(c, w, 0);
+    w->s = KA_INVALID_SOCKET;
+}
+
+static void ka_close_watched(ka_client *c, ka_watch *w)
+{
+    ka_socket s = w->s;
+    ka_unwatch(c, w);
+    if (s != KA_INVALID_SOCKET) ka_sock_close(s);
+}
+
+static int ka_conn_want(const ka_client *c)
+{
+    if (c->state != KA_STATE_CONNECTED || KA_CONN(c) == KA_INVALID_SOCKET) return 0;
+    return KA_READ | (c->len && !c->wr_shut ? KA_WRITE : 0);
+}
+
+/* Announces new sockets and changed wants; run at the end of every public
+ * call, so an event loop sees the client's sockets as they now are. */
+static void ka_sync_watch(ka_client *c)
+{
+    unsigned i;
+    ka_tell(c, &c->lookup_w, c->lookup_w.s != KA_INVALID_SOCKET ? KA_READ : 0);
+    for (i = 0; i < KA_MAX_RACE; i++) ka_tell(c, &c->race[i], c->race[i].s != KA_INVALID_SOCKET ? KA_WRITE : 0);
+    ka_tell(c, &c->conn, ka_conn_want(c));
+}
+
+/* ---- 4. the connect attempt --------------------------------------------------------- */
+
+/* Keeps the most telling failure across a race's addresses: a timeout
+ * (something swallows packets) beats an unreachable route beats a refusal
+ * (the host is there, nothing listens) beats anything else. */
+static int ka_fail_rank(ka_reason r)
+{
+    switch (r) {
+    case KA_REASON_CONNECT_TIMEOUT: return 4;
+    case KA_REASON_UNREACHABLE: return 3;
+    case KA_REASON_REFUSED: return 2;
+    case KA_REASON_NONE: return 0;
+    default: return 1;
+    }
+}
+
+static void ka_note_failure(ka_client *c, ka_reason why, int err)
+{
+    if (ka_fail_rank(why) < ka_fail_rank(c->fail_reason)) return;
+    c->fail_reason = why;
+    c->fail_err = err;
+}
+
+static int ka_race_size(const ka_client *c)
+{
+    int i, n = 0;
+    for (i = 0; i < KA_MAX_RACE; i++) n += c->race[i].s != KA_INVALID_SOCKET;
+    return n;
+}
+
+/* Whatever the attempt holds goes: the lookup (its thread finishes alone),
+ * a resolve() hook's pending answer, every socket of the race. */
 static void ka_end_attempt(ka_client *c)
 {
-    ka_close_socket(c);
-    if (c->ai_list) freeaddrinfo(c->ai_list);
-    c->ai_list = c->ai_next = NULL;
-    c->fail_pending = 0;
+    unsigned i;
+#ifndef KA_NO_THREADS
+    if (c->lookup_w.s != KA_INVALID_SOCKET) {
+        ka_unwatch(c, &c->lookup_w);
+        ka_lookup_abandon(c->lookup);
+    }
+#endif
+    if (c->hook_waiting) {
+        c->hook_waiting = 0;
+        if (c->cfg.resolve_cancel) c->cfg.resolve_cancel(c, c->cfg.user);
+    }
+    for (i = 0; i < KA_MAX_RACE; i++) ka_close_watched(c, &c->race[i]);
+    c->phase = KA_PHASE_NONE;
 }
 
-/* Tries the remaining addresses until one has a connect in flight. Each
- * gets an equal share of what is left of connect_timeout_ms, so a
- * blackholed first address does not starve the others. */
-static void ka_try_next_addr(ka_client *c)
+/* RFC 8305 section 4: alternate the families, starting with the family of
+ * the last good connection (else the resolver's first choice, which
+ * getaddrinfo has already ordered by RFC 6724), keeping each family's own
+ * order. Only the family asked for, and only the family of bind_address. */
+static void ka_order_addresses(ka_client *c)
 {
-    while (c->ai_next) {
-        struct addrinfo *ai = c->ai_next;
-        unsigned long long now = ka_now_ms();
-        ka_socket s;
-        int err;
-        unsigned epoch = c->epoch;
-        c->ai_next = ai->ai_next;
-        c->addr_deadline = now + (c->attempt_deadline > now ? c->attempt_deadline - now : 0) / (c->naddr_left ? c->naddr_left : 1);
-        if (c->naddr_left) c->naddr_left--;
-        s = ka_socket_open(ai->ai_family, ai->ai_protocol);
-        if (s == KA_INVALID_SOCKET) { c->fail_reason = KA_REASON_ERROR; c->fail_err = ka_sock_err(); continue; }
-        ka_set_keepalive(c, s);
-        if (c->epoch != epoch) { ka_sock_close(s); return; }    /* on_log stopped or dropped us */
-        err = connect(s, ai->ai_addr, (ka_socklen)ai->ai_addrlen) == 0 ? 0 : ka_sock_err();
-        if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) {
-            c->fd = s;          /* in flight (an interrupted connect goes on too): writability tells */
-            return;
+    const ka_ep *e = &c->ep[c->cur_ep];
+    int want = c->bind_addr.len ? c->bind_addr.u.sa.sa_family : ka_family_of(c->cfg.family);
+    int fam = c->last_family ? c->last_family : e->naddr ? e->addr[0].u.sa.sa_family : AF_INET6;
+    unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
+    int dry = 0;                                /* families in a row with nothing left */
+    c->norder = c->next_addr = 0;
+    while (dry < 2) {
+        int k = fam == AF_INET;
+        unsigned i = pos[k];
+        while (i < e->naddr && e->addr[i].u.sa.sa_family != fam) i++;
+        pos[k] = i < e->naddr ? i + 1 : e->naddr;
+        if (i < e->naddr) {
+            dry = 0;
+            if (want == AF_UNSPEC || want == fam) c->order[c->norder++] = (unsigned char)i;
+        } else {
+            dry++;
         }
-        c->fail_err = err;
-        c->fail_reason = ka_classify(c->fail_err, 1);
-        ka_sock_close(s);
+        fam = fam == AF_INET ? AF_INET6 : AF_INET;
     }
-    c->fail_pending = 1;        /* out of addresses: the dispatcher reports it */
+}
+
+/* Puts the bound interface and address on s; 0, or an error number. */
+static int ka_bind_source(ka_client *c, ka_socket s, int family)
+{
+    if (c->cfg.bind_interface) {
+        int rc = ka_bind_interface(s, family, c->cfg.bind_interface);
+        if (rc == -2) {
+            if (ka_first_time(c, KA_SAID_NO_IFACE)) ka_log(c, KA_LOG_WARN, "bind_interface is not supported on this platform: ignored");
+        } else if (rc != 0) {
+            return ka_sock_err();
+        }
+    }
+    if (c->bind_addr.len && bind(s, &c->bind_addr.u.sa, c->bind_addr.len) != 0) return ka_sock_err();
+    return 0;
+}
+
+/* Opens, configures and connects one socket to address idx of the current
+ * endpoint. The socket, in flight (or connected at once: writability
+ * tells), or KA_INVALID_SOCKET with the failure noted. */
+static ka_socket ka_dial(ka_client *c, const ka_addr *a)
+{
+    ka_socket s;
+    int err;
+    unsigned epoch = c->epoch;
+    s = ka_socket_open(a->u.sa.sa_family, SOCK_STREAM, IPPROTO_TCP);
+    if (s == KA_INVALID_SOCKET) { ka_note_failure(c, KA_REASON_ERROR, ka_sock_err()); return s; }
+    ka_set_keepalive(c, s);
+    if (c->epoch != epoch) { ka_sock_close(s); return KA_INVALID_SOCKET; }    /* on_log moved us */
+    err = ka_bind_source(c, s, a->u.sa.sa_family);
+    if (!err && c->cfg.cb.on_configure) err = c->cfg.cb.on_configure(c, s, c->cfg.user);
+    if (err) {
+        ka_note_failure(c, KA_REASON_ERROR, err);
+        ka_sock_close(s);
+        return KA_INVALID_SOCKET;
+    }
+    err = connect(s, &a->u.sa, a->len) == 0 ? 0 : ka_sock_err();
+    if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) return s;     /* an interrupted connect goes on too */
+    ka_note_failure(c, ka_classify(err, 1), err);
+    ka_sock_close(s);
+    return KA_INVALID_SOCKET;
+}
+
+static void ka_attempt_failed(ka_client *c);
+
+/* Starts the next address of the race, unless the race is full: addresses
+ * that fail at once are skipped at once. When nothing is in flight and
+ * nothing is left, the attempt has failed. */
+static void ka_race_next(ka_client *c)
+{
+    unsigned epoch = c->epoch;
+    while (c->next_addr < c->norder) {
+        unsigned slot, idx = c->order[c->next_addr];
+        ka_socket s;
+        for (slot = 0; slot < KA_MAX_RACE && c->race[slot].s != KA_INVALID_SOCKET; slot++) { }
+        if (slot == KA_MAX_RACE) return;        /* full: the next one waits for a slot */
+        c->next_addr++;
+        s = ka_dial(c, &c->ep[c->cur_ep].addr[idx]);
+        if (c->epoch != epoch) { if (s != KA_INVALID_SOCKET) ka_sock_close(s); return; }
+        if (s == KA_INVALID_SOCKET) continue;
+        c->race[slot].s = s;
+        c->race[slot].told = 0;
+        c->race_addr[slot] = idx;
+        c->next_try_at = ka_now_ms() + c->cfg.connection_attempt_delay_ms;
+        return;
+    }
+    if (ka_race_size(c) == 0) ka_attempt_failed(c);
+}
+
+static void ka_race_start(ka_client *c)
+{
+    ka_order_addresses(c);
+    if (c->norder == 0) {                       /* no address in the family asked for */
+        ka_note_failure(c, KA_REASON_RESOLVE, EAI_FAMILY);
+        ka_attempt_failed(c);
+        return;
+    }
+    c->phase = KA_PHASE_RACE;
+    c->race_deadline = ka_now_ms() + c->cfg.connect_timeout_ms;
+    ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", c->ep[c->cur_ep].host, c->ep[c->cur_ep].port,
+           c->norder, c->norder == 1 ? "" : "es");
+    ka_race_next(c);
+}
+
+/* A lookup ended: race its addresses; or, if it failed for a reason the
+ * resolver may get over and an earlier lookup of this name worked, race
+ * those (a device whose DNS is down but whose server is up stays
+ * connected). A name that no longer exists is not papered over. */
+static void ka_resolved(ka_client *c, int err)
+{
+    ka_ep *e = &c->ep[c->cur_ep];
+    unsigned epoch = c->epoch;
+    if (err && e->naddr && ka_resolve_transient(err)) {
+        ka_log(c, KA_LOG_WARN, "resolving %s failed (%s): using its last good addresses", e->host, ka_sys_strerror(KA_REASON_RESOLVE, err));
+        if (c->epoch != epoch) return;
+        err = 0;
+    }
+    if (err) {
+        if (!ka_resolve_transient(err)) e->naddr = 0;
+        ka_note_failure(c, KA_REASON_RESOLVE, err);
+        ka_attempt_failed(c);
+        return;
+    }
+    ka_race_start(c);
+}
+
+#ifndef KA_NO_THREADS
+/* The lookup thread's answer, when its signal fires. */
+static void ka_lookup_ready(ka_client *c)
+{
+    struct addrinfo *res = NULL;
+    int err = 0;
+    if (!ka_lookup_answer(c->lookup, &res, &err)) return;
+    ka_unwatch(c, &c->lookup_w);
+    if (!err) ka_ep_store(&c->ep[c->cur_ep], res);
+    if (res) freeaddrinfo(res);
+    if (!err && c->ep[c->cur_ep].naddr == 0) err = EAI_NONAME;
+    ka_resolved(c, err);
+}
+#endif
+
+/* Starts the name lookup for the current endpoint: the application's
+ * resolve() hook, else the helper thread, else (-DKA_NO_THREADS) a
+ * blocking getaddrinfo(). */
+static void ka_resolve(ka_client *c)
+{
+    ka_ep *e = &c->ep[c->cur_ep];
+    int err;
+    c->phase = KA_PHASE_RESOLVE;
+    c->resolve_deadline = ka_now_ms() + c->cfg.resolve_timeout_ms;
+    if (c->cfg.resolve) {
+        unsigned epoch;
+        c->hook_waiting = 1;
+        epoch = ka_cb_enter(c);                 /* it may answer at once, from inside */
+        err = c->cfg.resolve(c, e->host, e->port, ka_family_of(c->cfg.family), c->cfg.user);
+        if (!ka_cb_leave(c, epoch) || !c->hook_waiting) return;
+        if (err) { c->hook_waiting = 0; ka_resolved(c, err); }
+        return;
+    }
+#ifdef KA_NO_THREADS
+    {
+        struct addrinfo hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = ka_family_of(c->cfg.family);
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_protocol = IPPROTO_TCP;
+        err = getaddrinfo(e->host, e->port, &hints, &res);
+        if (!err) ka_ep_store(e, res);
+        if (res) freeaddrinfo(res);
+        if (!err && e->naddr == 0) err = EAI_NONAME;
+        ka_resolved(c, err);
+    }
+#else
+    if (!c->lookup && (c->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
+    err = ka_lookup_start(c->lookup, e->host, e->port, ka_family_of(c->cfg.family));
+    if (err) { ka_resolved(c, err); return; }
+    c->lookup_w.s = c->lookup->rd;
+    c->lookup_w.told = 0;
+#endif
 }
 
 static void ka_begin_attempt(ka_client *c)
 {
-    struct addrinfo hints;
-    int rc;
-    unsigned epoch;
     ka_enter(c, KA_STATE_CONNECTING);
-    c->fail_reason = KA_REASON_CONNECT_TIMEOUT;
+    c->fail_reason = KA_REASON_NONE;
     c->fail_err = 0;
     c->pending_err = 0;
-    c->attempt_deadline = ka_now_ms() + c->cfg.connect_timeout_ms;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    rc = getaddrinfo(c->host, c->port, &hints, &c->ai_list);
-    if (rc != 0) {
-        c->ai_list = NULL;
-        c->fail_reason = KA_REASON_RESOLVE;
-        c->fail_err = rc;
-        c->fail_pending = 1;
-        return;
-    }
-    c->naddr_left = 0;
-    for (c->ai_next = c->ai_list; c->ai_next; c->ai_next = c->ai_next->ai_next) c->naddr_left++;
-    c->ai_next = c->ai_list;
-    epoch = c->epoch;
-    ka_log(c, KA_LOG_DEBUG, "connecting to %s (%d addresses)", c->host, (int)c->naddr_left);
-    if (c->epoch == epoch) ka_try_next_addr(c);
+    c->cur_ep = c->next_ep;
+    if (c->ep[c->cur_ep].numeric) ka_race_start(c);
+    else ka_resolve(c);
 }
 
 /* Something ended (a failed attempt, or a connection). Count it, then
@@ -841,27 +1509,32 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
 
 static void ka_attempt_failed(ka_client *c)
 {
-    ka_reason why = c->fail_reason;
+    ka_reason why = c->fail_reason ? c->fail_reason : KA_REASON_CONNECT_TIMEOUT;
     int err = c->fail_err;
     unsigned epoch;
     ka_end_attempt(c);
+    c->next_ep = (c->cur_ep + 1) % c->nep;     /* the next attempt goes to the next server */
     epoch = c->epoch;
-    ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%d)", ka_reason_str(why), err);
+    ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%s), %s port %s", ka_reason_str(why), ka_sys_strerror(why, err),
+           c->ep[c->cur_ep].host, c->ep[c->cur_ep].port);
     if (c->epoch == epoch) ka_schedule_retry(c, why, err, 1);
 }
 
-static void ka_connected(ka_client *c)
+/* Race slot won: it becomes the connection, the others are closed. */
+static void ka_connected(ka_client *c, unsigned slot)
 {
     unsigned epoch;
     int err;
-    ka_socket s = c->fd;
-    c->fd = KA_INVALID_SOCKET;  /* keep the socket out of ka_end_attempt */
+    c->conn = c->race[slot];                    /* keeps what on_socket was told */
+    c->race[slot].s = KA_INVALID_SOCKET;
+    c->race[slot].told = 0;
+    c->last_family = c->ep[c->cur_ep].addr[c->race_addr[slot]].u.sa.sa_family;
     ka_end_attempt(c);
-    c->fd = s;
     ka_enter(c, KA_STATE_CONNECTED);
     c->wr_shut = 0;
     c->read_more = 0;
     c->check_at = 0;
+    c->nwlog = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
@@ -880,12 +1553,15 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     ka_disconnect_info di;
     unsigned epoch;
     unsigned long long up = ka_now_ms() - c->connected_at;
-    ka_close_socket(c);
+    ka_close_watched(c, &c->conn);
     di.reason = why;
     di.sys_error = err;
     di.connected_ms = up > ULONG_MAX ? ULONG_MAX : (unsigned long)up;    /* 32-bit long: 49 days */
     di.unsent_bytes = ka_queue_drop_partial(c);
     if (c->finishing && c->len == 0) retry = 0;     /* nothing left to deliver: done */
+    /* After a good run the next outage starts again from the first server;
+     * a connection that died young counts as a failed try of this one. */
+    c->next_ep = up >= c->cfg.backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
     if (c->cfg.cb.on_disconnect) {
         epoch = ka_cb_enter(c);
@@ -912,33 +1588,82 @@ static int ka_same_endpoint(const struct sockaddr_storage *a, const struct socka
     return 0;
 }
 
-/* Connect finished one way or the other (socket writable or in error). A
- * peer address proves it connected (a caller may report KA_WRITE
+#define KA_SELF_CONNECT (-1)    /* not an error number on any platform */
+
+/* 0 connected, 1 still connecting, KA_SELF_CONNECT, else the error that
+ * failed it. A peer
+ * address proves the connect finished (a caller may report readiness
  * spuriously, and SO_ERROR is also 0 while the connect is in flight);
  * without one, SO_ERROR tells a failure from a connect still under way. */
-static void ka_check_connect(ka_client *c)
+static int ka_connect_result(ka_client *c, ka_socket s)
 {
     struct sockaddr_storage peer, self;
-    ka_socklen plen = sizeof peer, slen = sizeof self, elen;
+    ka_socklen plen = sizeof peer, slen = sizeof self, elen = sizeof(int);
     int err = 0;
-    if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) == 0) {
+    if (getpeername(s, (struct sockaddr *)&peer, &plen) == 0) {
         /* Dialling a local port in the ephemeral range with nothing
          * listening can connect the socket to itself (TCP simultaneous
          * open): it would read its own bytes back and hold the port the
          * real server needs. Nothing listens there: a refusal. */
-        int self_connect = getsockname(c->fd, (struct sockaddr *)&self, &slen) == 0 && ka_same_endpoint(&peer, &self);
-        if (!self_connect) { ka_connected(c); return; }
+        if (getsockname(s, (struct sockaddr *)&self, &slen) != 0 || !ka_same_endpoint(&peer, &self)) return 0;
         ka_log(c, KA_LOG_INFO, "connected to itself (local address = peer address, nothing listens there): treated as refused");
-        err = KA_ERR_REFUSED;
-    } else {
-        elen = sizeof err;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &elen) != 0) err = ka_sock_err();
-        if (err == 0 || err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY) return;     /* still connecting */
+        return KA_SELF_CONNECT;
     }
-    c->fail_err = err;
-    c->fail_reason = ka_classify(err, 1);
-    ka_close_socket(c);
-    ka_try_next_addr(c);
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&err, &elen) != 0) err = ka_sock_err();
+    return err == 0 || err == KA_ERR_INPROGRESS || err == KA_ERR_ALREADY ? 1 : err;
+}
+
+/* An attempt of the race finished one way or the other: the first to
+ * connect wins; a failure starts the next address at once. */
+static void ka_check_attempt(ka_client *c, unsigned slot)
+{
+    unsigned epoch = c->epoch;
+    int rc = ka_connect_result(c, c->race[slot].s);
+    if (c->epoch != epoch || rc == 1) return;   /* on_log moved us, or still connecting */
+    if (rc == 0) { ka_connected(c, slot); return; }
+    if (rc == KA_SELF_CONNECT) {
+        /* RST, not FIN: a FIN would leave TIME_WAIT on the port, and the
+         * real server could not bind it for a minute. */
+        ka_socket s = c->race[slot].s;
+        ka_unwatch(c, &c->race[slot]);
+        ka_sock_abort(s);
+        rc = KA_ERR_REFUSED;
+    }
+    ka_note_failure(c, ka_classify(rc, 1), rc);
+    ka_close_watched(c, &c->race[slot]);
+    ka_race_next(c);
+}
+
+/* Readiness of socket s while connecting: the lookup's signal, or one of
+ * the race's attempts. */
+static void ka_connecting_ready(ka_client *c, ka_socket s)
+{
+    unsigned i;
+#ifndef KA_NO_THREADS
+    if (s == c->lookup_w.s) { ka_lookup_ready(c); return; }
+#endif
+    for (i = 0; i < KA_MAX_RACE; i++)
+        if (c->race[i].s == s) { ka_check_attempt(c, i); return; }
+}
+
+/* The attempt's timers: the lookup's bound, the race's bound, the next
+ * address's turn. */
+static void ka_connecting_timers(ka_client *c, unsigned long long now)
+{
+    unsigned epoch = c->epoch;
+    if (c->phase == KA_PHASE_RESOLVE && now >= c->resolve_deadline) {
+        ka_end_attempt(c);                      /* the lookup finishes alone */
+        ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", c->ep[c->cur_ep].host, c->cfg.resolve_timeout_ms);
+        if (c->epoch == epoch) ka_resolved(c, EAI_AGAIN);
+        return;
+    }
+    if (c->phase != KA_PHASE_RACE) return;
+    if (now >= c->race_deadline) {
+        ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
+        ka_attempt_failed(c);
+        return;
+    }
+    if (now >= c->next_try_at && c->next_addr < c->norder) ka_race_next(c);
 }
 
 /* Reads until the kernel has nothing more, but at most 16 buffers per call
@@ -950,7 +1675,7 @@ static void ka_read(ka_client *c)
     int rounds;
     c->read_more = 0;
     for (rounds = 0; rounds < 16; rounds++) {
-        long n = (long)recv(c->fd, (char *)c->rbuf, (ka_iolen)(c->rcap > INT_MAX ? INT_MAX : c->rcap), 0);
+        long n = (long)recv(KA_CONN(c), (char *)c->rbuf, (ka_iolen)(c->rcap > INT_MAX ? INT_MAX : c->rcap), 0);
         if (n > 0) {
             c->last_recv = ka_now_ms();
             if (c->cfg.cb.on_data) {
@@ -977,85 +1702,117 @@ static void ka_read(ka_client *c)
  * (RST) rather than leave the kernel retransmitting, then report. */
 static void ka_declare_dead(ka_client *c, ka_reason why, int err)
 {
-    ka_sock_abort(c->fd);
-    c->fd = KA_INVALID_SOCKET;
+    ka_sock_abort(KA_CONN(c));
+    KA_CONN(c) = KA_INVALID_SOCKET;
     ka_lost(c, why, err, 1);
 }
 
-/* The first look at a connection that has just sent: as soon as either
- * deadline could have run out. */
+/* The first look at a connection that has just sent from idle: an eighth
+ * of the busy deadline on, or the stall deadline if that comes first. */
 static void ka_arm_link_check(ka_client *c, unsigned long long now)
 {
-    unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy;
-    if (!KA_HAVE_KERNEL_VIEW || c->check_at) return;
+    unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy / 8;
+    if (c->view <= 0 || c->check_at) return;
     if (c->cfg.stall_timeout_ms && (!first || c->cfg.stall_timeout_ms < first)) first = c->cfg.stall_timeout_ms;
-    if (first) c->check_at = now + first;
+    if (busy || c->cfg.stall_timeout_ms) c->check_at = now + (first < 10 ? 10 : first);
+}
+
+/* "By time at, written bytes had been handed to the kernel": one sample
+ * per look, while data is outstanding. */
+static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
+{
+    if (c->nwlog && c->wlog[c->nwlog - 1].written == written) return;     /* nothing new since */
+    if (c->nwlog == KA_WLOG) memmove(c->wlog, c->wlog + 1, --c->nwlog * sizeof c->wlog[0]);
+    c->wlog[c->nwlog].written = written;
+    c->wlog[c->nwlog++].at = at;
+}
+
+/* By when the oldest unacknowledged byte had been written: the first
+ * sample past what is acknowledged (a late bound, at most one look late).
+ * Samples wholly acknowledged are dropped. */
+static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
+{
+    unsigned drop = 0;
+    while (drop < c->nwlog && (int32_t)(c->wlog[drop].written - acked) <= 0) drop++;
+    memmove(c->wlog, c->wlog + drop, (c->nwlog - drop) * sizeof c->wlog[0]);
+    c->nwlog -= drop;
+    return c->wlog[0].at;       /* the newest sample is past acked: data is outstanding */
 }
 
 /* Data is outstanding: judge the connection on the kernel's view.
  *  - Everything acknowledged: idle again, no more looks until the next send.
  *  - Window closed (nothing in flight, data waiting: the peer reads no
- *    more): the peer is alive while it answers window probes. Probes unanswered
- *    for the busy deadline make it dead; a window closed stall_timeout_ms
- *    (counted from the last new data sent) makes it STALLED. Never TIMEOUT
- *    for a peer that answers: its kernel is there, its application is slow.
- *  - Data in flight: dead when neither an acknowledgement came nor new data
- *    went out for the busy deadline. An ICMP error kept by the kernel (soft
- *    error, read through SO_ERROR) makes it UNREACHABLE instead of TIMEOUT. */
+ *    more): the peer is alive while it answers window probes; two probes
+ *    unanswered and no acknowledgement for the busy deadline make it dead.
+ *    A window closed stall_timeout_ms (counted from the last data sent)
+ *    makes it STALLED. Never TIMEOUT for a peer that answers: its kernel
+ *    is there, its application is slow.
+ *  - Data in flight: dead when the busy deadline has passed since the later
+ *    of the last acknowledgement and the moment the oldest unacknowledged
+ *    byte was written (the kernel's last-send time would not do: every
+ *    retransmission refreshes it). An ICMP error the kernel kept (a soft
+ *    error, read through SO_ERROR) makes it UNREACHABLE, not TIMEOUT. */
 static void ka_check_link(ka_client *c, unsigned long long now)
 {
     ka_kview v;
-    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, wait;
+    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, look = busy / 8, wait;
     c->check_at = 0;
-    if (ka_kernel_view(c->fd, &v) != 0 || (v.unacked == 0 && v.notsent <= 0)) return;
+    if (ka_kernel_view(KA_CONN(c), &v) != 0) return;
+    if (v.unacked == 0 && v.notsent == 0) { c->nwlog = 0; return; }
+    ka_wlog_add(c, v.written, (uint32_t)now);
     if (v.unacked == 0) {
         if (busy && v.probes >= 2 && v.since_ack >= busy) { ka_declare_dead(c, KA_REASON_TIMEOUT, KA_ERR_TIMEDOUT); return; }
         if (stall && v.since_send >= stall) { ka_declare_dead(c, KA_REASON_STALLED, 0); return; }
-        wait = busy ? busy / 4 : 1000;             /* watch for probes going unanswered */
+        wait = busy ? busy / 4 : 1000;          /* watch for probes going unanswered */
         if (stall && stall - v.since_send < wait) wait = stall - v.since_send;
     } else {
-        unsigned long quiet = v.since_ack < v.since_send ? v.since_ack : v.since_send;
-        if (!busy) wait = stall ? stall : 0;
-        else if (quiet < busy) wait = busy - quiet;
-        else {
+        uint32_t written_by = ka_wlog_oldest(c, v.acked), last = (uint32_t)c->last_send;
+        uint32_t since = (uint32_t)(now - v.since_ack);         /* the last acknowledgement */
+        if ((int32_t)(last - written_by) < 0) written_by = last;    /* it was written by our last write, too */
+        if ((int32_t)(written_by - since) > 0) since = written_by;
+        if (busy && (uint32_t)now - since >= busy) {
             int soft = 0;
             ka_socklen len = sizeof soft;
-            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&soft, &len) != 0) soft = 0;
+            if (getsockopt(KA_CONN(c), SOL_SOCKET, SO_ERROR, (char *)&soft, &len) != 0) soft = 0;
             ka_declare_dead(c, soft ? ka_classify(soft, 0) : KA_REASON_TIMEOUT, soft ? soft : KA_ERR_TIMEDOUT);
             return;
         }
+        wait = busy ? busy - ((uint32_t)now - since) : stall;
+        if (look && look < wait) wait = look;
     }
     if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
 }
 
-/* The one dispatcher: ka_client_poll, ka_client_process and
- * ka_client_process_events all end here. */
-static void ka_step(ka_client *c, int ready)
+/* The dispatcher, in two halves that every ka_client_poll,
+ * ka_client_process* call and ka_client_resolved ends in: readiness of
+ * one watched socket, then whatever timer is due. */
+static void ka_on_ready(ka_client *c, ka_socket s, int ready)
 {
-    unsigned long long now;
+    if (!ready || s == KA_INVALID_SOCKET) return;
+    if (c->state == KA_STATE_CONNECTING) { ka_connecting_ready(c, s); return; }
+    if (c->state != KA_STATE_CONNECTED || s != KA_CONN(c)) return;     /* a socket that is gone */
+    if (c->pending_err) return;                 /* ka_on_timers reports it */
+    if (ready & KA_READ) ka_read(c);
+    if (c->state == KA_STATE_CONNECTED && (ready & KA_WRITE)) {
+        int err = ka_flush(c);
+        if (err) ka_lost(c, ka_classify(err, 0), err, 1);
+    }
+}
+
+static void ka_on_timers(ka_client *c)
+{
+    unsigned long long now = ka_now_ms();
     switch (c->state) {
     case KA_STATE_CONNECTING:
-        if (c->fd != KA_INVALID_SOCKET && ready) ka_check_connect(c);
-        if (c->state != KA_STATE_CONNECTING) return;
-        now = ka_now_ms();
-        if (!c->fail_pending && c->fd != KA_INVALID_SOCKET && now >= c->addr_deadline) {
-            c->fail_reason = KA_REASON_CONNECT_TIMEOUT;
-            c->fail_err = 0;
-            ka_close_socket(c);
-            if (now < c->attempt_deadline) ka_try_next_addr(c);
-            else c->fail_pending = 1;
-        }
-        if (c->state == KA_STATE_CONNECTING && c->fail_pending) ka_attempt_failed(c);
+        ka_connecting_timers(c, now);
         return;
     case KA_STATE_CONNECTED:
         if (c->pending_err) { ka_lost(c, ka_classify(c->pending_err, 0), c->pending_err, 1); return; }
-        if ((ready & KA_READ) || c->read_more) ka_read(c);
-        if (c->state != KA_STATE_CONNECTED) return;
-        if (ready & KA_WRITE) {
-            int err = ka_flush(c);
-            if (err) { ka_lost(c, ka_classify(err, 0), err, 1); return; }
+        if (c->read_more) {
+            ka_read(c);
+            if (c->state != KA_STATE_CONNECTED) return;
+            now = ka_now_ms();                  /* reading took time and moved last_recv */
         }
-        now = ka_now_ms();
         if (c->check_at && now >= c->check_at) ka_check_link(c, now);
         if (c->state != KA_STATE_CONNECTED) return;
         if (c->cfg.idle_timeout_ms && now - c->last_recv >= c->cfg.idle_timeout_ms) {
@@ -1070,7 +1827,7 @@ static void ka_step(ka_client *c, int ready)
         }
         return;
     case KA_STATE_BACKOFF:
-        if (ka_now_ms() >= c->retry_at) ka_begin_attempt(c);
+        if (now >= c->retry_at) ka_begin_attempt(c);
         return;
     default:
         return;
@@ -1078,11 +1835,14 @@ static void ka_step(ka_client *c, int ready)
 }
 
 /* Runs once the outermost library call that may have run callbacks is
- * done: the place where a deferred ka_client_free happens. */
+ * done: the place where a deferred ka_client_free happens, and where
+ * on_socket hears of new sockets and changed wants. */
 static void ka_release(ka_client *c);
 static int ka_leave(ka_client *c, int rc)
 {
-    if (c->depth == 0 && c->free_pending) ka_release(c);
+    if (c->depth > 0) return rc;
+    if (c->free_pending) ka_release(c);
+    else ka_sync_watch(c);
     return rc;
 }
 
@@ -1103,6 +1863,8 @@ void ka_config_init(ka_config *cfg)
     cfg->backoff_reset_ms = 5000;
     cfg->send_buffer_size = 65536;
     cfg->recv_buffer_size = 16384;
+    cfg->resolve_timeout_ms = 5000;
+    cfg->connection_attempt_delay_ms = 250;
 }
 
 /* A port is a plain decimal 1..65535 or a service name ("http"), which
@@ -1169,16 +1931,52 @@ static int ka_backoff_ok(const ka_config *k)
 static int ka_keepalive_ms_ok(unsigned ms) { return ms >= 1 && ms <= KA_MAX_KEEPALIVE_MS; }
 static int ka_size_ok(size_t n) { return n >= 1 && n <= (size_t)1 << 30; }
 
+/* A literal host must parse here, without any lookup, as it will in
+ * ka_client_new; "[v6]" without its brackets. */
+static int ka_literal_ok(const char *host, const char *port)
+{
+    char h[KA_MAX_HOST_LEN + 1];
+    ka_addr a;
+    ka_host_copy(h, host);
+    return ka_parse_literal(h, port, &a) == 0;
+}
+
+/* "host" or "port" if this server is not one the library can dial. */
+static const char *ka_server_error(const char *host, const char *port)
+{
+    if (!host || !ka_host_ok(host)) return "host";
+    if (!port || !ka_port_ok(port)) return "port";
+    if (ka_is_literal(host) && !ka_literal_ok(host, port)) return port[0] >= '0' && port[0] <= '9' ? "host" : "port";
+    return NULL;
+}
+
+static int ka_ifname_ok(const char *n)
+{
+    size_t len = strlen(n), i;
+    if (len == 0 || len > 15) return 0;         /* IFNAMSIZ - 1 on Linux and the BSDs */
+    for (i = 0; i < len; i++) if ((unsigned char)n[i] <= ' ' || n[i] == '/') return 0;
+    return 1;
+}
+
 const char *ka_config_error(const ka_config *k)
 {
+    size_t i;
     if (!k) return "cfg";
-    if (!k->host || !ka_host_ok(k->host)) return "host";
-    if (!k->port || !ka_port_ok(k->port)) return "port";
+    if (k->endpoint_count > KA_MAX_ENDPOINTS || (k->endpoint_count && !k->endpoints)) return "endpoints";
+    for (i = 0; i < k->endpoint_count; i++)
+        if (ka_server_error(k->endpoints[i].host, k->endpoints[i].port)) return "endpoints";
+    if (!k->endpoint_count) {
+        const char *bad = ka_server_error(k->host, k->port);
+        if (bad) return bad;
+    }
     if (!ka_keepalive_ms_ok(k->keepalive_idle_ms)) return "keepalive_idle_ms";
     if (!ka_keepalive_ms_ok(k->keepalive_interval_ms)) return "keepalive_interval_ms";
     if (k->keepalive_count == 0 || k->keepalive_count > KA_MAX_KEEPALIVE_CNT) return "keepalive_count";
     if (k->user_timeout_ms > INT_MAX && k->user_timeout_ms != KA_TIMEOUT_OFF) return "user_timeout_ms";
     if (k->connect_timeout_ms == 0 || k->connect_timeout_ms > INT_MAX) return "connect_timeout_ms";
+    if (k->resolve_timeout_ms == 0 || k->resolve_timeout_ms > INT_MAX) return "resolve_timeout_ms";
+    if (k->connection_attempt_delay_ms > INT_MAX) return "connection_attempt_delay_ms";
+    if (k->stall_timeout_ms > INT_MAX) return "stall_timeout_ms";
     if (k->backoff_initial_ms == 0 || k->backoff_initial_ms > k->backoff_max_ms) return "backoff_initial_ms";
     if (!(k->backoff_multiplier >= 1.0 && k->backoff_multiplier <= 1000.0)) return "backoff_multiplier";
     if (!(k->backoff_jitter >= 0.0 && k->backoff_jitter <= 1.0)) return "backoff_jitter";
@@ -1188,6 +1986,10 @@ const char *ka_config_error(const ka_config *k)
     if (k->heartbeat_interval_ms && (k->heartbeat_len == 0 || k->heartbeat_len > k->send_buffer_size)) return "heartbeat_len";
     if (k->mem_alloc && !k->mem_free) return "mem_free";
     if (k->mem_free && !k->mem_alloc) return "mem_alloc";
+    if (k->family != KA_FAMILY_ANY && k->family != KA_FAMILY_IPV4 && k->family != KA_FAMILY_IPV6) return "family";
+    if (k->bind_address && (!ka_host_ok(k->bind_address) || !ka_is_literal(k->bind_address) || !ka_literal_ok(k->bind_address, "0")))
+        return "bind_address";
+    if (k->bind_interface && !ka_ifname_ok(k->bind_interface)) return "bind_interface";
     return NULL;
 }
 
@@ -1250,14 +2052,81 @@ unsigned ka_backoff_delay(const ka_config *cfg, unsigned attempt, unsigned *rng)
     return lo + (unsigned)(((unsigned long long)ka_rng_next(rng) * (hi - lo + 1ull)) >> 32);
 }
 
-/* One block holds everything: client, heartbeat bytes, queue, end bitmap,
- * receive buffer. Rounded so the next block placed after it stays aligned. */
-static size_t ka_block_size(const ka_config *cfg)
+/* The servers a config names: its endpoints, or host/port as one. */
+static size_t ka_server_count(const ka_config *k) { return k->endpoint_count ? k->endpoint_count : 1; }
+
+static void ka_server(const ka_config *k, size_t i, const char **host, const char **port)
 {
-    size_t hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
-    size_t n = sizeof(ka_client) + hb + cfg->send_buffer_size + (cfg->send_buffer_size + 7) / 8 + cfg->recv_buffer_size;
-    return (n + 7) & ~(size_t)7;
+    *host = k->endpoint_count ? k->endpoints[i].host : k->host;
+    *port = k->endpoint_count ? k->endpoints[i].port : k->port;
 }
+
+/* Copies n bytes to the block at *at (if there is a block) and moves on. */
+static void *ka_carve(unsigned char *base, size_t *at, const void *src, size_t n)
+{
+    void *p = base ? base + *at : NULL;
+    if (base && src) memcpy(p, src, n);
+    *at += n;
+    return p;
+}
+
+static size_t ka_round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* One block holds everything, in this order: the client, the servers
+ * (pointers first, then address slots, then strings), the heartbeat
+ * bytes, the send queue and its end bitmap, the receive buffer. With c
+ * NULL it only measures; else it lays the block out in c. The queue and
+ * the receive buffer are not written here, so the pages they span stay
+ * untouched until used. */
+static size_t ka_layout(const ka_config *k, ka_client *c)
+{
+    unsigned char *base = (unsigned char *)c;
+    size_t at = sizeof(ka_client), i, n = ka_server_count(k);
+    ka_ep *ep = (ka_ep *)ka_carve(base, &at, NULL, n * sizeof(ka_ep));
+    const char *host, *port;
+    for (i = 0; i < n; i++) {
+        ka_addr *slots;
+        ka_server(k, i, &host, &port);
+        at = (at + 3) & ~(size_t)3;
+        slots = (ka_addr *)ka_carve(base, &at, NULL, (ka_is_literal(host) ? 1 : KA_MAX_ADDRS) * sizeof(ka_addr));
+        if (!c) continue;
+        memset(&ep[i], 0, sizeof ep[i]);
+        ep[i].numeric = ka_is_literal(host);
+        ep[i].addr = slots;
+    }
+    for (i = 0; i < n; i++) {
+        ka_server(k, i, &host, &port);
+        if (c) {
+            ep[i].host = (const char *)base + at;
+            ka_host_copy((char *)base + at, host);
+        }
+        at += strlen(host) + 1;
+        if (c) ep[i].port = (const char *)ka_carve(base, &at, port, strlen(port) + 1);
+        else at += strlen(port) + 1;
+    }
+    if (k->bind_interface) {
+        const char *p = (const char *)ka_carve(base, &at, k->bind_interface, strlen(k->bind_interface) + 1);
+        if (c) c->cfg.bind_interface = p;
+    }
+    if (k->heartbeat_interval_ms) {
+        const void *p = ka_carve(base, &at, k->heartbeat_data, k->heartbeat_len);
+        if (c) c->cfg.heartbeat_data = p;
+    }
+    if (c) {
+        c->ep = ep;
+        c->nep = (unsigned)n;
+        c->cap = k->send_buffer_size;
+        c->q = base + at;
+        c->ends = c->q + c->cap;
+        memset(c->ends, 0, (c->cap + 7) / 8);
+        c->rcap = k->recv_buffer_size;
+        c->rbuf = c->ends + (c->cap + 7) / 8;
+    }
+    at += k->send_buffer_size + (k->send_buffer_size + 7) / 8 + k->recv_buffer_size;
+    return ka_round8(at);
+}
+
+static size_t ka_block_size(const ka_config *cfg) { return ka_layout(cfg, NULL); }
 
 size_t ka_client_size(const ka_config *cfg)
 {
@@ -1267,24 +2136,26 @@ size_t ka_client_size(const ka_config *cfg)
 static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
 {
     ka_client *c = (ka_client *)mem;
-    size_t hb = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
-    unsigned char *p;
-    memset(c, 0, ka_block_size(cfg));
+    unsigned i;
+    memset(c, 0, sizeof *c);
     c->cfg = *cfg;
-    ka_host_copy(c->host, cfg->host);
-    strcpy(c->port, cfg->port);
-    c->cfg.host = c->host;
-    c->cfg.port = c->port;
-    p = (unsigned char *)(c + 1);
-    if (hb) memcpy(p, cfg->heartbeat_data, hb);
-    c->cfg.heartbeat_data = hb ? p : NULL;
-    c->cfg.heartbeat_len = hb;
-    c->q = p + hb;
-    c->cap = cfg->send_buffer_size;
-    c->ends = c->q + c->cap;
-    c->rbuf = c->ends + (c->cap + 7) / 8;
-    c->rcap = cfg->recv_buffer_size;
-    c->fd = KA_INVALID_SOCKET;
+    c->cfg.host = c->cfg.port = NULL;           /* the servers live in c->ep */
+    c->cfg.endpoints = NULL;
+    c->cfg.bind_address = NULL;
+    c->cfg.bind_interface = NULL;
+    c->cfg.heartbeat_data = NULL;
+    c->cfg.heartbeat_len = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
+    ka_layout(cfg, c);
+    for (i = 0; i < c->nep; i++)
+        if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, c->ep[i].port, &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
+    if (cfg->bind_address) {
+        char h[KA_MAX_HOST_LEN + 1];
+        ka_host_copy(h, cfg->bind_address);
+        ka_parse_literal(h, "0", &c->bind_addr);
+    }
+    KA_CONN(c) = KA_INVALID_SOCKET;
+    c->lookup_w.s = KA_INVALID_SOCKET;
+    for (i = 0; i < KA_MAX_RACE; i++) c->race[i].s = KA_INVALID_SOCKET;
     c->state = KA_STATE_IDLE;
     c->owned = owned;
     c->rng = cfg->random_seed ? cfg->random_seed : ka_default_seed(c);
@@ -1400,6 +2271,10 @@ void ka_client_stop(ka_client *c)
 static void ka_release(ka_client *c)
 {
     ka_end_attempt(c);
+    ka_close_watched(c, &c->conn);
+#ifndef KA_NO_THREADS
+    if (c->lookup) ka_lookup_release(c->lookup);    /* a running lookup frees it when it ends */
+#endif
     ka_net_done();
     if (!c->owned) return;              /* caller's memory: nothing to give back */
     if (c->cfg.mem_alloc) c->cfg.mem_free(c, c->cfg.mem_user);
@@ -1412,6 +2287,7 @@ void ka_client_free(ka_client *c)
     if (c->depth > 0) {
         /* From a callback: stop now, release when the library call returns. */
         ka_end_attempt(c);
+        ka_close_watched(c, &c->conn);
         ka_enter(c, KA_STATE_STOPPED);
         c->free_pending = 1;
         return;
@@ -1421,14 +2297,50 @@ void ka_client_free(ka_client *c)
 
 ka_state ka_client_state(const ka_client *c) { return c ? c->state : KA_STATE_STOPPED; }
 size_t ka_client_pending(const ka_client *c) { return c ? c->len : 0; }
-ka_socket ka_client_socket(const ka_client *c) { return c ? c->fd : KA_INVALID_SOCKET; }
+
+int ka_client_endpoint(const ka_client *c)
+{
+    if (!c || (c->state != KA_STATE_CONNECTED && c->state != KA_STATE_CONNECTING)) return -1;
+    return (int)c->cur_ep;
+}
+
+/* Every socket the client watches now, with what it waits for. */
+static int ka_watched(const ka_client *c, ka_pollset *set)
+{
+    int n = 0, i;
+    if (c->lookup_w.s != KA_INVALID_SOCKET) { set[n].s = c->lookup_w.s; set[n].want = KA_READ; set[n++].ready = 0; }
+    for (i = 0; i < KA_MAX_RACE; i++)
+        if (c->race[i].s != KA_INVALID_SOCKET) { set[n].s = c->race[i].s; set[n].want = KA_WRITE; set[n++].ready = 0; }
+    if (ka_conn_want(c)) { set[n].s = KA_CONN(c); set[n].want = ka_conn_want(c); set[n++].ready = 0; }
+    return n;
+}
+
+/* For loops without on_socket, one socket stands for the client: the
+ * connection, else the newest attempt, else the lookup's signal. */
+static int ka_main_socket(const ka_client *c, ka_pollset *one)
+{
+    ka_pollset set[KA_MAX_WATCH];
+    int n = ka_watched(c, set);
+    if (!n) return 0;
+    *one = set[n - 1];
+    if (c->state == KA_STATE_CONNECTING && c->phase == KA_PHASE_RACE) {
+        unsigned i;
+        for (i = 0; i < KA_MAX_RACE; i++)
+            if (c->race[i].s != KA_INVALID_SOCKET && c->race_addr[i] == c->order[c->next_addr - 1]) one->s = c->race[i].s;
+    }
+    return 1;
+}
+
+ka_socket ka_client_socket(const ka_client *c)
+{
+    ka_pollset one;
+    return c && ka_main_socket(c, &one) ? one.s : KA_INVALID_SOCKET;
+}
 
 int ka_client_want(const ka_client *c)
 {
-    if (!c || c->fd == KA_INVALID_SOCKET) return 0;
-    if (c->state == KA_STATE_CONNECTING) return KA_WRITE;
-    if (c->state != KA_STATE_CONNECTED) return 0;
-    return KA_READ | (c->len ? KA_WRITE : 0);
+    ka_pollset one;
+    return c && ka_main_socket(c, &one) ? one.want : 0;
 }
 
 static long ka_until(unsigned long long when, unsigned long long now)
@@ -1437,54 +2349,94 @@ static long ka_until(unsigned long long when, unsigned long long now)
     return d > LONG_MAX ? LONG_MAX : (long)d;
 }
 
+static long ka_sooner(long t, unsigned long long when, unsigned long long now)
+{
+    long u = ka_until(when, now);
+    return t < 0 || u < t ? u : t;
+}
+
 long ka_client_timeout_ms(const ka_client *c)
 {
     unsigned long long now;
-    long t = -1, u;
+    long t = -1;
     if (!c) return -1;
     now = ka_now_ms();
     switch (c->state) {
     case KA_STATE_CONNECTING:
-        return c->fail_pending || c->pending_err ? 0 : ka_until(c->addr_deadline, now);
+        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->resolve_deadline, now);
+        t = ka_until(c->race_deadline, now);
+        if (c->next_addr < c->norder) t = ka_sooner(t, c->next_try_at, now);
+        /* Without on_socket the loop watches one attempt: look at the others that often. */
+        if (!c->cfg.cb.on_socket && ka_race_size(c) > 1) t = ka_sooner(t, now + (c->cfg.connection_attempt_delay_ms ? c->cfg.connection_attempt_delay_ms : 50), now);
+        return t;
     case KA_STATE_BACKOFF:
         return ka_until(c->retry_at, now);
     case KA_STATE_CONNECTED:
         if (c->pending_err || c->read_more) return 0;
         if (c->check_at) t = ka_until(c->check_at, now);
-        if (c->cfg.idle_timeout_ms) {
-            u = ka_until(c->last_recv + c->cfg.idle_timeout_ms, now);
-            if (t < 0 || u < t) t = u;
-        }
-        if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0) {
-            u = ka_until(c->last_send + c->cfg.heartbeat_interval_ms, now);
-            if (t < 0 || u < t) t = u;
-        }
+        if (c->cfg.idle_timeout_ms) t = ka_sooner(t, c->last_recv + c->cfg.idle_timeout_ms, now);
+        if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0) t = ka_sooner(t, c->last_send + c->cfg.heartbeat_interval_ms, now);
         return t;
     default:
         return -1;
     }
 }
 
+/* Readiness of several sockets at once: each one still known is handled
+ * (an earlier one may have closed a later one), then the timers. */
+static int ka_process_set(ka_client *c, ka_pollset *set, int n)
+{
+    int i;
+    if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
+    for (i = 0; i < n && c->state != KA_STATE_STOPPED; i++) ka_on_ready(c, set[i].s, set[i].ready);
+    ka_on_timers(c);
+    return ka_leave(c, 0);
+}
+
+int ka_client_process_socket(ka_client *c, ka_socket s, int ready)
+{
+    ka_pollset one;
+    if (!c) return KA_EINVAL;
+    one.s = s;
+    one.want = 0;
+    one.ready = ready & (KA_READ | KA_WRITE);
+    return ka_process_set(c, &one, 1);
+}
+
 int ka_client_process_events(ka_client *c, int ready)
 {
+    ka_pollset set[KA_MAX_WATCH], one;
+    int n = 0, i;
     if (!c) return KA_EINVAL;
-    if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
-    ka_step(c, ready & (KA_READ | KA_WRITE));
-    return ka_leave(c, 0);
+    if (ka_main_socket(c, &one)) {
+        one.ready = ready & (KA_READ | KA_WRITE);
+        set[n++] = one;
+    }
+    /* The other attempts of a race the loop does not watch: ask each. */
+    for (i = 0; c->state == KA_STATE_CONNECTING && i < KA_MAX_RACE; i++) {
+        if (c->race[i].s == KA_INVALID_SOCKET || (n && c->race[i].s == set[0].s)) continue;
+        set[n].s = c->race[i].s;
+        set[n++].ready = KA_WRITE;              /* ka_check_attempt asks the socket itself */
+    }
+    return ka_process_set(c, set, n);
 }
 
 int ka_client_fdset_ex(ka_client *c, fd_set *rd, fd_set *wr, fd_set *ex)
 {
-    int want;
+    ka_pollset set[KA_MAX_WATCH];
+    int n, i, nfds = 0;
     if (!c) return KA_EINVAL;
-    want = ka_client_want(c);
-    if (!want) return 0;
-    if ((rd && !ka_fd_fits(c->fd, rd)) || (wr && !ka_fd_fits(c->fd, wr)) || (ex && !ka_fd_fits(c->fd, ex)))
-        return KA_EFDSETSIZE;
-    if ((want & KA_READ) && rd) FD_SET(c->fd, rd);
-    if ((want & KA_WRITE) && wr) FD_SET(c->fd, wr);
-    if (c->state == KA_STATE_CONNECTING && ex) FD_SET(c->fd, ex);
-    return ka_nfds(c->fd);
+    n = ka_watched(c, set);
+    for (i = 0; i < n; i++)
+        if ((rd && !ka_fd_fits(set[i].s, rd)) || (wr && !ka_fd_fits(set[i].s, wr)) || (ex && !ka_fd_fits(set[i].s, ex)))
+            return KA_EFDSETSIZE;
+    for (i = 0; i < n; i++) {
+        if ((set[i].want & KA_READ) && rd) FD_SET(set[i].s, rd);
+        if ((set[i].want & KA_WRITE) && wr) FD_SET(set[i].s, wr);
+        if (set[i].want == KA_WRITE && c->state == KA_STATE_CONNECTING && ex) FD_SET(set[i].s, ex);
+        if (ka_nfds(set[i].s) > nfds) nfds = ka_nfds(set[i].s);
+    }
+    return nfds;
 }
 
 int ka_client_fdset(ka_client *c, fd_set *rd, fd_set *wr) { return ka_client_fdset_ex(c, rd, wr, NULL); }
@@ -1496,11 +2448,15 @@ static int ka_isset(ka_socket s, const fd_set *set)
 
 int ka_client_process_ex(ka_client *c, const fd_set *rd, const fd_set *wr, const fd_set *ex)
 {
-    int ready;
+    ka_pollset set[KA_MAX_WATCH];
+    int n, i;
     if (!c) return KA_EINVAL;
-    ready = (ka_isset(c->fd, rd) ? KA_READ : 0) | (ka_isset(c->fd, wr) ? KA_WRITE : 0);
-    if (ka_isset(c->fd, ex)) ready |= KA_READ | KA_WRITE;    /* Windows: connect failed */
-    return ka_client_process_events(c, ready);
+    n = ka_watched(c, set);
+    for (i = 0; i < n; i++) {
+        set[i].ready = (ka_isset(set[i].s, rd) ? KA_READ : 0) | (ka_isset(set[i].s, wr) ? KA_WRITE : 0);
+        if (ka_isset(set[i].s, ex)) set[i].ready |= KA_READ | KA_WRITE;    /* Windows: connect failed */
+    }
+    return ka_process_set(c, set, n);
 }
 
 int ka_client_process(ka_client *c, const fd_set *rd, const fd_set *wr) { return ka_client_process_ex(c, rd, wr, NULL); }
@@ -1509,8 +2465,9 @@ int ka_client_poll(ka_client *c, int timeout_ms)
 {
     fd_set rd, wr, ex;
     struct timeval tv;
+    ka_pollset set[KA_MAX_WATCH];
     long t;
-    int nfds, n, ready = 0;
+    int nfds, n;
     if (!c) return KA_EINVAL;
     if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
     t = ka_client_timeout_ms(c);
@@ -1518,16 +2475,38 @@ int ka_client_poll(ka_client *c, int timeout_ms)
     FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex);
     nfds = ka_client_fdset_ex(c, &rd, &wr, &ex);
     if (nfds == KA_EFDSETSIZE) {
-        ready = ka_poll_one(c->fd, ka_client_want(c), t < 0 ? -1 : (t > INT_MAX ? INT_MAX : (int)t));
-        if (ready < 0) return KA_ESYS;
-    } else {
-        tv.tv_sec = t / 1000;
-        tv.tv_usec = (t % 1000) * 1000;
-        n = ka_select(nfds, &rd, &wr, &ex, t < 0 ? NULL : &tv);
-        if (n < 0 && ka_sock_err() != KA_ERR_INTR) return KA_ESYS;
-        if (n > 0) return ka_client_process_ex(c, &rd, &wr, &ex);
+        n = ka_watched(c, set);
+        if (ka_poll_many(set, n, t < 0 ? -1 : (t > INT_MAX ? INT_MAX : (int)t)) < 0) return KA_ESYS;
+        return ka_process_set(c, set, n);
     }
-    return ka_client_process_events(c, ready);
+    tv.tv_sec = t / 1000;
+    tv.tv_usec = (t % 1000) * 1000;
+    n = ka_select(nfds, &rd, &wr, &ex, t < 0 ? NULL : &tv);
+    if (n < 0 && ka_sock_err() != KA_ERR_INTR) return KA_ESYS;
+    if (n <= 0) {                       /* timeout or signal: timers only */
+        FD_ZERO(&rd);
+        FD_ZERO(&wr);
+        FD_ZERO(&ex);
+    }
+    return ka_client_process_ex(c, &rd, &wr, &ex);
+}
+
+int ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs, size_t n, int error)
+{
+    ka_ep *e;
+    size_t i;
+    unsigned got = 0;
+    if (!c || (n && !addrs)) return KA_EINVAL;
+    if (!c->hook_waiting) return KA_ESTATE;
+    e = &c->ep[c->cur_ep];
+    c->hook_waiting = 0;
+    if (!error) {
+        for (i = 0; i < n && got < KA_MAX_ADDRS; i++) got += ka_addr_take(&e->addr[got], KA_MAX_ADDRS - got, addrs[i], ka_port_number(e->port));
+        if (got) e->naddr = got;
+        else error = EAI_NONAME;
+    }
+    ka_resolved(c, error);
+    return ka_leave(c, 0);
 }
 
 const char *ka_reason_str(ka_reason r)

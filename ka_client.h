@@ -19,10 +19,12 @@
 
 #include <stddef.h>
 #ifdef _WIN32
-#include <winsock2.h>           /* SOCKET, fd_set */
+#include <winsock2.h>           /* SOCKET, fd_set, struct sockaddr */
 #else
 #include <sys/select.h>         /* fd_set */
 #endif
+
+struct sockaddr;                /* <sys/socket.h> / <winsock2.h>: only pointers to it here */
 
 #ifdef __cplusplus
 extern "C" {
@@ -112,7 +114,34 @@ typedef struct ka_callbacks {
      * refused and which keepalive mechanism was used (said once, for the
      * client's first socket), each connect attempt. */
     void (*on_log)(ka_client *c, int level, const char *msg, void *user);
+    /* Socket notifications for event loops (c-ares' sock_state_cb, curl's
+     * CURLMOPT_SOCKETFUNCTION): called whenever a socket the client wants
+     * watched appears, changes what it waits for (want: KA_READ | KA_WRITE),
+     * or goes away (want 0, called BEFORE the socket is closed, so an epoll
+     * user never holds a stale registration even when the OS hands out the
+     * same number again). Covers every socket: the connection, each attempt
+     * of a Happy Eyeballs race, and the descriptor that signals the end of a
+     * name lookup. Report readiness with ka_client_process_socket. It must
+     * not call back into the client. */
+    void (*on_socket)(ka_client *c, ka_socket s, int want, void *user);
+    /* Called on each new socket before connect(): set TCP_NODELAY, SO_MARK,
+     * a DSCP class... Non-zero fails that address (KA_REASON_ERROR, the
+     * value as sys_error) and the race goes on with the next. It must not
+     * call back into the client. */
+    int  (*on_configure)(ka_client *c, ka_socket s, void *user);
 } ka_callbacks;                 /* any member may be NULL */
+
+/* One server of several (ka_config.endpoints); host and port as in
+ * ka_config. */
+typedef struct ka_endpoint {
+    const char *host;
+    const char *port;
+} ka_endpoint;
+
+/* ka_config.family */
+#define KA_FAMILY_ANY  0
+#define KA_FAMILY_IPV4 4
+#define KA_FAMILY_IPV6 6
 
 /* The deadlines. Each holds on its own, whatever the others are set to,
  * counted in the units the OS really uses: Linux and the BSDs take the
@@ -175,7 +204,29 @@ typedef struct ka_config {
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
     unsigned stall_timeout_ms;        /* end a connection whose peer kept its window closed this long (KA_REASON_STALLED); 0 = never */
+
+    /* Reaching the server */
+    const ka_endpoint *endpoints;     /* several servers (primary, backup...); host/port are then ignored. Copied. */
+    size_t   endpoint_count;          /* 0 = host/port; at most KA_MAX_ENDPOINTS */
+    unsigned resolve_timeout_ms;      /* bound on a name lookup, apart from connect_timeout_ms (default 5000) */
+    unsigned connection_attempt_delay_ms; /* RFC 8305: start the next address this long after the previous one (default 250) */
+    int      family;                  /* KA_FAMILY_ANY (default), KA_FAMILY_IPV4 or KA_FAMILY_IPV6 */
+    const char *bind_address;         /* local address to connect from (IPv4 or IPv6 literal; only that family is dialled); NULL = any. Copied. */
+    const char *bind_interface;       /* local interface name ("eth1", "wwan0"): SO_BINDTODEVICE on Linux, IP_BOUND_IF on macOS, IP_UNICAST_IF on Windows; NULL = any. Copied. */
+    /* An asynchronous resolver of the application's own (c-ares...), in
+     * place of the library's helper thread: resolve() starts a lookup and
+     * returns 0 (or non-zero, a getaddrinfo-style code, for a failure at
+     * once); the answer comes back through ka_client_resolved, from the
+     * client's own thread, within resolve_timeout_ms. resolve_cancel()
+     * (may be NULL) is called when the client no longer wants the answer
+     * (timeout, stop, free); a late ka_client_resolved is then ignored.
+     * Neither may call back into the client. */
+    int  (*resolve)(ka_client *c, const char *host, const char *port, int family, void *user);
+    void (*resolve_cancel)(ka_client *c, void *user);
 } ka_config;
+
+#define KA_MAX_ENDPOINTS 16
+#define KA_MAX_ADDRS     8      /* addresses kept per name: the first 8 the resolver gives */
 
 /* user_timeout_ms = KA_TIMEOUT_OFF: no busy-path deadline at all (the OS's
  * own retransmission limit applies: about 15 minutes on Linux). */
@@ -276,6 +327,19 @@ void        ka_client_stop(ka_client *c);
 void        ka_client_free(ka_client *c);
 
 ka_state    ka_client_state(const ka_client *c);   /* NULL: KA_STATE_STOPPED */
+
+/* Which endpoint the current connection (or attempt) goes to: an index into
+ * ka_config.endpoints (0 for the host/port form); -1 when there is none. */
+int         ka_client_endpoint(const ka_client *c);
+
+/* The answer to a resolve() hook's lookup: n addresses (struct sockaddr_in
+ * or sockaddr_in6, their family says which; a port of 0 is replaced by the
+ * endpoint's port), in the resolver's order, or error non-zero (EAI_AGAIN:
+ * resolver unreachable, EAI_NONAME: no such name, ...; see
+ * ka_sys_strerror). At most KA_MAX_ADDRS are used. From the client's own
+ * thread. KA_ESTATE when no lookup is waiting for an answer (late or
+ * cancelled). */
+int         ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs, size_t n, int error);
 size_t      ka_client_pending(const ka_client *c); /* bytes queued, not yet handed to the kernel */
 
 /* ---- the application's own select() loop ---------------------------------- */
@@ -303,8 +367,21 @@ int         ka_client_process_ex(ka_client *c, const fd_set *rd, const fd_set *w
 
 /* ---- poll(), epoll, kqueue, GUI loops -------------------------------------- */
 
-/* The current socket (KA_INVALID_SOCKET if none). It changes on every
- * reconnect: after each ka_client_* call, compare and re-register. */
+/* With on_socket set, the library says which sockets to watch and for
+ * what; report each one's readiness here (KA_READ | KA_WRITE; treat
+ * POLLERR/POLLHUP as KA_READ), or s = KA_INVALID_SOCKET and ready 0 for a
+ * timer wake-up (ka_client_timeout_ms). Runs due timers too. Returns 0, or
+ * KA_ESTATE when IDLE/STOPPED. A socket the client no longer knows is
+ * ignored. */
+int         ka_client_process_socket(ka_client *c, ka_socket s, int ready);
+
+/* The single-socket calls below serve loops that do not set on_socket.
+ * ka_client_socket is the connected socket; while connecting, the socket of
+ * the newest attempt, or during a name lookup the descriptor that signals
+ * its end (KA_INVALID_SOCKET if none). It changes on every reconnect: after
+ * each ka_client_* call, compare and re-register. Attempts other than the
+ * newest are checked on every call, and at least every
+ * connection_attempt_delay_ms. */
 ka_socket   ka_client_socket(const ka_client *c);
 
 /* KA_READ | KA_WRITE: what the client waits for on ka_client_socket() now. */
