@@ -40,9 +40,10 @@
 
 /* ---- platform -------------------------------------------------------------------
  *
- *   platform_init(), catch_signals()     Winsock, binary stdout; SIGINT/SIGTERM
+ *   platform_init()                      Winsock, binary stdout
+ *   catch_signals(), signal_rearm()      SIGINT/SIGTERM
  *   input_start/fd/read/errtext()        stdin as something select() can watch
- *   proc_t, proc_spawn(), proc_poll()    a hook: CMD in the shell, not waited for
+ *   proc_t, proc_spawn(), proc_poll()    a hook: CMD in the shell, polled, never waited for
  */
 #include "demo_os.h"
 #include <ctype.h>
@@ -92,6 +93,10 @@ static void catch_signals(void (*handler)(int))
     signal(SIGINT, handler);
     signal(SIGTERM, handler);
 }
+
+/* The C runtime resets a handler to SIG_DFL before calling it: put it back,
+ * so a second Ctrl+C is seen too (it ends kacat's wait for hooks). */
+static void signal_rearm(int sig, void (*handler)(int)) { signal(sig, handler); }
 
 static int input_start(void) { return win_stdin_start(); }
 static ka_socket input_fd(void) { return win_stdin_socket; }
@@ -185,6 +190,8 @@ static void catch_signals(void (*handler)(int))
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+static void signal_rearm(int sig, void (*handler)(int)) { (void)sig; (void)handler; }  /* sigaction keeps it */
 
 static int input_start(void) { return fcntl(0, F_GETFD) != -1; }   /* 0: stdin closed */
 static ka_socket input_fd(void) { return 0; }
@@ -1304,7 +1311,7 @@ static void finish_on_disconnect(app *a, const ka_disconnect_info *di)
 {
     char cause[160], b[32];
     if (di->unsent_bytes)
-        warn(a, "%s of input were dropped: the connection died while they were being sent",
+        warn(a, "dropped %s of input: the connection died in the middle of a message",
              bytes_text(b, sizeof b, di->unsent_bytes));
     if (!kacat_closed_first(a, di)) {
         a->end = END_SERVER_FIRST;
@@ -1342,7 +1349,7 @@ static void on_disconnect(ka_client *c, const ka_disconnect_info *di, void *user
         cause_text(cause, sizeof cause, di->reason, di->sys_error));
     if (di->reason == KA_REASON_STALLED) explain_stall(a);
     if (di->unsent_bytes)
-        warn(a, "%s of input were dropped: the connection died while they were being sent",
+        warn(a, "dropped %s of input: the connection died in the middle of a message",
              bytes_text(b, sizeof b, di->unsent_bytes));
     hook_event_queue(a, "disconnect", di->reason, di->sys_error, 0, 0);
     if (a->once) {
@@ -1407,7 +1414,7 @@ static void finish_if_done(app *a)
     char b[32];
     if (!a->in_eof || a->inlen || a->done) return;
     if (st != KA_STATE_CONNECTED && pending && !a->said_eof_wait) {
-        say(a, "input ended; %s wait for the connection", bytes_text(b, sizeof b, pending));
+        say(a, "input ended; %s still to send, waiting for the connection", bytes_text(b, sizeof b, pending));
         a->said_eof_wait = 1;
     }
     if (!a->finishing) {
@@ -1532,6 +1539,7 @@ static void loop_once(app *a)
  * during the wait for hooks at exit ends that wait. */
 static void on_signal(int sig)
 {
+    signal_rearm(sig, on_signal);
     got_signal = sig;
     signal_count++;
 }
@@ -1543,7 +1551,7 @@ static void interrupted(app *a)
     a->end = END_SIGNAL;
     a->signo = (int)got_signal;
     a->end_state = ka_state_str(ka_client_state(a->c));
-    if (unsent) warn(a, "interrupted while %s; %s of input were not sent", a->end_state, bytes_text(b, sizeof b, unsent));
+    if (unsent) warn(a, "interrupted while %s; %s of input not sent", a->end_state, bytes_text(b, sizeof b, unsent));
 }
 
 static int run(app *a)

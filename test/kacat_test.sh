@@ -357,12 +357,12 @@ t_dropped() {
     kill -KILL -- "-$s"             # unread data: the kernel answers with RST
     check "kacat ends" wait_for_kacat 20 || return
     check "the reset is named" has_line "$T/err" "connection lost after .*: peer reset (connection reset by peer, errno 104)$"
-    if [ "$kacat_rc" = 4 ] && ! has_line "$T/err" "were dropped"; then
+    if [ "$kacat_rc" = 4 ] && lacks "$T/err" "^kacat: dropped "; then
         skip "the kernel had taken whole messages only when the RST came: nothing was cut"
         return
     fi
     check "exit 6: input dropped" [ "$kacat_rc" = 6 ] || show "$T/err"
-    check "the drop is counted" has_line "$T/err" "bytes of input were dropped: the connection died while they were being sent"
+    check "the drop is counted" has_line "$T/err" "dropped [0-9]* bytes\\? of input: the connection died in the middle of a message"
     check "the last line leads with it" ends_with "$T/err" "exit 6: [0-9]* bytes of input dropped (cut off when a connection died)"
 }
 
@@ -551,7 +551,7 @@ t_interrupt() {
     kill -INT "$kacat_pid"
     check "kacat ends on SIGINT" wait_for_kacat 10 || return
     check "exit status 130" [ "$kacat_rc" = 130 ]
-    check "says what was not sent, in the library's state words" has_line "$T/err" "interrupted while \(connecting\|backing off\); 7 bytes of input were not sent"
+    check "says what was not sent, in the library's state words" has_line "$T/err" "interrupted while \(connecting\|backing off\); 7 bytes of input not sent"
     check "the last line" ends_with "$T/err" "exit 130: none of the input sent (7 bytes), and the input had not ended; interrupted by signal 2 while \(connecting\|backing off\)$"
     exec 7>&-
 }

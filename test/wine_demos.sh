@@ -134,7 +134,7 @@ t_interrupt() {
     kill -INT "$kacat_pid"
     check "kacat.exe ends on SIGINT (Wine: Ctrl+C)" wait_for_kacat 10 || return
     check "exit status 130" [ "$kacat_rc" = 130 ]
-    check "says what was not sent" has_line "$T/err" "interrupted while \(connecting\|backing off\); 7 bytes of input were not sent"
+    check "says what was not sent" has_line "$T/err" "interrupted while \(connecting\|backing off\); 7 bytes of input not sent"
 }
 
 # --once, combined short flags and durations, and hooks one at a time in
