@@ -290,7 +290,7 @@ typedef struct app {
     const char *heartbeat_text;
     const char *exec_cmd;
     unsigned linger_ms;
-    int quiet, verbose, timestamps, once;
+    int quiet, verbose, timestamps, once, only4, only6;
     const char *given[MAX_OPTS];    /* each option's value as typed, for error messages */
     const char *w_bare;             /* -w given a small bare number: nc users mean seconds */
     char heartbeat[1024];           /* heartbeat_text with escapes decoded */
@@ -449,6 +449,12 @@ static size_t options_of(app *a, opt *t)
         t[n].dst = d; t[n].arg = ar; t[n].field = fld; t[n].rule = rl; t[n].help = h; n++; } while (0)
 #define GROUP(title) OPT(NULL, 0, OT_GROUP, NULL, NULL, NULL, NULL, title)
     GROUP("Connection:");
+    OPT("ipv4", '4', OT_FLAG, &a->only4, NULL, NULL, NULL, "IPv4 addresses only");
+    OPT("ipv6", '6', OT_FLAG, &a->only6, NULL, NULL, NULL, "IPv6 addresses only");
+    OPT("source", 's', OT_TEXT, &k->bind_address, "ADDR", "bind_address",
+        "must be an IPv4 or IPv6 address (not a name), of the family dialled", "connect from this local address");
+    OPT("resolve-timeout", 0, OT_TIME, &k->resolve_timeout_ms, "TIME", "resolve_timeout_ms",
+        "must be within 1ms..2147483647ms (24.8 days)", "give up on a name lookup after this long");
     OPT("connect-timeout", 'w', OT_TIME, &k->connect_timeout_ms, "TIME", "connect_timeout_ms",
         "must be within 1ms..2147483647ms (24.8 days)", "give up on one connect attempt after this long");
     OPT("keepalive-idle", 0, OT_TIME, &k->keepalive_idle_ms, "TIME", "keepalive_idle_ms",
@@ -462,7 +468,7 @@ static size_t options_of(app *a, opt *t)
     OPT("idle-timeout", 0, OT_TIME, &k->idle_timeout_ms, "TIME", "idle_timeout_ms",
         "is out of range", "reconnect after this long without receiving (0: off)");
     OPT("stall-timeout", 0, OT_TIME, &k->stall_timeout_ms, "TIME", "stall_timeout_ms",
-        "is out of range", "reconnect when the server reads nothing this long (0: wait)");
+        "must be at most 2147483647ms (24.8 days)", "reconnect when the server reads nothing this long (0: wait)");
     OPT("heartbeat", 0, OT_TEXT, &a->heartbeat_text, "TEXT", "heartbeat_len",
         "must be 1..1024 bytes and no longer than --send-buffer", "bytes to send when idle; \\n \\r \\t \\\\ \\xHH escapes");
     OPT("heartbeat-interval", 0, OT_TIME, &k->heartbeat_interval_ms, "TIME", "heartbeat_interval_ms",
@@ -588,6 +594,7 @@ static void help(void)
            "     is kacat -w 5s.\n"
            "  -e runs a hook on events; it does not attach a program to the socket.\n"
            "  -n is --max-attempts, not nc's \"no DNS\". No -l, -u, -z, -k.\n"
+           "  -4, -6 and -s ADDR mean what they mean to nc.\n"
            "See kacat(1) (doc/kacat.1).\n", HOOK_QUEUE);
     free(d);
 }
@@ -917,6 +924,8 @@ static int check_config(app *a)
     if (a->once && option_given(a, "max-attempts"))
         return bad_usage("--once makes a single attempt: it does not go with --max-attempts");
     if (a->once) a->cfg.max_attempts = 1;
+    if (a->only4 && a->only6) return bad_usage("-4 and -6 do not go together");
+    a->cfg.family = a->only4 ? KA_FAMILY_IPV4 : a->only6 ? KA_FAMILY_IPV6 : KA_FAMILY_ANY;
     field = ka_config_error(&a->cfg);
     return field ? config_error(a, field) : 0;
 }

@@ -77,6 +77,7 @@ t_usage() {
     usage_error "--linger: '99999h' is too long" --linger 99999h 127.0.0.1 1
     usage_error "--heartbeat-interval needs --heartbeat" --heartbeat-interval 1s 127.0.0.1 1
     usage_error "--once makes a single attempt" --once -n 3 127.0.0.1 1
+    usage_error "-4 and -6 do not go together" -46 127.0.0.1 1
 }
 
 # The library's ka_config_error names the field; kacat names the option.
@@ -96,6 +97,7 @@ t_config_errors() {
     usage_error "'::1:80' looks like an IPv6 address: write \[ADDRESS\]:PORT" ::1:80
     usage_error "'\[::1': no ']'" '[::1'
     usage_error "PORT is missing: write HOST PORT or HOST:PORT" 127.0.0.1
+    usage_error "^kacat: --source must be an IPv4 or IPv6 address (not a name)" -s localhost 127.0.0.1 1
 }
 
 t_help_version() {
@@ -221,6 +223,21 @@ t_endpoint_forms() {
     check "KA_HOST is the address without brackets" has_line "$T/err2" "^hook host=::1 port=$p6$"
     echo three | timeout 20 "$KACAT" ::1 "$p6" >"$T/out3" 2>"$T/err3"
     check "::1 PORT: exit 0, echoed" has_line "$T/out3" "^three$"
+}
+
+# -4, -6 and -s as in nc. The server tells who called (socat's
+# SOCAT_PEERADDR), so -s is seen from the other side.
+t_family_source() {
+    local p
+    need socat || return
+    p=$(free_port)
+    check "socat 'who are you' server starts" start_server "$p" socat "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork" \
+        SYSTEM:'echo "peer \$SOCAT_PEERADDR"' || return
+    timeout 20 "$KACAT" -4 -s 127.0.0.2 --once "127.0.0.1:$p" </dev/null >"$T/out" 2>"$T/err"
+    check "-s 127.0.0.2: the server saw the call come from there" has_line "$T/out" "^peer 127.0.0.2$" || show "$T/err"
+    timeout 20 "$KACAT" -6 --once "127.0.0.1:$p" </dev/null >/dev/null 2>"$T/err2"
+    check "-6 with an IPv4 address: no connection, exit 1" [ $? = 1 ]
+    check "named by the library" has_line "$T/err2" "cannot connect to 127.0.0.1:$p: name resolution failed"
 }
 
 t_once_refused() {
@@ -668,6 +685,7 @@ run_test "durations: 100, 100ms and 0.1s are the same backoff" t_durations
 run_test "--linger 250ms ends the wait for a server that never closes" t_linger_units
 run_test "-w 300ms: a connect to a server that accepts nothing times out" t_connect_timeout
 run_test "HOST:PORT, [::1]:PORT, '[::1]' PORT and ::1 PORT" t_endpoint_forms
+run_test "-4, -6 and -s ADDR as in nc" t_family_source
 run_test "--once to a refused port exits 1 within a second" t_once_refused
 run_test "--once: a server that closes first ends kacat, exit 4" t_once_server_first
 run_test "--once: redis closes after kacat's end of input, exit 0" t_once_kacat_first
