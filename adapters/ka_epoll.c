@@ -16,7 +16,7 @@ static void ka_epoll_on_socket(ka_client *c, ka_socket s, int want, void *user)
     ka_epoll *a = user;
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
-    ev.events = (want & KA_READ ? EPOLLIN : 0) | (want & KA_WRITE ? EPOLLOUT : 0);
+    ev.events = ((want & KA_READ) ? EPOLLIN : 0) | ((want & KA_WRITE) ? EPOLLOUT : 0);
     ev.data.fd = s;
     if (!want) {
         epoll_ctl(a->epfd, EPOLL_CTL_DEL, s, &ev);
@@ -70,7 +70,7 @@ int ka_epoll_run(ka_epoll *a, int max_ms)
      * the next socket may get its number: stop at the first withdrawal. */
     for (i = 0; i < n && a->withdrawn == batch && !a->freed; i++) {
         uint32_t e = ev[i].events;
-        int ready = (e & (EPOLLIN | EPOLLERR | EPOLLHUP) ? KA_READ : 0) | (e & EPOLLOUT ? KA_WRITE : 0);
+        int ready = ((e & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? KA_READ : 0) | ((e & EPOLLOUT) ? KA_WRITE : 0);
         ka_client_process_socket(a->c, ev[i].data.fd, ready);
     }
     if (n == 0) ka_client_process_socket(a->c, KA_INVALID_SOCKET, 0);  /* the timer */

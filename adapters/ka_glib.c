@@ -18,7 +18,7 @@ static gboolean ka_glib_check(GSource *src) { return ka_client_timeout_ms(((ka_g
 
 static int ka_glib_ready(GIOCondition r)
 {
-    return (r & (G_IO_IN | G_IO_ERR | G_IO_HUP | G_IO_NVAL) ? KA_READ : 0) | (r & G_IO_OUT ? KA_WRITE : 0);
+    return ((r & (G_IO_IN | G_IO_ERR | G_IO_HUP | G_IO_NVAL)) ? KA_READ : 0) | ((r & G_IO_OUT) ? KA_WRITE : 0);
 }
 
 /* The ready sockets first, then the calls: a call may withdraw a socket
@@ -29,15 +29,13 @@ static gboolean ka_glib_dispatch(GSource *src, GSourceFunc cb, gpointer data)
     ka_glib *a = (ka_glib *)src;
     ka_socket s[KA_GLIB_BATCH];
     int ready[KA_GLIB_BATCH], n = 0, i;
-    unsigned batch = a->withdrawn;
-    GHashTableIter it;
-    gpointer key, tag;
+    unsigned batch = a->withdrawn, j;
     (void)cb, (void)data;
-    g_hash_table_iter_init(&it, a->socks);
-    while (n < KA_GLIB_BATCH && g_hash_table_iter_next(&it, &key, &tag)) {
-        GIOCondition r = g_source_query_unix_fd(src, tag);
+    for (j = 0; j < a->socks->len && n < KA_GLIB_BATCH; j++) {
+        ka_glib_sock *w = &g_array_index(a->socks, ka_glib_sock, j);
+        GIOCondition r = g_source_query_unix_fd(src, w->tag);
         if (!r) continue;
-        s[n] = GPOINTER_TO_INT(key);
+        s[n] = w->s;
         ready[n++] = ka_glib_ready(r);
     }
     a->busy = 1;
@@ -48,22 +46,26 @@ static gboolean ka_glib_dispatch(GSource *src, GSourceFunc cb, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static void ka_glib_finalize(GSource *src) { g_hash_table_destroy(((ka_glib *)src)->socks); }
+static void ka_glib_finalize(GSource *src) { g_array_free(((ka_glib *)src)->socks, TRUE); }
 
 /* The library tells us before a socket is used and before it is closed. */
 static void ka_glib_on_socket(ka_client *c, ka_socket s, int want, void *user)
 {
     ka_glib *a = user;
-    gpointer key = GINT_TO_POINTER(s), tag = g_hash_table_lookup(a->socks, key);
-    GIOCondition ev = (want & KA_READ ? G_IO_IN : 0) | (want & KA_WRITE ? G_IO_OUT : 0);
-    if (!want && tag) {
-        g_source_remove_unix_fd(&a->source, tag);
-        g_hash_table_remove(a->socks, key);
+    GIOCondition ev = ((want & KA_READ) ? G_IO_IN : 0) | ((want & KA_WRITE) ? G_IO_OUT : 0);
+    ka_glib_sock add;
+    guint i = 0;
+    while (i < a->socks->len && g_array_index(a->socks, ka_glib_sock, i).s != s) i++;
+    if (i < a->socks->len && !want) {
+        g_source_remove_unix_fd(&a->source, g_array_index(a->socks, ka_glib_sock, i).tag);
+        g_array_remove_index_fast(a->socks, i);
         a->withdrawn++;
-    } else if (want && tag) {
-        g_source_modify_unix_fd(&a->source, tag, ev);
+    } else if (i < a->socks->len) {
+        g_source_modify_unix_fd(&a->source, g_array_index(a->socks, ka_glib_sock, i).tag, ev);
     } else if (want) {
-        g_hash_table_insert(a->socks, key, g_source_add_unix_fd(&a->source, s, ev));
+        add.s = s;
+        add.tag = g_source_add_unix_fd(&a->source, s, ev);
+        g_array_append_val(a->socks, add);
     }
     if (a->on_socket) a->on_socket(c, s, want, a->user);
 }
@@ -77,7 +79,7 @@ int ka_glib_new(ka_glib **out, GMainContext *ctx, const ka_config *cfg)
     if (!out || !cfg) return KA_EINVAL;
     *out = NULL;
     a = (ka_glib *)g_source_new(&funcs, sizeof *a);
-    a->socks = g_hash_table_new(NULL, NULL);
+    a->socks = g_array_new(FALSE, FALSE, sizeof(ka_glib_sock));
     own = *cfg;
     a->user = cfg->user;
     a->on_socket = cfg->cb.on_socket;

@@ -25,12 +25,17 @@
 #include <glib.h>
 #include "ka_client.h"
 
+typedef struct ka_glib_sock {
+    ka_socket s;
+    gpointer tag;               /* from g_source_add_unix_fd */
+} ka_glib_sock;
+
 typedef struct ka_glib {
     GSource source;             /* first: the adapter is the source */
     void *user;                 /* the cfg.user given to ka_glib_new */
     ka_client *c;
     /* private */
-    GHashTable *socks;          /* socket -> its unix fd tag */
+    GArray *socks;              /* ka_glib_sock: each socket with its unix fd tag */
     void (*on_socket)(ka_client *c, ka_socket s, int want, void *user);
     unsigned withdrawn;         /* sockets withdrawn so far: readiness older than that is stale */
     int busy, freed;

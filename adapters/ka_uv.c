@@ -47,7 +47,7 @@ static void ka_uv_process(ka_uv *a, ka_socket s, int ready)
 static void ka_uv_on_poll(uv_poll_t *h, int status, int events)
 {
     ka_uv_sock *w = (ka_uv_sock *)h;
-    int ready = status < 0 ? KA_READ : (events & UV_READABLE ? KA_READ : 0) | (events & UV_WRITABLE ? KA_WRITE : 0);
+    int ready = status < 0 ? KA_READ : ((events & UV_READABLE) ? KA_READ : 0) | ((events & UV_WRITABLE) ? KA_WRITE : 0);
     ka_uv_process(h->data, w->s, ready);    /* may close w: its memory lasts until its close callback */
     if (status < 0 && !w->closed) uv_poll_start(h, w->events, ka_uv_on_poll);  /* libuv stopped it on the error */
 }
@@ -83,7 +83,7 @@ static void ka_uv_on_socket(ka_client *c, ka_socket s, int want, void *user)
     }
     if (want && !w) w = ka_uv_watch(a, s);  /* NULL (no memory): the client's own deadlines end it */
     if (want && w) {
-        w->events = (want & KA_READ ? UV_READABLE : 0) | (want & KA_WRITE ? UV_WRITABLE : 0);
+        w->events = ((want & KA_READ) ? UV_READABLE : 0) | ((want & KA_WRITE) ? UV_WRITABLE : 0);
         uv_poll_start(&w->poll, w->events, ka_uv_on_poll);
     }
     if (a->on_socket) a->on_socket(c, s, want, a->user);

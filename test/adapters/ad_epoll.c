@@ -20,7 +20,7 @@ static int ad_registered(ka_socket s)
     if (!(f = fopen(path, "r"))) return -1;
     while (fgets(line, sizeof line, f))
         if (sscanf(line, "tfd: %d events: %x", &fd, &ev) == 2 && fd == s)
-            seen = (ev & EPOLLIN ? KA_READ : 0) | (ev & EPOLLOUT ? KA_WRITE : 0);
+            seen = ((ev & EPOLLIN) ? KA_READ : 0) | ((ev & EPOLLOUT) ? KA_WRITE : 0);
     fclose(f);
     return seen;
 }

@@ -12,7 +12,13 @@
 static GMainContext *ctx;
 static ka_glib *ad;
 
-static int ad_registered(ka_socket s) { return g_hash_table_lookup(ad->socks, GINT_TO_POINTER(s)) ? AD_ANY : -1; }
+static int ad_registered(ka_socket s)
+{
+    guint i;
+    for (i = 0; i < ad->socks->len; i++)
+        if (g_array_index(ad->socks, ka_glib_sock, i).s == s) return AD_ANY;
+    return -1;
+}
 
 static void ad_free(void) { ka_glib_free(ad); }
 

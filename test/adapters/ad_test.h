@@ -138,10 +138,10 @@ static void ad_on_log(ka_client *c, int level, const char *msg, void *user)
 static void ad_on_socket(ka_client *c, ka_socket s, int want, void *user)
 {
     ad_app *a = user;
-    int i, seen = ad_registered(s);
+    int i = 0, seen = ad_registered(s);
     (void)c;
     if (a != &app) ad_fail("on_socket got user %p, not the application's", user);
-    for (i = 0; i < a->nsocks && a->socks[i] != s; i++) continue;
+    while (i < a->nsocks && a->socks[i] != s) i++;
     if (want && i == a->nsocks && a->nsocks < AD_MAX_SOCKS) a->socks[a->nsocks++] = s;
     if (!want && i < a->nsocks) a->socks[i] = a->socks[--a->nsocks];
     if (a->nsocks > a->max_socks) a->max_socks = a->nsocks;
