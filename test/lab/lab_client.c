@@ -18,6 +18,7 @@
  *                   many records and bytes the library accepted
  *   info            print the socket's TCP_INFO (round trip, retransmissions,
  *                   the peer's window)
+ *   calls           print how long the library's calls held this thread
  *   quit            stop and exit (so does end of input)
  * While connected it also watches the peer's receive window (TCP_INFO
  * tcpi_snd_wnd) at every wake-up, every 10 ms while a stream runs, and says
@@ -25,14 +26,22 @@
  * stream-end also gives the deepest RTO backoff seen during the stream and
  * the longest time the kernel went without an ACK while data was in flight.
  *
+ * "connect" names the peer's address, the endpoint (ka_client_endpoint) and
+ * the keepalive and user timeout the kernel really holds (read back with
+ * getsockopt: whole seconds, and no TCP_USER_TIMEOUT).
+ *
  * The loop is the application's own select() over stdin and the client's
- * socket (ka_client_fdset / ka_client_timeout_ms / ka_client_process), and
- * the program always exits after -T milliseconds. */
+ * sockets (ka_client_fdset / ka_client_timeout_ms / ka_client_process), and
+ * the program always exits after -T milliseconds. Every library call is
+ * timed: a call that held the thread longer than SLOW_US says so at once
+ * ("slow-call"), and "calls" (on command and at exit) gives the longest
+ * call of each kind, so that a lookup or anything else that blocks shows. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +51,7 @@
 #include <sys/time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <linux/tcp.h>          /* struct tcp_info with tcpi_snd_wnd (glibc's lacks it) */
 
 #include "ka_client.h"
@@ -50,6 +60,7 @@
 #define REC_LEN 16              /* one record of the sequence pattern: 15 digits and '\n' */
 #define MSG_RECS 64             /* records per message at most */
 #define TICK_MS 10              /* pace of a stream and of the window watch */
+#define SLOW_US 10000           /* a library call longer than this is reported as it happens */
 
 /* The names the driver parses; ka_reason_str's words are for people. */
 static const char *reason_name(ka_reason r)
@@ -82,6 +93,48 @@ static void event(const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     putchar('\n');
+}
+
+/* ---- how long each library call held the thread ---- */
+
+enum { CALL_START, CALL_PROCESS, CALL_FDSET, CALL_TIMEOUT, CALL_SEND, CALL_STOP, CALL_FREE, NCALLS };
+static const char *const call_name[NCALLS] = { "start", "process", "fdset", "timeout", "send", "stop", "free" };
+static struct { unsigned long n; unsigned long long max_us; } calls[NCALLS];
+static unsigned long long call_t0;
+
+static unsigned long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000u + (unsigned long long)ts.tv_nsec / 1000u;
+}
+
+/* Around every ka_client_* call that may do work: call_begin(); the call;
+ * call_end(CALL_...). The time includes our own callbacks, which only
+ * print. */
+static void call_begin(void) { call_t0 = now_us(); }
+
+static void call_end(int k)
+{
+    unsigned long long d = now_us() - call_t0;
+    calls[k].n++;
+    if (d > calls[k].max_us) calls[k].max_us = d;
+    if (d > SLOW_US) event("slow-call name=%s us=%llu", call_name[k], d);
+}
+
+static void print_calls(void)
+{
+    unsigned long n = 0;
+    unsigned long long max = 0;
+    int k, worst = 0;
+    char per[256];
+    size_t at = 0;
+    for (k = 0; k < NCALLS; k++) {
+        n += calls[k].n;
+        if (calls[k].max_us > max) { max = calls[k].max_us; worst = k; }
+        at += (size_t)snprintf(per + at, sizeof per - at, " %s=%llu", call_name[k], calls[k].max_us);
+    }
+    event("calls n=%lu max_us=%llu max_call=%s%s", n, max, call_name[worst], per);
 }
 
 /* ---- TCP_INFO of the client's current socket ---- */
@@ -178,7 +231,9 @@ static void stream_tick(ka_client *c)
         int rc;
         if (n > MSG_RECS) n = MSG_RECS;
         for (k = 0; k < n; k++) snprintf(msg + k * REC_LEN, REC_LEN + 1, "%015llu\n", st.seq + k);
+        call_begin();
         rc = ka_client_send(c, msg, (size_t)n * REC_LEN);
+        call_end(CALL_SEND);
         if (rc != KA_OK) {
             if (rc == KA_EAGAIN) st.eagain++;
             else event("stream-error rc=%d", rc);
@@ -208,10 +263,36 @@ static unsigned local_port(ka_client *c)
     return 0;
 }
 
+/* The connected peer's address, as text ("-" if unknown). */
+static const char *peer_name(ka_client *c, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    const void *a = NULL;
+    if (getpeername(ka_client_socket(c), (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) a = &((struct sockaddr_in *)&ss)->sin_addr;
+        else if (ss.ss_family == AF_INET6) a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    }
+    if (!a || !inet_ntop(ss.ss_family, a, out, (socklen_t)len)) snprintf(out, len, "-");
+    return out;
+}
+
+/* An option the kernel holds for the socket, -1 if it cannot say. */
+static int tcp_opt(ka_client *c, int opt)
+{
+    int v = -1;
+    socklen_t len = sizeof v;
+    if (getsockopt(ka_client_socket(c), IPPROTO_TCP, opt, &v, &len) != 0) return -1;
+    return v;
+}
+
 static void on_connect(ka_client *c, void *u)
 {
+    char peer[64];
     (void)u;
-    event("connect lport=%u", local_port(c));
+    event("connect lport=%u peer=%s ep=%d ka=%d/%d/%d uto=%d", local_port(c), peer_name(c, peer, sizeof peer),
+          ka_client_endpoint(c), tcp_opt(c, TCP_KEEPIDLE), tcp_opt(c, TCP_KEEPINTVL), tcp_opt(c, TCP_KEEPCNT),
+          tcp_opt(c, TCP_USER_TIMEOUT));
 }
 
 static void on_data(ka_client *c, const void *d, size_t n, void *u)
@@ -241,10 +322,13 @@ static void on_give_up(ka_client *c, const ka_retry_info *ri, void *u)
     event("giveup attempt=%u reason=%s", ri->attempt, reason_name(ri->reason));
 }
 
+static int log_all;             /* -L: every on_log line, not just warnings */
+
 static void on_log(ka_client *c, int level, const char *msg, void *u)
 {
     (void)c; (void)u;
     if (level >= KA_LOG_WARN) event("warning %s", msg);
+    else if (log_all) event("log level=%d %s", level, msg);
 }
 
 static void usage(void)
@@ -254,9 +338,13 @@ static void usage(void)
             "                  [-u user_timeout_ms] [-S stall_timeout_ms] [-C connect_timeout_ms]\n"
             "                  [-b backoff_initial_ms] [-B backoff_max_ms] [-j jitter]\n"
             "                  [-I idle_timeout_ms] [-H heartbeat_interval_ms] [-T lifetime_ms]\n"
+            "                  [-R resolve_timeout_ms] [-A connection_attempt_delay_ms] [-r backoff_reset_ms]\n"
+            "                  [-e HOST:PORT]... [-s bind_address] [-n bind_interface] [-f 0|4|6] [-L]\n"
             "Keepalive is 1 s / 1 s / 3 unless -d puts back the library's default deadlines\n"
             "(ka_config_init: keepalive, user timeout); later options override either.\n"
-            "commands on stdin: mark WORD | send N | stream RATE MS | info | quit\n");
+            "-e, once per server, fills endpoints[] in order (host and port are then\n"
+            "ignored; an IPv6 host in brackets); -L logs every on_log line.\n"
+            "commands on stdin: mark WORD | send N | stream RATE MS | info | calls | quit\n");
     exit(2);
 }
 
@@ -276,17 +364,40 @@ static int command(ka_client *c, char *line)
     line[strcspn(line, "\r\n")] = '\0';
     if (strncmp(line, "mark ", 5) == 0) { event("mark %s", line + 5); return 0; }
     if (strncmp(line, "send ", 5) == 0) {
+        int rc;
         n = num(line + 5);
         if (n > sizeof payload) n = sizeof payload;
         memset(payload, 'x', n);
-        event("send n=%u rc=%d", n, ka_client_send(c, payload, n));
+        call_begin();
+        rc = ka_client_send(c, payload, n);
+        call_end(CALL_SEND);
+        event("send n=%u rc=%d", n, rc);
         return 0;
     }
     if (sscanf(line, "stream %u %u", &n, &ms) == 2) { stream_start(n, ms); return 0; }
     if (strcmp(line, "info") == 0) { print_info(c); return 0; }
+    if (strcmp(line, "calls") == 0) { print_calls(); return 0; }
     if (strcmp(line, "quit") == 0) return 1;
     event("unknown-command %s", line);
     return 0;
+}
+
+/* -e HOST:PORT: split at the last colon, so "[fd77::2]:7000" works too. */
+static ka_endpoint endpoints[KA_MAX_ENDPOINTS];
+static char endpoint_text[KA_MAX_ENDPOINTS][300];
+
+static void add_endpoint(ka_config *cfg, const char *arg)
+{
+    size_t i = cfg->endpoint_count;
+    char *colon;
+    if (i == KA_MAX_ENDPOINTS || strlen(arg) >= sizeof endpoint_text[i]) usage();
+    strcpy(endpoint_text[i], arg);
+    if ((colon = strrchr(endpoint_text[i], ':')) == NULL) usage();
+    *colon = '\0';
+    endpoints[i].host = endpoint_text[i];
+    endpoints[i].port = colon + 1;
+    cfg->endpoints = endpoints;
+    cfg->endpoint_count = i + 1;
 }
 
 /* The library's own deadlines, as ka_config_init sets them. */
@@ -308,7 +419,7 @@ int main(int argc, char **argv)
     unsigned long long end;
     char line[256];
     size_t llen = 0;
-    int opt, in_open = 1, quit = 0;
+    int opt, rc, in_open = 1, quit = 0;
 
     ka_config_init(&cfg);
     cfg.keepalive_idle_ms = cfg.keepalive_interval_ms = 1000;
@@ -323,7 +434,7 @@ int main(int argc, char **argv)
     cfg.cb.on_retry = on_retry;
     cfg.cb.on_give_up = on_give_up;
     cfg.cb.on_log = on_log;
-    while ((opt = getopt(argc, argv, "h:p:di:v:c:u:S:C:b:B:j:I:H:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:di:v:c:u:S:C:b:B:j:I:H:T:R:A:r:e:s:n:f:L")) != -1) {
         switch (opt) {
         case 'h': cfg.host = optarg; break;
         case 'p': cfg.port = optarg; break;
@@ -340,10 +451,18 @@ int main(int argc, char **argv)
         case 'I': cfg.idle_timeout_ms = num(optarg); break;
         case 'H': cfg.heartbeat_interval_ms = num(optarg); cfg.heartbeat_data = "hb\n"; cfg.heartbeat_len = 3; break;
         case 'T': lifetime_ms = num(optarg); break;
+        case 'R': cfg.resolve_timeout_ms = num(optarg); break;
+        case 'A': cfg.connection_attempt_delay_ms = num(optarg); break;
+        case 'r': cfg.backoff_reset_ms = num(optarg); break;
+        case 'e': add_endpoint(&cfg, optarg); break;
+        case 's': cfg.bind_address = optarg; break;
+        case 'n': cfg.bind_interface = optarg; break;
+        case 'f': cfg.family = (int)num(optarg); break;
+        case 'L': log_all = 1; break;
         default: usage();
         }
     }
-    if (!cfg.host || !cfg.port) usage();
+    if (!cfg.endpoint_count && (!cfg.host || !cfg.port)) usage();
     setvbuf(stdout, NULL, _IOLBF, 0);
     t_net_init();
 
@@ -353,18 +472,26 @@ int main(int argc, char **argv)
         return 1;
     }
     event("start");
-    if (ka_client_start(c) != KA_OK) { event("error ka_client_start"); ka_client_free(c); return 1; }
+    call_begin();
+    rc = ka_client_start(c);
+    call_end(CALL_START);
+    if (rc != KA_OK) { event("error ka_client_start"); ka_client_free(c); return 1; }
 
     end = t_now_ms() + lifetime_ms;
     while (!quit && t_now_ms() < end) {
         fd_set rd, wr;
         struct timeval tv;
-        long t = ka_client_timeout_ms(c), left = (long)(end - t_now_ms());
+        long t, left = (long)(end - t_now_ms());
         int nfds, n;
+        call_begin();
+        t = ka_client_timeout_ms(c);
+        call_end(CALL_TIMEOUT);
         FD_ZERO(&rd);
         FD_ZERO(&wr);
         if (in_open) FD_SET(STDIN_FILENO, &rd);
+        call_begin();
         nfds = ka_client_fdset(c, &rd, &wr);
+        call_end(CALL_FDSET);
         if (nfds < STDIN_FILENO + 1) nfds = STDIN_FILENO + 1;
         if (t < 0 || t > left) t = left;
         if (st.on && t > TICK_MS) t = TICK_MS;
@@ -396,12 +523,20 @@ int main(int argc, char **argv)
             }
             if (!in_open) quit = 1;
         }
-        if (ka_client_process(c, &rd, &wr) == KA_ESTATE) break;
+        call_begin();
+        n = ka_client_process(c, &rd, &wr);
+        call_end(CALL_PROCESS);
+        if (n == KA_ESTATE) break;
         stream_tick(c);
         watch_socket(c);
     }
+    call_begin();
     ka_client_stop(c);
+    call_end(CALL_STOP);
+    call_begin();
     ka_client_free(c);
+    call_end(CALL_FREE);
+    print_calls();
     event("exit");
     return 0;
 }

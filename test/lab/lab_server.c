@@ -1,6 +1,7 @@
 /* lab_server: the peer inside the lab's server namespace.
  *
- * Listens on ADDR:PORT and serves every connection in one of four modes:
+ * Listens on ADDR:PORT (-l may be given up to MAX_LISTEN times, IPv4 or
+ * IPv6) and serves every connection in one of four modes:
  *   echo    sends back whatever arrives (an alive, healthy server)
  *   sink    reads and discards, never sends (an application that hangs while
  *           its kernel still answers keepalive probes)
@@ -15,7 +16,10 @@
  *                   the kernel answers the client's zero-window probes
  *   -r BYTES        SO_RCVBUF of every connection (a small, fixed window)
  *   -R MS           if the port is taken, keep trying to bind for up to MS
+ *   -K MS           close each connection MS after accepting it (FIN): a
+ *                   server that keeps sending its clients away
  * SIGUSR1 closes every accepted connection (an orderly close: FIN).
+ * "accept" names the client's address and port as the server saw them.
  *
  * Each event is one line, "<monotonic ms> <event> key=value ...", on the
  * same clock as lab_client's. The program exits after -T milliseconds. */
@@ -31,11 +35,14 @@
 #include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include "ka_client.h"
 #include "testlib.h"
 
 #define MAX_CONN 8
+#define MAX_LISTEN 4
 #define REC_LEN 16                          /* 15 digits and '\n' */
 #define SEEN_BITS (1u << 24)                /* duplicate detection for the first 16 M records */
 
@@ -111,8 +118,9 @@ static void verify_report(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: lab_server -l ADDR -p PORT [-m echo|sink|hold|verify] [-P after_ms:pause_ms]\n"
-                    "                  [-r rcvbuf_bytes] [-R bind_retry_ms] [-T lifetime_ms]\n");
+    fprintf(stderr, "usage: lab_server -l ADDR [-l ADDR]... -p PORT [-m echo|sink|hold|verify]\n"
+                    "                  [-P after_ms:pause_ms] [-r rcvbuf_bytes] [-R bind_retry_ms]\n"
+                    "                  [-K close_after_ms] [-T lifetime_ms]\n");
     exit(2);
 }
 
@@ -123,6 +131,22 @@ static unsigned long num(const char *s, char stop, const char **rest)
     if (end == s || *end != stop) usage();
     if (rest) *rest = end + 1;
     return val;
+}
+
+/* The address and port of a peer, as "ADDR port=N". */
+static const char *peer_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    char a[64] = "-";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a, sizeof a);
+        port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a, sizeof a);
+        port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    }
+    snprintf(out, len, "%s port=%u", a, port);
+    return out;
 }
 
 /* Binds, retrying while the port is taken until retry_ms have passed. */
@@ -142,19 +166,23 @@ static ka_socket listen_retry(const char *addr, const char *port, unsigned long 
 
 int main(int argc, char **argv)
 {
-    const char *addr = NULL, *port = NULL, *rest;
+    const char *addr[MAX_LISTEN], *port = NULL, *rest;
     enum mode mode = ECHO;
-    unsigned long lifetime_ms = 60000, pause_after = 0, pause_ms = 0, retry_ms = 0;
+    unsigned long lifetime_ms = 60000, pause_after = 0, pause_ms = 0, retry_ms = 0, close_after = 0;
     unsigned long long end, first_accept = 0, last_report = 0;
+    unsigned long long accepted_at[MAX_LISTEN + MAX_CONN];
     int pausing = 0, paused = 0, resumed = 0, rcvbuf = 0;
-    struct pollfd p[1 + MAX_CONN];
-    int said_unread[1 + MAX_CONN];
+    struct pollfd p[MAX_LISTEN + MAX_CONN];
+    int said_unread[MAX_LISTEN + MAX_CONN];
     struct sigaction sa;
-    int opt, i, n = 1;
+    int opt, i, nl = 0, n;
 
-    while ((opt = getopt(argc, argv, "l:p:m:P:r:R:T:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:p:m:P:r:R:K:T:")) != -1) {
         switch (opt) {
-        case 'l': addr = optarg; break;
+        case 'l':
+            if (nl == MAX_LISTEN) usage();
+            addr[nl++] = optarg;
+            break;
         case 'p': port = optarg; break;
         case 'm':
             if (strcmp(optarg, "echo") == 0) mode = ECHO;
@@ -170,11 +198,12 @@ int main(int argc, char **argv)
             break;
         case 'r': rcvbuf = (int)num(optarg, '\0', NULL); break;
         case 'R': retry_ms = num(optarg, '\0', NULL); break;
+        case 'K': close_after = num(optarg, '\0', NULL); break;
         case 'T': lifetime_ms = num(optarg, '\0', NULL); break;
         default: usage();
         }
     }
-    if (!addr || !port) usage();
+    if (!nl || !port) usage();
     setvbuf(stdout, NULL, _IOLBF, 0);
     t_net_init();
     memset(&sa, 0, sizeof sa);
@@ -183,15 +212,18 @@ int main(int argc, char **argv)
     sigaction(SIGUSR1, &sa, NULL);
     if (mode == VERIFY && !(v.seen = calloc(SEEN_BITS / 8, 1))) return 1;
 
-    p[0].fd = listen_retry(addr, port, retry_ms);
-    if (p[0].fd == KA_INVALID_SOCKET) {
-        printf("%llu error listen errno=%d\n", t_now_ms(), errno);
-        return 1;
+    for (i = 0; i < nl; i++) {
+        p[i].fd = listen_retry(addr[i], port, retry_ms);
+        if (p[i].fd == KA_INVALID_SOCKET) {
+            printf("%llu error listen addr=%s errno=%d\n", t_now_ms(), addr[i], errno);
+            return 1;
+        }
+        /* Accepted sockets inherit it; set before any SYN, so the window
+         * scale offered matches. */
+        if (rcvbuf > 0) t_set_rcvbuf(p[i].fd, rcvbuf);
+        p[i].events = POLLIN;
     }
-    /* Accepted sockets inherit it; set before any SYN, so the window scale
-     * offered matches. */
-    if (rcvbuf > 0) t_set_rcvbuf(p[0].fd, rcvbuf);
-    p[0].events = POLLIN;
+    n = nl;
     printf("%llu listen\n", t_now_ms());
 
     end = t_now_ms() + lifetime_ms;
@@ -199,9 +231,19 @@ int main(int argc, char **argv)
         unsigned long long now = t_now_ms();
         if (close_all) {
             close_all = 0;
-            for (i = 1; i < n; i++) close(p[i].fd);
-            printf("%llu close n=%d\n", now, n - 1);
-            n = 1;
+            for (i = nl; i < n; i++) close(p[i].fd);
+            printf("%llu close n=%d\n", now, n - nl);
+            n = nl;
+        }
+        for (i = nl; close_after && i < n; i++) {
+            if (now < accepted_at[i] + close_after) continue;
+            close(p[i].fd);
+            printf("%llu close n=1\n", now);
+            p[i] = p[n - 1];
+            said_unread[i] = said_unread[n - 1];
+            accepted_at[i] = accepted_at[n - 1];
+            n--;
+            i--;
         }
         /* The reading pause: a window that closes and later opens again. */
         if (pausing && first_accept && !paused && now >= first_accept + pause_after) {
@@ -212,27 +254,31 @@ int main(int argc, char **argv)
             resumed = 1;
             printf("%llu resume\n", now);
         }
-        for (i = 1; i < n; i++)
+        for (i = nl; i < n; i++)
             p[i].events = (paused && !resumed) || (mode == HOLD && said_unread[i]) ? 0 : POLLIN;
         if (mode == VERIFY && v.dirty && now >= last_report + 100) {
             verify_report();
             last_report = now;
         }
         if (poll(p, (nfds_t)n, mode == VERIFY ? 20 : 50) < 0 && errno != EINTR) break;
-        if ((p[0].revents & POLLIN) && n < 1 + MAX_CONN) {
-            int s = accept(p[0].fd, NULL, NULL);
-            if (s >= 0) {
-                t_nonblock(s);
-                p[n].fd = s;
-                p[n].events = POLLIN;
-                p[n].revents = 0;
-                said_unread[n] = 0;
-                n++;
-                if (!first_accept) first_accept = t_now_ms();
-                printf("%llu accept\n", t_now_ms());
-            }
+        for (i = 0; i < nl; i++) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            char who[96];
+            int s;
+            if (!(p[i].revents & POLLIN) || n == nl + MAX_CONN) continue;
+            if ((s = accept(p[i].fd, (struct sockaddr *)&ss, &sl)) < 0) continue;
+            t_nonblock(s);
+            p[n].fd = s;
+            p[n].events = POLLIN;
+            p[n].revents = 0;
+            said_unread[n] = 0;
+            accepted_at[n] = t_now_ms();
+            n++;
+            if (!first_accept) first_accept = t_now_ms();
+            printf("%llu accept peer=%s\n", t_now_ms(), peer_text(&ss, who, sizeof who));
         }
-        for (i = 1; i < n; i++) {
+        for (i = nl; i < n; i++) {
             char buf[65536];
             long got;
             if (!(p[i].revents & (POLLIN | POLLERR | POLLHUP))) continue;
@@ -257,6 +303,7 @@ int main(int argc, char **argv)
             close(p[i].fd);
             p[i] = p[n - 1];
             said_unread[i] = said_unread[n - 1];
+            accepted_at[i] = accepted_at[n - 1];
             n--;
             i--;
         }

@@ -19,10 +19,16 @@
 # namespace that drop SYNs, drop everything, or reject with ICMP host
 # unreachable; nftables bridge rules in the switch that drop one direction
 # (an asymmetric partition) or every frame above a size (an MTU black hole);
-# `ss -K` in the client namespace. Delay and random loss come from lab_relay,
+# `ss -K` in the client namespace; a resolver whose queries are dropped, or
+# a real one (dnsmasq on the switch) that stops or changes its answer. Delay
+# and random loss come from lab_relay,
 # which replaces the bridge for the scenarios that need them (this kernel has
 # no netem qdisc): it relays frames between ports "c" and "s", holding each
-# for the configured delay. 10.77.0.0/24 exists only inside these namespaces.
+# for the configured delay. 10.77.0.0/24 and fd77::/64 (dual-stack rows)
+# exist only inside these namespaces. Names: `ip netns exec NS` bind-mounts
+# the files of /etc/netns/NS/ (hosts, resolv.conf, gai.conf) over /etc, so a
+# client namespace gets its own names and resolver without touching the
+# host's; the driver writes them and removes them with the namespace.
 #
 # lab_client prints "<monotonic ms> <event> ..." lines; the driver puts its
 # faults on the same timeline with "mark WORD" commands, then reads the
@@ -32,8 +38,12 @@
 # detection time, bound) and "N passed, N failed, N skipped".
 #
 # Usage: test/lab/run.sh [SCENARIO-SUBSTRING]   (root; iproute2, nftables;
-# tcpdump for the wire scenario). KA_LAB_KEEP=1 keeps the work directory;
-# KA_LAB_TRACE=1 also captures every scenario's packets there (trace).
+# tcpdump for the wire scenario, dnsmasq for the resolver rows).
+# KA_LAB_KEEP=1 keeps the work directory; KA_LAB_TRACE=1 also captures every
+# scenario's packets there (trace). The stress rows run KA_LAB_STRESS_PROG
+# (default: build/lab/lab_stress) under KA_LAB_STRESS_WRAP (e.g. valgrind),
+# with calls bounded by KA_LAB_STRESS_MAX_MS (50), so that sanitizer builds
+# can run them: `make suite-lab-stress-asan suite-lab-stress-valgrind`.
 
 set -u
 export LC_ALL=C
@@ -41,8 +51,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 CLIENT=$here/lab_client
 SERVER=$here/lab_server
 RELAY=$here/lab_relay
+STRESS=${KA_LAB_STRESS_PROG:-$here/../../build/lab/lab_stress}
+STRESS_WRAP=${KA_LAB_STRESS_WRAP:-}
 ID=ka-lab-$$                       # every namespace of this run starts so
 SRV_IP=10.77.0.2 CLI_IP=10.77.0.1 PORT=7000
+SRV6=fd77::2 CLI6=fd77::1          # dual-stack rows: ULA addresses, inside the lab only
+DNS_IP=10.77.0.53                  # the switch's resolver address (resolver rows)
 SRV_MAC=02:77:00:00:00:02          # a rebooted host keeps its NIC's address
 KA="-i 1000 -v 1000 -c 3"          # keepalive in the lab: idle + 1 s * 3 = 4 s
 U=4000                             # ... and so the default user timeout (busy deadline)
@@ -61,8 +75,17 @@ busy_hi() { echo $(($1 + 410 + SLACK)); }
 SCENARIOS="alive_idle crash reboot unplug brief_unplug icmp_idle icmp_data
            graceful killed syn_blackhole unacked outage silent wire
            relay_delay cut_cs_idle cut_cs_data cut_sc_idle cut_sc_data mtu_hole
-           lossy slow_reader stall self_connect ss_kill"
-FIRST="slow_reader lossy"          # the long ones start first: the suite lasts as long as they do
+           lossy slow_reader stall self_connect ss_kill
+           mx_idle_lo mx_idle_hi mx_busy_lo mx_busy_hi mx_conn_lo mx_conn_hi
+           ka111_uto8 uto2_conn8 round_ka round_lost_probe lost_probe_uto1
+           dns_blackhole dns_down he_v6_dark he_v4_dark dns_move endpoints
+           bind_addr bind_iface stress_restart stress_fresh"
+# The long ones start first: the suite lasts as long as they do. The stress
+# rows (a thousand threads at once) start late, once every other scenario
+# but the long ones is done, so that their load moves no other row's timing.
+LONG="slow_reader lossy"
+FIRST="$LONG uto2_conn8"
+LATE="stress_restart stress_fresh"
 only=${1:-}
 
 # ---- preconditions: skip, with one line saying why ------------------------
@@ -77,7 +100,8 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
 command -v ip >/dev/null || skip "ip (iproute2) not installed"
 command -v nft >/dev/null || skip "nft (nftables) not installed"
-[ -x "$CLIENT" ] && [ -x "$SERVER" ] && [ -x "$RELAY" ] || skip "lab programs not built (make suite-lab builds them)"
+[ -x "$CLIENT" ] && [ -x "$SERVER" ] && [ -x "$RELAY" ] && [ -x "$STRESS" ] ||
+    skip "lab programs not built (make suite-lab builds them)"
 ip netns add "$ID-probe" 2>/dev/null || skip "'ip netns add' does not work here"
 if ! ip -n "$ID-probe" link add br0 type bridge 2>/dev/null ||
    ! ip -n "$ID-probe" link add v0 type veth peer name v1 2>/dev/null ||
@@ -91,6 +115,7 @@ ip netns del "$ID-probe"
 # ---- bookkeeping, teardown -----------------------------------------------
 
 WORK=$(mktemp -d /tmp/ka-lab.XXXXXX)
+mkfifo "$WORK/nap" && exec {NAP_FD}<>"$WORK/nap"  # nap's FIFO: open for reading and writing, never written
 jobs_pids="" watchdog=""
 
 kill_ns_procs() {   # kill_ns_procs NS SIGNAL: the processes we started in NS
@@ -98,12 +123,13 @@ kill_ns_procs() {   # kill_ns_procs NS SIGNAL: the processes we started in NS
     for p in $(ip netns pids "$1" 2>/dev/null); do kill "-$2" "$p" 2>/dev/null; done
 }
 
-del_lab_ns() {      # del_lab_ns PREFIX: every namespace whose name starts so
+del_lab_ns() {      # del_lab_ns PREFIX: every namespace whose name starts so, and its /etc/netns files
     local ns
     for ns in $(ip netns list | awk '{print $1}' | grep "^$1" || true); do
         kill_ns_procs "$ns" KILL
         ip netns del "$ns" 2>/dev/null
     done
+    for ns in /etc/netns/"$1"*; do [ -d "$ns" ] && rm -rf "$ns"; done
 }
 
 cleanup() {
@@ -118,32 +144,48 @@ trap 'echo "lab: interrupted"; exit 1' INT TERM
 
 # A run that crashed or was killed -9 left namespaces behind: remove those
 # whose run (the PID in the name) is gone.
-for ns in $(ip netns list | awk '{print $1}' | grep '^ka-lab-[0-9]*-' || true); do
+for ns in $(ip netns list | awk '{print $1}' | grep '^ka-lab-[0-9]*-' || true) \
+          $(cd /etc/netns 2>/dev/null && ls -d ka-lab-[0-9]*-* 2>/dev/null); do
     pid=${ns#ka-lab-}; pid=${pid%%-*}
-    kill -0 "$pid" 2>/dev/null || { kill_ns_procs "$ns" KILL; ip netns del "$ns" 2>/dev/null; }
+    kill -0 "$pid" 2>/dev/null && continue
+    kill_ns_procs "$ns" KILL; ip netns del "$ns" 2>/dev/null; rm -rf "/etc/netns/$ns"
 done
 
 # ---- time and waiting ----------------------------------------------------
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+tick() { local t=${EPOCHREALTIME/./}; NOW=$((t / 1000)); }     # NOW=now_ms, without a subshell
+
+# The waits poll with bash builtins alone. Forty scenarios polling with grep
+# and sleep every 20 ms started some two thousand processes a second, which
+# on two cores delayed everything else, the faults' own commands included.
+# nap SECONDS: a pause (read's timeout on a FIFO that nobody writes).
+nap() { read -r -t "$1" -u "$NAP_FD" _ 2>/dev/null || :; }
+
+# matches FILE REGEX: how many lines of FILE match (extended regex), in COUNT.
+matches() {
+    local line
+    COUNT=0
+    [ -f "$1" ] || return 0
+    while IFS= read -r line || [ -n "$line" ]; do [[ $line =~ $2 ]] && COUNT=$((COUNT + 1)); done <"$1"
+}
+
+# wait_count FILE REGEX N MS: 0 once N lines of FILE match, 1 after MS. Long
+# waits look less often.
+wait_count() {
+    local end gap=0.02
+    tick; end=$((NOW + $4))
+    [ "$4" -gt 5000 ] && gap=0.1
+    while :; do
+        matches "$1" "$2"
+        [ "$COUNT" -ge "$3" ] && return 0
+        tick; [ "$NOW" -ge "$end" ] && return 1
+        nap "$gap"
+    done
+}
 
 # wait_for FILE REGEX MS: 0 once a line of FILE matches, 1 after MS.
-wait_for() {
-    local end=$(($(now_ms) + $3))
-    until grep -qE -- "$2" "$1" 2>/dev/null; do
-        [ "$(now_ms)" -ge "$end" ] && return 1
-        sleep 0.02
-    done
-}
-
-# wait_count FILE REGEX N MS: 0 once N lines of FILE match, 1 after MS.
-wait_count() {
-    local end=$(($(now_ms) + $4))
-    until [ "$(grep -cE -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
-        [ "$(now_ms)" -ge "$end" ] && return 1
-        sleep 0.02
-    done
-}
+wait_for() { wait_count "$1" "$2" 1 "$3"; }
 
 # stamp FILE REGEX [AFTER]: the time of the first line matching REGEX (and
 # stamped at or after AFTER); empty if none.
@@ -165,14 +207,21 @@ netstat() {
 # A lab is named by its prefix L ($ID-<scenario>); its namespaces are L-c,
 # L-s, L-w.
 
+# server_host L NS PORT: a server host, namespace NS with its NIC (the
+# server's IP and MAC) cabled to switch port PORT, not yet plugged in.
+server_host() {
+    local L=$1 ns=$2 port=$3
+    ip netns add "$ns" &&
+    ip -n "$L-w" link add "$port" type veth peer name eth0 netns "$ns" &&
+    ip -n "$ns" link set eth0 address "$SRV_MAC" &&
+    ip -n "$ns" addr add "$SRV_IP/24" dev eth0 &&
+    ip -n "$ns" link set lo up && ip -n "$ns" link set eth0 up
+}
+
+plug() { ip -n "$1-w" link set "$2" master br0 && ip -n "$1-w" link set "$2" up; }   # plug L PORT
+
 server_boot() {     # a host comes up: fresh namespace, stack and NIC, same IP and MAC
-    local L=$1
-    ip netns add "$L-s" &&
-    ip -n "$L-w" link add s type veth peer name eth0 netns "$L-s" &&
-    ip -n "$L-s" link set eth0 address "$SRV_MAC" &&
-    ip -n "$L-s" addr add "$SRV_IP/24" dev eth0 &&
-    ip -n "$L-s" link set lo up && ip -n "$L-s" link set eth0 up &&
-    ip -n "$L-w" link set s master br0 && ip -n "$L-w" link set s up
+    server_host "$1" "$1-s" s && plug "$1" s
 }
 
 lab_up() {
@@ -238,9 +287,9 @@ relay_down() {
     ip -n "$L-w" link set c master br0 && ip -n "$L-w" link set s master br0
 }
 
-firewall() {        # firewall L RULE: one input rule in the server namespace
+firewall() {        # firewall L RULE [FAMILY]: one input rule in the server namespace (ip, ip6, inet)
     ip netns exec "$1-s" nft -f - 2>>"$W/nft.err" <<EOF
-table ip lab {
+table ${3:-ip} lab {
     chain in {
         type filter hook input priority 0; policy accept;
         $2
@@ -249,13 +298,70 @@ table ip lab {
 EOF
 }
 
+# ---- names, resolvers, more addresses -------------------------------------------
+
+ns_file() {         # ns_file NS NAME: stdin becomes /etc/NAME inside NS (for ip netns exec)
+    mkdir -p "/etc/netns/$1" && cat >"/etc/netns/$1/$2"
+}
+
+dual_stack() {      # dual_stack L: ULA addresses on both hosts (no DAD: usable at once)
+    ip -n "$1-c" addr add "$CLI6/64" dev eth0 nodad && ip -n "$1-s" addr add "$SRV6/64" dev eth0 nodad
+}
+
+# client_names L RESOLV-OPTIONS [HOSTS-LINE...]: the client's own /etc/hosts
+# (localhost and the given lines) and a resolv.conf that asks the switch's
+# resolver address.
+client_names() {
+    local L=$1 opt=$2 h; shift 2
+    { echo "127.0.0.1 localhost"; for h in "$@"; do echo "$h"; done; } | ns_file "$L-c" hosts
+    { echo "nameserver $DNS_IP"; [ -n "$opt" ] && echo "options $opt"; } | ns_file "$L-c" resolv.conf
+}
+
+# resolver_blackhole L: the resolver address answers ARP, but every query to
+# it is dropped: a lookup hangs until glibc's own timeout.
+resolver_blackhole() {
+    ip -n "$1-w" addr add "$DNS_IP/24" dev br0 &&
+    ip netns exec "$1-w" nft -f - 2>>"$W/nft.err" <<EOF
+table inet dns {
+    chain in {
+        type filter hook input priority 0; policy accept;
+        udp dport 53 drop
+        tcp dport 53 drop
+    }
+}
+EOF
+}
+
+# dns_up L: dnsmasq on the switch's resolver address, answering from
+# $W/dns.hosts alone (no upstream); dns_reload makes it read the file again.
+dns_up() {
+    local L=$1
+    ip -n "$L-w" addr add "$DNS_IP/24" dev br0 || return 1
+    ip netns exec "$L-w" dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$W/dns.hosts" \
+        --listen-address="$DNS_IP" --bind-interfaces --user=root --pid-file= --log-facility=- --log-queries \
+        >>"$W/dns.out" 2>&1 &
+    echo $! >"$W/dns.pid"               # ip netns exec execs: this is dnsmasq
+    wait_for "$W/dns.out" "read $W/dns.hosts" 3000
+}
+
+dns_reload() {      # dns_reload: dnsmasq reads $W/dns.hosts again (SIGHUP; waits until it has)
+    local n; n=$(grep -c "read $W/dns.hosts" "$W/dns.out")
+    kill -HUP "$(cat "$W/dns.pid")"
+    wait_count "$W/dns.out" "read $W/dns.hosts" $((n + 1)) 2000
+}
+
+no_dnsmasq() {      # no_dnsmasq SCENARIO: true (and a skipped row) when dnsmasq is missing
+    command -v dnsmasq >/dev/null && return 1
+    row "$1" "-" "skipped: dnsmasq not installed (Debian package dnsmasq-base)" "-" "-" skip
+}
+
 # ---- client and server processes ------------------------------------------
 # Per scenario: $W/srv.out, $W/cli.out; the client reads commands from a FIFO
 # the scenario holds open on fd 3.
 
 start_server() {    # start_server L MODE [SERVER-OPTIONS...]
     local L=$1 m=$2; shift 2
-    ip netns exec "$L-s" "$SERVER" -l "$SRV_IP" -p "$PORT" -m "$m" -T 60000 "$@" >>"$W/srv.out" 2>&1 &
+    ip netns exec "${SRV_NS:-$L-s}" "$SERVER" -l "$SRV_IP" -p "$PORT" -m "$m" -T 60000 "$@" >>"$W/srv.out" 2>&1 &
     echo $! >"$W/srv.pid"               # ip netns exec execs: this is the server
     wait_for "$W/srv.out" "listen$" 2000
 }
@@ -290,6 +396,26 @@ within() { [ -n "$1" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ] && echo 1 || ec
 mark_time() {
     wait_for "$W/cli.out" " mark $1$" 1000
     stamp "$W/cli.out" " mark $1$"
+}
+
+# fault WORD COMMAND...: applies a fault between two marks on the client's
+# timeline, "WORD" (stamped before the command starts) and "WORD-done", and
+# sets fault_t0 to the first and fault_ms to the time between them. `ip` and
+# nft wait for the kernel's rtnl lock, which a busy lab holds for a while
+# (up to 0.7 s seen with forty labs), so the fault took effect somewhere in
+# [fault_t0, fault_t0 + fault_ms]: a bound counted from it widens by
+# fault_ms, and the row says so.
+fault() {
+    local w=$1; shift
+    cmd "mark $w"; fault_t0=$(mark_time "$w")
+    "$@"
+    cmd "mark $w-done"; fault_ms=$(($(mark_time "$w-done") - ${fault_t0:-0}))
+}
+
+# check_fault SCENARIO EXPECTED-REASON LOW HIGH BOUND-TEXT: check_disconnect
+# from the fault, its upper bound widened by the time the fault took.
+check_fault() {
+    check_disconnect "$1" "$2" "$fault_t0" "$3" $(($4 + fault_ms)) "$5 +$fault_ms fault"
 }
 
 # disconnect_seen T0 MS: waits up to MS for the client's first disconnect and
@@ -340,17 +466,23 @@ sc_crash() {        # crashed / powered off: nothing answers, nothing is sent
     start_server "$L" echo; start_client "$L" $KA
     connected "crashed (powered off)" || return
     sleep 1.5                           # a few answered probes first
-    cmd "mark crash"; crash "$L"
-    check_disconnect "crashed (powered off)" TIMEOUT "$(mark_time crash)" 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
+    fault crash unplug "$L"; crash "$L"   # dark from the unplug on
+    check_fault "crashed (powered off)" TIMEOUT 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
 }
 
+# The rebooted host is built before the crash, cable out (namespace $L-r on
+# switch port r): booting it is then plugging it in, quick however busy the
+# lab is. Built afterwards, it took long enough on a loaded machine for the
+# keepalive deadline to run out first.
 sc_reboot() {       # crashed, then rebooted: the fresh stack answers a probe with RST
+    local SRV_NS
     start_server "$L" echo; start_client "$L" $KA
     connected "crashed, rebooted after 1 s" || return
+    server_host "$L" "$L-r" r || { row "crashed, rebooted after 1 s" "-" "lab setup failed: second host" "-" "-" 0; return; }
     sleep 1.5
     cmd "mark crash"; crash "$L"
     sleep 1
-    server_boot "$L"; start_server "$L" echo
+    plug "$L" r; SRV_NS=$L-r start_server "$L" echo
     cmd "mark rebooted"
     check_disconnect "crashed, rebooted after 1 s" PEER_RESET "$(mark_time rebooted)" 0 $((1000 + SLACK)) "next probe: 1000 +$SLACK"
 }
@@ -359,8 +491,8 @@ sc_unplug() {       # alive but unreachable: the server's cable pulled, silence
     start_server "$L" echo; start_client "$L" $KA
     connected "server cable pulled" || return
     sleep 1.5
-    cmd "mark unplug"; unplug "$L"
-    check_disconnect "server cable pulled" TIMEOUT "$(mark_time unplug)" 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
+    fault unplug unplug "$L"
+    check_fault "server cable pulled" TIMEOUT 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
 }
 
 sc_brief_unplug() { # a cable pulled for less than the deadline: the connection survives
@@ -380,8 +512,8 @@ sc_icmp_idle() {    # unreachable with an ICMP error, idle: see RESULTS.md
     start_server "$L" echo; start_client "$L" $KA
     connected "$s" || return
     sleep 1.5
-    cmd "mark reject"; firewall "$L" "tcp dport $PORT reject with icmp type host-unreachable"
-    check_disconnect "$s" TIMEOUT "$(mark_time reject)" 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
+    fault reject firewall "$L" "tcp dport $PORT reject with icmp type host-unreachable"
+    check_fault "$s" TIMEOUT 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
     oow=$(netstat "$L-c" OutOfWindowIcmps)
     echo "$s: client ns OutOfWindowIcmps=$oow" >>"$W/note"
 }
@@ -457,7 +589,7 @@ sc_outage() {       # the server is down for 3 s; the client must be back within
     : >"$W/srv.out"; start_server "$L" echo
     tb=$(stamp "$W/srv.out" " listen$")
     local end=$(($(now_ms) + 3000))
-    until [ -n "$(stamp "$W/cli.out" " connect( |$)" "$tb")" ] || [ "$(now_ms)" -ge "$end" ]; do sleep 0.02; done
+    until [ -n "$(stamp "$W/cli.out" " connect( |$)" "$tb")" ] || [ "$(now_ms)" -ge "$end" ]; do nap 0.02; done
     tc=$(stamp "$W/cli.out" " connect( |$)" "$tb")
     # the retry that was pending when the server came back: last one before tb
     read -r _ d <<<"$(awk -v tb="$tb" '$2 == "retry" && $1 < tb { t = $1; for (i = 3; i <= NF; i++)
@@ -557,8 +689,8 @@ partition() {       # partition PORT SCENARIO idle|data: drop what arrives on sw
     connected "$s" || return
     if [ "$3" = idle ]; then
         sleep 1.5                       # a few answered probes first
-        cmd "mark cut"; switch_rule "$L" "iifname \"$port\" drop"
-        check_disconnect "$s" TIMEOUT "$(mark_time cut)" 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
+        fault cut switch_rule "$L" "iifname \"$port\" drop"
+        check_fault "$s" TIMEOUT 3000 $((4000 + SLACK)) "3000..4000 +$SLACK"
     else
         switch_rule "$L" "iifname \"$port\" drop"
         cmd "mark send"; cmd "send 100"
@@ -703,7 +835,7 @@ sc_self_connect() {
     wait_for "$W/srv.out" " listen$| error " 4000
     tl=$(stamp "$W/srv.out" " listen$")
     end=$(($(now_ms) + 3000))
-    while [ -n "$tl" ] && [ -z "$(stamp "$W/cli.out" " connect( |$)" "$tl")" ] && [ "$(now_ms)" -lt "$end" ]; do sleep 0.02; done
+    while [ -n "$tl" ] && [ -z "$(stamp "$W/cli.out" " connect( |$)" "$tl")" ] && [ "$(now_ms)" -lt "$end" ]; do nap 0.02; done
     [ -n "$tl" ] && tc=$(stamp "$W/cli.out" " connect( |$)" "$tl")
     early=$(awk -v tl="${tl:-999999999999999}" '$2 == "connect" && $1 < tl' "$W/cli.out" | wc -l)
     [ -f "$W/selfsyn" ] && selfsyn=$(grep -c " > " "$W/selfsyn")
@@ -749,14 +881,357 @@ sc_ss_kill() {
         "$([ "$seen" = ABORTED ] && [ "$open" -gt 0 ] && within "$dt" 0 $((ss_ms + 100)) || echo 0)"
 }
 
+# ---- the deadline matrix ------------------------------------------------------
+# Each deadline measured with the two others set below it and above it: none
+# may move another (ka_client.h, "The deadlines"). The idle rows pull the
+# cable on an idle connection (keepalive 1/1/3: 4 s from the last answer,
+# so 3..4 s after the fault); the busy rows lose the path and then send
+# (busy deadline 3 s from the send); the connect rows drop every SYN
+# (connect deadline from ka_client_start).
+
+matrix_idle() {     # matrix_idle SCENARIO CLIENT-OPTIONS...
+    local s=$1; shift
+    start_server "$L" echo; start_client "$L" "$@"
+    connected "$s" || return
+    sleep 1.5                           # a few answered probes first
+    fault unplug unplug "$L"
+    check_fault "$s" TIMEOUT 3000 $((4000 + SLACK)) "idle 4 s: 3000..4000 +$SLACK"
+}
+sc_mx_idle_lo() { matrix_idle "idle deadline 4 s; user 1 s, connect 0.5 s" $KA -u 1000 -C 500; }
+sc_mx_idle_hi() { matrix_idle "idle deadline 4 s; user 12 s, connect 12 s" $KA -u 12000 -C 12000; }
+
+matrix_busy() {     # matrix_busy SCENARIO CLIENT-OPTIONS... (user timeout 3 s among them)
+    local s=$1; shift
+    start_server "$L" echo; start_client "$L" "$@"
+    connected "$s" || return
+    unplug "$L"
+    cmd "mark send"; cmd "send 100"
+    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo 3000)" "$(busy_hi 3000)" "busy 3 s: -100 .. +410 +$SLACK"
+}
+sc_mx_busy_lo() { matrix_busy "busy deadline 3 s; keepalive 2 s, connect 1 s" -i 1000 -v 1000 -c 1 -u 3000 -C 1000; }
+sc_mx_busy_hi() { matrix_busy "busy deadline 3 s; keepalive 20 s, connect 12 s" -i 5000 -v 5000 -c 3 -u 3000 -C 12000; }
+
+# matrix_connect SCENARIO CONNECT-MS BOUND-NOTE CLIENT-OPTIONS...
+matrix_connect() {
+    local s=$1 ct=$2 note=$3 t0 t1 seen dt; shift 3
+    firewall "$L" "tcp flags & (syn | ack) == syn drop"
+    start_server "$L" echo; start_client "$L" "$@" -C "$ct"
+    wait_for "$W/cli.out" " retry " $((ct + 2000))
+    t0=$(stamp "$W/cli.out" " start$"); t1=$(stamp "$W/cli.out" " retry ")
+    seen=$(field "$W/cli.out" " retry " reason)
+    [ -n "$t1" ] && [ -n "$t0" ] && dt=$((t1 - t0)) || dt=""
+    row "$s" CONNECT_TIMEOUT "${seen:-none}" "${dt:-none} ms" "connect $ct +100$note" \
+        "$([ "$seen" = CONNECT_TIMEOUT ] && within "$dt" "$ct" $((ct + 100)) || echo 0)"
+}
+sc_mx_conn_lo() { matrix_connect "connect deadline 3 s; user 1 s, keepalive 2 s" 3000 "" -i 1000 -v 1000 -c 1 -u 1000; }
+sc_mx_conn_hi() { matrix_connect "connect deadline 3 s; user 12 s, keepalive 20 s" 3000 "" -i 5000 -v 5000 -c 3 -u 12000; }
+
+# Two cases from the library's history (README, "Why no TCP_USER_TIMEOUT on
+# Linux"): with the kernel's user timeout at 8 s, keepalive 1/1/1 found a
+# vanished idle peer after 8.2 s instead of 2 s; and a 2 s user timeout cut
+# an 8 s connect timeout to 2 s.
+sc_ka111_uto8() {
+    local s="keepalive 1/1/1, user 8 s, idle peer vanishes"
+    start_server "$L" echo; start_client "$L" -i 1000 -v 1000 -c 1 -u 8000
+    connected "$s" || return
+    sleep 1.5
+    fault crash unplug "$L"; crash "$L"   # dark from the unplug on
+    check_fault "$s" TIMEOUT 1000 $((2000 + SLACK)) "idle 2 s: 1000..2000 +$SLACK"
+}
+sc_uto2_conn8() { matrix_connect "user 2 s, connect 8 s, SYN blackholed" 8000 ", not 2 s" -u 2000; }
+
+# ---- whole seconds --------------------------------------------------------------
+# Linux holds keepalive times in whole seconds: 500/500/3 ms must become
+# 1 s / 1 s / 3 (each rounded up), a 4 s idle deadline, with every deadline
+# the library derives computed from the rounded values. lab_client reads the
+# kernel's values back on connect (ka=IDLE/INTVL/CNT, uto=TCP_USER_TIMEOUT).
+
+sc_round_ka() {
+    local s="keepalive 500/500/3 ms, cable pulled" ka uto seen en dt ok
+    start_server "$L" echo; start_client "$L" -i 500 -v 500 -c 3
+    connected "$s" || return
+    ka=$(field "$W/cli.out" " connect " ka); uto=$(field "$W/cli.out" " connect " uto)
+    sleep 1.5
+    fault unplug unplug "$L"
+    disconnect_seen "$fault_t0" $((4000 + SLACK + fault_ms + 2000))
+    ok=$([ "$seen" = TIMEOUT ] && [ "$ka" = 1/1/3 ] && [ "$uto" = 0 ] && within "$dt" 3000 $((4000 + SLACK + fault_ms)) || echo 0)
+    row "$s" "TIMEOUT at 4 s; kernel 1/1/3" "$seen${en:+ (errno $en)}; kernel ${ka:-?}, user timeout ${uto:-?}" \
+        "${dt:-none} ms" "3000..4000 +$SLACK +$fault_ms fault" "$ok"
+}
+
+# lose_one_probe L: the server namespace drops the next packet to the port,
+# and only that one: a counting drop rule, removed once it has counted a
+# packet. The connection is idle, so that packet is a keepalive probe. Says
+# how many packets the rule dropped.
+lose_one_probe() {
+    local L=$1 n=0 end
+    firewall "$L" "tcp dport $PORT counter drop"
+    end=$(($(now_ms) + 3000))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        n=$(ip netns exec "$L-s" nft list table ip lab 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+        [ "${n:-0}" -ge 1 ] && break
+        nap 0.02
+    done
+    ip netns exec "$L-s" nft delete table ip lab
+    echo "${n:-0}"
+}
+
+# One probe lost on a live idle connection: the next probe is answered and
+# the count starts again. No disconnect (with TCP_USER_TIMEOUT shorter than
+# the keepalive sum, Linux ended such a connection at the first probe after
+# the lost one, about 2 s after the last answer).
+lost_probe() {      # lost_probe SCENARIO CLIENT-OPTIONS...
+    local s=$1 n p0 p1 seen=none; shift
+    start_server "$L" echo; start_client "$L" "$@"
+    connected "$s" || return
+    sleep 1.2                           # an answered probe first
+    p0=$(netstat "$L-c" TCPKeepAlive)
+    n=$(lose_one_probe "$L")
+    cmd "mark lost"
+    wait_for "$W/cli.out" " disconnect " 5000 && seen=$(field "$W/cli.out" " disconnect " reason)
+    p1=$(netstat "$L-c" TCPKeepAlive)
+    row "$s" "none" "$seen; $n probe dropped, $((p1 - p0)) sent" "no disconnect in 5 s" "survives; 1 dropped, >= 4 sent" \
+        "$([ "$seen" = none ] && [ "$n" = 1 ] && [ $((p1 - p0)) -ge 4 ] && echo 1 || echo 0)"
+}
+sc_round_lost_probe() { lost_probe "keepalive 500/500/3 ms, one probe lost" -i 500 -v 500 -c 3; }
+sc_lost_probe_uto1() { lost_probe "keepalive 1/1/3, user 1 s, one probe lost" $KA -u 1000; }
+
+# ---- the connect path ---------------------------------------------------------------
+
+# count_after FILE REGEX T0: lines stamped at or after T0 that match.
+count_after() { awk -v re="$2" -v t0="$3" '$1 >= t0 && $0 ~ re { n++ } END { print n + 0 }' "$1"; }
+
+# wait_after FILE REGEX T0 N MS: 0 once N lines stamped at or after T0 match.
+wait_after() {
+    local end line n
+    tick; end=$((NOW + $5))
+    while :; do
+        n=0
+        while IFS= read -r line; do [ "${line%% *}" -ge "$3" ] 2>/dev/null && [[ $line =~ $2 ]] && n=$((n + 1)); done <"$1"
+        [ "$n" -ge "$4" ] && return 0
+        tick; [ "$NOW" -ge "$end" ] && return 1
+        nap 0.02
+    done
+}
+
+# A resolver that never answers (queries dropped on the switch; glibc's
+# default 5 s x 2 tries): each attempt must end RESOLVE with EAI_AGAIN (-3)
+# at resolve_timeout_ms while the lookup goes on on its helper thread, and
+# no library call may hold the caller's thread (lab_client times every call;
+# the longest must stay under 50 ms). A second attempt of the same name
+# joins the lookup still running.
+sc_dns_blackhole() {
+    local s="resolver unreachable, resolve_timeout 1 s" t0 t1 seen en dt n mx mc
+    resolver_blackhole "$L" || { row "$s" "-" "lab setup failed" "-" "-" 0; return; }
+    client_names "$L" ""
+    start_client "$L" $KA -h srv.lab -R 1000 -b 300 -B 300 -j 0
+    wait_count "$W/cli.out" " retry " 3 6000
+    cmd calls
+    wait_for "$W/cli.out" " calls " 1000
+    t0=$(stamp "$W/cli.out" " start$"); t1=$(stamp "$W/cli.out" " retry ")
+    seen=$(field "$W/cli.out" " retry " reason); en=$(field "$W/cli.out" " retry " errno)
+    n=$(grep -c " retry .*reason=RESOLVE" "$W/cli.out")
+    mx=$(field "$W/cli.out" " calls " max_us); mc=$(field "$W/cli.out" " calls " max_call)
+    [ -n "$t1" ] && [ -n "$t0" ] && dt=$((t1 - t0)) || dt=""
+    row "$s" "RESOLVE (EAI_AGAIN); calls < 50 ms" "${seen:-none} (errno ${en:-?}) x$n; longest call ${mx:-?} us ($mc)" \
+        "${dt:-none} ms" "resolve 1000 +100; calls <= 50 ms" \
+        "$([ "$seen" = RESOLVE ] && [ "$en" = -3 ] && [ "$n" -ge 3 ] && [ -n "$mx" ] && [ "$mx" -le 50000 ] &&
+            within "$dt" 1000 1100 || echo 0)"
+}
+
+# DNS down, server up. A real resolver (dnsmasq on the switch) answers the
+# first lookup, then stops (killed: queries get ICMP port unreachable and
+# fail at once, EAI_AGAIN), while the server closes every connection 300 ms
+# after accepting it. Every reconnect must fall back on the name's last good
+# address (on_log warns each time) and connect.
+sc_dns_down() {
+    local s="DNS down after one good lookup; server closes each connection" t0 n w p r
+    no_dnsmasq "$s" && return
+    echo "$SRV_IP srv.lab" >"$W/dns.hosts"
+    dns_up "$L" || { row "$s" "-" "dnsmasq did not start: $(tail -n 1 "$W/dns.out")" "-" "-" 0; return; }
+    client_names "$L" "timeout:1 attempts:1"
+    start_server "$L" echo -K 300
+    start_client "$L" $KA -h srv.lab -R 2000 -b 200 -B 400 -j 0
+    connected "$s" || return
+    kill -TERM "$(cat "$W/dns.pid")"
+    wait_for "$W/dns.out" "exiting" 2000
+    cmd "mark dnsdown"; t0=$(mark_time dnsdown)
+    wait_after "$W/cli.out" " connect " "$t0" 3 6000
+    n=$(count_after "$W/cli.out" " connect " "$t0")
+    w=$(count_after "$W/cli.out" " warning .*last good" "$t0")
+    r=$(count_after "$W/cli.out" " retry .*reason=RESOLVE" "$t0")
+    p=$(awk -v t0="$t0" '$1 >= t0 && $2 == "connect"' "$W/cli.out" | grep -vc " peer=$SRV_IP ")
+    row "$s" ">= 3 reconnects, last good address" "$n reconnects ($p elsewhere), $w fallbacks logged, $r RESOLVE failures" \
+        "-" ">= 3 in 6 s" "$([ "$n" -ge 3 ] && [ "$p" = 0 ] && [ "$w" -ge 3 ] && [ "$r" = 0 ] && echo 1 || echo 0)"
+}
+
+# Happy Eyeballs (RFC 8305): a name with an IPv6 and an IPv4 address (the
+# client's /etc/hosts), every SYN of one family dropped by the server. The
+# first address tried is the resolver's first choice: IPv6 by glibc's
+# RFC 6724 table, IPv4 where a gai.conf puts it first. The other family
+# starts connection_attempt_delay_ms (250) later and wins: connected in
+# 250..500 ms (the library once waited for half the connect timeout).
+he_row() {          # he_row SCENARIO DARK-FAMILY(ip|ip6) WANT-PEER [v4first]
+    local s=$1 fam=$2 want=$3 t0 tc peer dt
+    dual_stack "$L" || { row "$s" "-" "lab setup failed: no IPv6 in a namespace?" "-" "-" 0; return; }
+    client_names "$L" "" "$SRV6 dual.lab" "$SRV_IP dual.lab"
+    if [ "${4:-}" = v4first ]; then
+        printf '%s\n' "precedence ::1/128 50" "precedence ::/0 40" "precedence 2002::/16 30" \
+            "precedence ::/96 20" "precedence ::ffff:0:0/96 100" | ns_file "$L-c" gai.conf
+    fi
+    firewall "$L" "tcp dport $PORT tcp flags & (syn | ack) == syn drop" "$fam"
+    start_server "$L" echo -l "$SRV6"
+    start_client "$L" $KA -h dual.lab -C 3000
+    wait_for "$W/cli.out" " connect " 3000
+    t0=$(stamp "$W/cli.out" " start$"); tc=$(stamp "$W/cli.out" " connect ")
+    peer=$(field "$W/cli.out" " connect " peer)
+    [ -n "$tc" ] && [ -n "$t0" ] && dt=$((tc - t0)) || dt=""
+    row "$s" "connected via $want" "connected via ${peer:-nothing}" "${dt:-none} ms" "250 -10 .. 500" \
+        "$([ "$peer" = "$want" ] && within "$dt" 240 500 || echo 0)"
+}
+sc_he_v6_dark() { he_row "dual stack, IPv6 SYNs dropped (IPv6 first)" ip6 "$SRV_IP"; }
+sc_he_v4_dark() { he_row "dual stack, IPv4 SYNs dropped (IPv4 first)" ip "$SRV6" v4first; }
+
+# The server moves between two attempts: the name's address changes in the
+# resolver (dnsmasq reads its hosts file again), the server closes the
+# connection, and its old address goes dark (removed from the host: SYNs to
+# it get no answer). The reconnect must look the name up again and reach
+# the new address.
+sc_dns_move() {
+    local s="server moves to a new address (DNS changed, old one dark)" new=10.77.0.3 p0 t0 tc peer dt
+    no_dnsmasq "$s" && return
+    echo "$SRV_IP move.lab" >"$W/dns.hosts"
+    dns_up "$L" || { row "$s" "-" "dnsmasq did not start: $(tail -n 1 "$W/dns.out")" "-" "-" 0; return; }
+    client_names "$L" "timeout:1 attempts:1"
+    ip netns exec "$L-s" sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1   # the new address outlives the old
+    ip -n "$L-s" addr add "$new/24" dev eth0
+    start_server "$L" echo -l "$new"
+    start_client "$L" $KA -h move.lab -b 200 -B 400 -j 0 -C 1000
+    connected "$s" || return
+    p0=$(field "$W/cli.out" " connect " peer)
+    echo "$new move.lab" >"$W/dns.hosts"
+    dns_reload
+    cmd "mark move"; t0=$(mark_time move)
+    kill -USR1 "$(cat "$W/srv.pid")"
+    wait_for "$W/srv.out" " close " 1000
+    ip -n "$L-s" addr del "$SRV_IP/24" dev eth0
+    wait_after "$W/cli.out" " connect " "$t0" 1 3000
+    tc=$(stamp "$W/cli.out" " connect " "$t0")
+    peer=$(awk -v t0="$t0" '$1 >= t0 && $2 == "connect"' "$W/cli.out" | head -n 1 | tr ' ' '\n' | sed -n 's/^peer=//p')
+    [ -n "$tc" ] && dt=$((tc - t0)) || dt=""
+    row "$s" "reconnect to $new" "first ${p0:-?}, then ${peer:-nothing}" "${dt:-none} ms" "1000 after the move" \
+        "$([ "$p0" = "$SRV_IP" ] && [ "$peer" = "$new" ] && within "$dt" 0 1000 || echo 0)"
+}
+
+# Two servers: endpoints[0] refuses (nothing listens on its port), [1] is up.
+# The first attempt goes to [0], the retry to [1], which connects. Once that
+# connection has been up backoff_reset_ms (1 s here) the server closes it,
+# and the next outage starts again from [0] (refused), then [1].
+sc_endpoints() {
+    local s="endpoints: primary refused, backup up" e1 r1 t0 seq
+    start_server "$L" echo
+    start_client "$L" $KA -e "$SRV_IP:7001" -e "$SRV_IP:$PORT" -r 1000 -b 200 -B 400 -j 0
+    connected "$s" 3000 || return
+    e1=$(field "$W/cli.out" " connect " ep); r1=$(field "$W/cli.out" " retry " reason)
+    sleep 1.5                           # up longer than backoff_reset_ms
+    cmd "mark close"; t0=$(mark_time close)
+    kill -USR1 "$(cat "$W/srv.pid")"
+    wait_after "$W/cli.out" " connect " "$t0" 1 3000
+    seq=$(awk -v t0="$t0" '$1 >= t0 && $2 == "retry" { for (i = 3; i <= NF; i++) if ($i ~ /^reason=/) printf "%s ", substr($i, 8) }
+        $1 >= t0 && $2 == "connect" { for (i = 3; i <= NF; i++) if ($i ~ /^ep=/) printf "ep%s", substr($i, 4); exit }' "$W/cli.out")
+    row "$s" "[0] REFUSED, [1] up; again after 1 s up" "${r1:-none}, then ep${e1:-?}; after the close: ${seq:-nothing}" "-" \
+        "REFUSED ep1; PEER_CLOSED REFUSED ep1" \
+        "$([ "$r1" = REFUSED ] && [ "$e1" = 1 ] && [ "$seq" = "PEER_CLOSED REFUSED ep1" ] && echo 1 || echo 0)"
+}
+
+# bind_address: the client namespace has a second address on its NIC; the
+# server must see the connection come from it.
+sc_bind_addr() {
+    local s="bind_address: the client's second address" src=10.77.0.11 peer
+    ip -n "$L-c" addr add "$src/24" dev eth0
+    start_server "$L" echo; start_client "$L" $KA -s "$src"
+    connected "$s" || return
+    wait_for "$W/srv.out" " accept " 1000
+    peer=$(field "$W/srv.out" " accept " peer)
+    row "$s" "server sees $src" "server sees ${peer:-nothing}" "-" "-" "$([ "$peer" = "$src" ] && echo 1 || echo 0)"
+}
+
+# bind_interface: the client has a second NIC (eth1, 10.77.0.21) on the
+# same switch. Unbound, the route to the server goes out of eth0; bound to
+# eth1 (SO_BINDTODEVICE) the connection must leave through eth1 with its
+# address. arp_ignore/arp_announce make each NIC answer ARP for its own
+# address only, so the server's replies come back the same way.
+sc_bind_iface() {
+    local s="bind_interface eth1: a second NIC on the LAN" src=10.77.0.21 peer dflt
+    ip -n "$L-w" link add c2 type veth peer name eth1 netns "$L-c" &&
+    ip -n "$L-w" link set c2 master br0 && ip -n "$L-w" link set c2 up &&
+    ip netns exec "$L-c" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 &&
+    ip -n "$L-c" addr add "$src/24" dev eth1 && ip -n "$L-c" link set eth1 up ||
+        { row "$s" "-" "lab setup failed: second NIC" "-" "-" 0; return; }
+    dflt=$(ip -n "$L-c" route get "$SRV_IP" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+    start_server "$L" echo; start_client "$L" $KA -n eth1
+    connected "$s" || return
+    wait_for "$W/srv.out" " accept " 1000
+    peer=$(field "$W/srv.out" " accept " peer)
+    row "$s" "server sees $src" "server sees ${peer:-nothing} (unbound route: ${dflt:-?})" "-" "-" \
+        "$([ "$peer" = "$src" ] && [ "$dflt" = eth0 ] && echo 1 || echo 0)"
+}
+
+# ---- stress: start and stop while lookups hang ---------------------------------------
+# lab_stress in a client namespace whose resolver drops every query (glibc
+# timeout 1 s, one try): 1,000 cycles of start/stop of one client
+# ("restart") or of new/start/stop/free ("fresh"). Threads and descriptors
+# must come back to where they were within 20 s, no call may hold the
+# thread 50 ms, and restarts of one client must never run more than one
+# lookup thread at a time.
+stress_row() {      # stress_row SCENARIO MODE
+    local s=$1 m=$2 max=${KA_LAB_STRESS_MAX_MS:-50} line th fd st mx rc ok
+    resolver_blackhole "$L" || { row "$s" "-" "lab setup failed" "-" "-" 0; return; }
+    client_names "$L" "timeout:1 attempts:1"
+    # shellcheck disable=SC2086 # the wrapper is a command line
+    timeout 85 ip netns exec "$L-c" $STRESS_WRAP "$STRESS" -h srv.lab -p "$PORT" -n 1000 -m "$m" -W 20000 \
+        -M "$max" >"$W/cli.out" 2>&1
+    rc=$?                               # a sanitizer's or valgrind's finding fails the row
+    line=$(grep " stress " "$W/cli.out" | tail -n 1)
+    th=$(kv "$line" threads); fd=$(kv "$line" fds); st=$(kv "$line" settle_ms); mx=$(kv "$line" max_call_us)
+    ok=$([ "$rc" = 0 ] && grep -q "^1 passed, 0 failed" "$W/cli.out" && echo 1 || echo 0)
+    if [ "$m" = restart ] && [ -n "$th" ]; then
+        [ "$(echo "$th" | cut -d/ -f2)" -le $(($(echo "$th" | cut -d/ -f1) + 1)) ] || ok=0
+    fi
+    row "$s" "counts back; calls < $max ms" "threads ${th:-?}, fds ${fd:-?} (before/peak/after); $(kv "$line" cycles) cycles in $(kv "$line" ms) ms, longest call ${mx:-?} us ($(kv "$line" max_call))" \
+        "back in ${st:-?} ms" "20 s; calls < $max ms$([ "$rc" = 0 ] || echo ", exit $rc")" "$ok"
+}
+sc_stress_restart() { stress_row "1,000 start/stop of one client, resolver dead" restart; }
+sc_stress_fresh() { stress_row "1,000 new/start/stop/free, resolver dead" fresh; }
+
 # ---- run ----------------------------------------------------------------------
 
+# wait_ready MS: 0 once every lab of the first wave ($WORK/wave) is built.
+wait_ready() {
+    local end=$(($(now_ms) + $1)) n
+    for n in $(cat "$WORK/wave"); do
+        until [ -f "$WORK/$n/ready" ]; do
+            [ "$(now_ms)" -ge "$end" ] && return 1
+            nap 0.05
+        done
+    done
+}
+
+# Building and deleting namespaces holds the kernel's rtnl lock, which every
+# `ip` command of a fault needs too: run beside the setup of forty labs, an
+# `ip link set down` took up to 0.7 s, and the measured times grew by as
+# much. So the scenarios of the first wave build their labs, wait until all
+# are built, and only then start; and namespaces are deleted at the end of
+# the run, not as each scenario ends (its processes are killed then).
 run_scenario() {    # in a subshell: its own lab, its own fd 3
-    local name=$1
+    local name=$1 up=1 ns
     L=$ID-$name
     W=$WORK/$name
     mkdir -p "$W"
-    if ! lab_up "$L" >"$W/setup.err" 2>&1; then
+    lab_up "$L" >"$W/setup.err" 2>&1 || up=0
+    : >"$W/ready"
+    case " $LATE " in *" $name "*) ;; *) wait_ready 30000 ;; esac
+    if [ "$up" = 0 ]; then
         row "$name" "-" "lab setup failed: $(head -c 200 "$W/setup.err")" "-" "-" 0
     else
         if [ -n "${KA_LAB_TRACE:-}" ] && [ "$name" != wire ]; then
@@ -767,18 +1242,41 @@ run_scenario() {    # in a subshell: its own lab, its own fd 3
     fi
     exec 3>&- 2>/dev/null               # end of input: the client quits
     sleep 0.1
-    del_lab_ns "$L-"
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$L-"); do kill_ns_procs "$ns" KILL; done
+    : >"$W/done"
+}
+
+# wait_done MS NAME...: 0 once every named scenario has finished, 1 after MS.
+wait_done() {
+    local end=$(($(now_ms) + $1)) n; shift
+    for n in "$@"; do
+        until [ -f "$WORK/$n/done" ]; do
+            [ "$(now_ms)" -ge "$end" ] && return 1
+            nap 0.1
+        done
+    done
+}
+
+start_scenario() {  # start_scenario NAME: in the background
+    started="$started $1"
+    ( run_scenario "$1" ) 2>"$WORK/$1.stderr" &
+    jobs_pids="$jobs_pids $!"
 }
 
 t_start=$(now_ms)
-started=""
+wave="" late="" short=""
 for name in $FIRST $SCENARIOS; do
     [ -n "$only" ] && [ "${name#*$only}" = "$name" ] && continue
-    case " $started " in *" $name "*) continue ;; esac
-    started="$started $name"
-    ( run_scenario "$name" ) 2>"$WORK/$name.stderr" &
-    jobs_pids="$jobs_pids $!"
+    case " $wave $late " in *" $name "*) continue ;; esac
+    case " $LATE " in *" $name "*) late="$late $name" ;; *) wave="$wave $name" ;; esac
+    case " $LONG $LATE " in *" $name "*) ;; *) short="$short $name" ;; esac
 done
+echo "$wave" >"$WORK/wave"
+started=""
+for name in $wave; do start_scenario "$name"; done
+# shellcheck disable=SC2086 # lists of names
+[ -z "$late" ] || wait_done 60000 $short || echo "lab: short scenarios still running after 60 s: starting the late ones anyway"
+for name in $late; do start_scenario "$name"; done
 # A scenario that hangs must not hang the suite: each has at most 90 s.
 (
     sleep 90 >/dev/null 2>&1 & nap=$!
