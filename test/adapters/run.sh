@@ -4,6 +4,9 @@
 # program per adapter) against socat:
 #
 #   loopback restart   127.0.0.1; the server goes away and comes back
+#   loopback redial    127.0.0.1; twice the client drops the connection and
+#                      dials again from inside on_data: the new socket gets
+#                      the number just withdrawn, within one library call
 #   two addresses      a name with an IPv6 ULA and an IPv4 address, the
 #                      server listening on IPv4 only: IPv6 is refused, IPv4
 #                      connects; then a reconnect from inside on_data
@@ -108,7 +111,9 @@ server_up() {
 }
 
 # client N MODE: the adapter's test client in the background, output in
-# $T/out (ad_test.h says what N and MODE mean).
+# $T/out (ad_test.h says what N and MODE mean). $AD_RUN is a command line:
+# split on purpose.
+# shellcheck disable=SC2086
 client() {
     local prog=$AD_BIN/ad_$adapter
     if [ "$where" = lo ]; then
@@ -158,6 +163,17 @@ t_loopback_restart() {
     restart
 }
 
+t_loopback_redial() {
+    where=lo
+    need socat || return
+    port=$(free_port) || { skip "no free loopback port"; return; }
+    server_up || { check "server listening" false; return; }
+    client 3 local
+    check "client exits" client_done || { show "$T/out"; return; }
+    passes || return
+    check "the number was reused while its registration went away" has_line "$T/out" "^done .* reused [1-9]" || show "$T/out"
+}
+
 # IPv6 first (glibc sorts the ULA before IPv4), refused at once; then IPv4.
 t_two_addresses() {
     where=ns
@@ -203,11 +219,12 @@ ns_up
 [ -n "$ns_ok" ] && echo "adapters: the namespace tests (3 per adapter) skipped: $ns_ok"
 for adapter in $ADAPTERS; do
     if [ ! -x "$AD_BIN/ad_$adapter" ]; then
-        echo "adapters: $AD_BIN/ad_$adapter not built (its library is missing: make deps): 4 skipped"
-        skipped=$((skipped + 4))
+        echo "adapters: $AD_BIN/ad_$adapter not built (its library is missing: make deps): 5 skipped"
+        skipped=$((skipped + 5))
         continue
     fi
     run_test "$adapter: loopback, server restart" t_loopback_restart
+    run_test "$adapter: loopback, redial from a callback" t_loopback_redial
     if [ -n "$ns_ok" ]; then skipped=$((skipped + 3)); continue; fi
     run_test "$adapter: two addresses, IPv6 refused" t_two_addresses
     run_test "$adapter: IPv6 blackholed" t_blackhole
