@@ -8,6 +8,15 @@
 
 #define KA_EPOLL_BATCH 8        /* the client watches at most a handful of sockets */
 
+/* Registers s, or changes what it waits for: tried as a change first,
+ * which is the more frequent (a queue filling and draining). */
+static int ka_epoll_set(int epfd, int s, struct epoll_event *ev)
+{
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, s, ev) == 0) return 0;
+    if (errno != ENOENT) return -1;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, s, ev);
+}
+
 /* The library tells us before a socket is used and before it is closed, so
  * the set never holds a closed descriptor, even when the OS hands out the
  * same number again. Level-triggered: an event we skip comes back. */
@@ -21,8 +30,7 @@ static void ka_epoll_on_socket(ka_client *c, ka_socket s, int want, void *user)
     if (!want) {
         epoll_ctl(a->epfd, EPOLL_CTL_DEL, s, &ev);
         a->withdrawn++;
-    } else if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
-               (errno != ENOENT || epoll_ctl(a->epfd, EPOLL_CTL_ADD, s, &ev) != 0)) {
+    } else if (ka_epoll_set(a->epfd, s, &ev) != 0) {
         a->err = errno;         /* reported by the next ka_epoll_run */
     }
     if (a->on_socket) a->on_socket(c, s, want, a->user);
