@@ -8,7 +8,9 @@
  *            name joins it, so threads must not pile up
  *   fresh    ka_client_new / start / stop / free CYCLES times: each client
  *            has its own lookup, which outlives it and frees itself
- * Each cycle also runs one ka_client_process with nothing ready. Every
+ * Each cycle also runs one ka_client_process with nothing ready, and may
+ * pause -P ms (outside any call): paced, the restart cycles outlast
+ * several lookups, so that new ones start while old ones end. Every
  * library call is timed; none may hold the thread long (a lookup in the
  * caller's thread would hold it for the resolver's timeout). Threads
  * (/proc/self/task) and descriptors (/proc/self/fd) are counted before the
@@ -93,7 +95,7 @@ static void one_round(ka_client *c)
 }
 
 /* Returns the number of failed calls. */
-static unsigned run_cycles(const ka_config *cfg, int fresh, unsigned cycles, struct tally *t)
+static unsigned run_cycles(const ka_config *cfg, int fresh, unsigned cycles, unsigned pause_ms, struct tally *t)
 {
     ka_client *c = NULL;
     unsigned i, bad = 0;
@@ -113,6 +115,7 @@ static unsigned run_cycles(const ka_config *cfg, int fresh, unsigned cycles, str
         call_begin();
         ka_client_stop(c);
         call_end(CALL_STOP);
+        if (pause_ms) t_sleep_ms((int)pause_ms);
         if (fresh) {
             call_begin();
             ka_client_free(c);
@@ -146,7 +149,7 @@ static long settle(struct tally *t, unsigned wait_ms)
 static void usage(void)
 {
     fprintf(stderr, "usage: lab_stress -h HOST -p PORT [-n cycles] [-m restart|fresh|both]\n"
-                    "                  [-W settle_ms] [-M max_call_ms]\n");
+                    "                  [-P pause_ms] [-W settle_ms] [-M max_call_ms]\n");
     exit(2);
 }
 
@@ -154,13 +157,13 @@ int main(int argc, char **argv)
 {
     ka_config cfg;
     const char *mode = "both";
-    unsigned cycles = 1000, wait_ms = 20000, max_call_ms = 50;
+    unsigned cycles = 1000, wait_ms = 20000, max_call_ms = 50, pause_ms = 0;
     unsigned pass = 0, fail = 0;
     struct rlimit rl;
     int opt, m;
 
     ka_config_init(&cfg);
-    while ((opt = getopt(argc, argv, "h:p:n:m:W:M:")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:n:m:P:W:M:")) != -1) {
         switch (opt) {
         case 'h': cfg.host = optarg; break;
         case 'p': cfg.port = optarg; break;
@@ -168,6 +171,7 @@ int main(int argc, char **argv)
         case 'm': mode = optarg; break;
         case 'W': wait_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'M': max_call_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'P': pause_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         default: usage();
         }
     }
@@ -196,7 +200,7 @@ int main(int argc, char **argv)
         t.base_threads = t.peak_threads = threads_now();
         t.base_fds = t.peak_fds = fds_now();
         t0 = t_now_ms();
-        bad = run_cycles(&cfg, fresh, cycles, &t);
+        bad = run_cycles(&cfg, fresh, cycles, pause_ms, &t);
         t0 = t_now_ms() - t0;
         settled = settle(&t, wait_ms);
         for (k = 0; k < NCALLS; k++)
