@@ -426,7 +426,7 @@ static int ka_mutex_init(ka_mutex *m) { InitializeCriticalSection(m); return 0; 
 static void ka_mutex_lock(ka_mutex *m) { EnterCriticalSection(m); }
 static void ka_mutex_unlock(ka_mutex *m) { LeaveCriticalSection(m); }
 static void ka_mutex_done(ka_mutex *m) { DeleteCriticalSection(m); }
-#define KA_THREAD_FN(name, arg) static DWORD WINAPI name(LPVOID arg)
+#define KA_THREAD_FN(name, arg) static DWORD WINAPI name(LPVOID arg)    /* NOLINT(bugprone-macro-parentheses): names, not values */
 #define KA_THREAD_END return 0
 
 static int ka_thread_start(LPTHREAD_START_ROUTINE fn, void *arg)
@@ -442,7 +442,7 @@ static int ka_mutex_init(ka_mutex *m) { return pthread_mutex_init(m, NULL) == 0 
 static void ka_mutex_lock(ka_mutex *m) { pthread_mutex_lock(m); }
 static void ka_mutex_unlock(ka_mutex *m) { pthread_mutex_unlock(m); }
 static void ka_mutex_done(ka_mutex *m) { pthread_mutex_destroy(m); }
-#define KA_THREAD_FN(name, arg) static void *name(void *arg)
+#define KA_THREAD_FN(name, arg) static void *name(void *arg)    /* NOLINT(bugprone-macro-parentheses): names, not values */
 #define KA_THREAD_END return NULL
 
 static int ka_thread_start(void *(*fn)(void *), void *arg)
@@ -521,6 +521,32 @@ typedef struct ka_watch {
     int told;
 } ka_watch;
 
+/* A ring of bytes that grows on demand up to max (from the allocator), or
+ * sits in the client's block at its full size (no-heap mode: fixed). */
+typedef struct ka_ring {
+    unsigned char *buf;
+    size_t size, head, len, max;
+    int fixed;
+} ka_ring;
+
+typedef struct ka_queue {
+    ka_ring data, lens;         /* message bytes back to back; each message's length */
+    size_t cap;                 /* bound on the bytes held */
+    size_t msgs;                /* messages held */
+    size_t done_msgs, done_bytes, done_lens;    /* from the head: handed over whole, kept for replay */
+    size_t part;                /* bytes of the message being written already handed over */
+    int keep;                   /* keep what is handed over until acknowledged */
+} ka_queue;
+
+#define KA_RING_KEEP 16384      /* an empty ring up to this size keeps its buffer */
+
+/* Reads go to a buffer on the stack up to this size, so an idle client
+ * holds none; a larger recv_buffer_size gets its own in the block.
+ * Embedded builds with small stacks may lower it (-DKA_RECV_STACK=512). */
+#ifndef KA_RECV_STACK
+#define KA_RECV_STACK 16384
+#endif
+
 /* How many samples of "bytes written by then" the busy deadline keeps:
  * one per look, a look every eighth of the deadline. */
 #define KA_WLOG 9
@@ -529,7 +555,7 @@ typedef struct ka_watch {
 typedef struct ka_lookup ka_lookup;
 
 /* Where a connect attempt is. */
-enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE };
+enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE, KA_PHASE_HANDSHAKE };
 
 struct ka_client {
     ka_config cfg;              /* strings point into our storage */
@@ -537,7 +563,8 @@ struct ka_client {
     unsigned epoch;             /* bumped by every transition: callbacks check it */
     int depth;                  /* callbacks currently running */
     int free_pending;           /* ka_client_free from a callback */
-    int pending_err;            /* error seen by a send() that could not act */
+    ka_reason broken;           /* a write failed where the client could not act (inside */
+    int broken_err;             /* ka_client_send): the next step reports it */
     int owned;                  /* block came from ka_client_new, not the caller */
     unsigned said;              /* KA_SAID_*: what on_log has been told once */
     int view;                   /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
@@ -575,18 +602,24 @@ struct ka_client {
     unsigned nwlog;
     int read_more;                  /* the last read stopped at its bound with data left */
 
-    /* send queue: ring of cap bytes; bit i of ends[] marks a message ending at i */
-    unsigned char *q;
-    unsigned char *ends;
-    size_t cap, head, len;
-    int mid_msg;                /* the head message is partly written */
+    /* sending: what goes before the session is ready, and the backlog */
+    ka_queue hs, mq;
+    int ready;                  /* this connection's session is ready: the backlog may go */
     int finishing;              /* ka_client_finish: deliver the queue, then close */
     int wr_shut;                /* this connection's write side is shut down */
+    int peer_fin;               /* the peer shut down its side (keep_writing_after_fin) */
 
-    unsigned char *rbuf;
+    /* the transport's session on this connection */
+    const ka_transport *tp;
+    void *tp_session;
+    int read_wants_write;       /* the session's last read waits for writability */
+    int write_wants_read;       /* its last write waits for readability */
+    int tp_err;                 /* the last KA_REASON_TLS code */
+
+    unsigned char *rbuf;        /* only when recv_buffer_size > KA_RECV_STACK */
     size_t rcap;
-    /* endpoints, their strings and addresses, heartbeat bytes, queue, end
-     * bitmap and receive buffer follow */
+    /* endpoints, their strings and addresses, heartbeat bytes, receive
+     * buffer and (no-heap mode) the queues' storage follow */
 };
 
 #define KA_CONN(c) ((c)->conn.s)
@@ -733,7 +766,9 @@ static void ka_set_busy_deadline(ka_client *c)
 /* Linux 6.15+: the longest retransmission (and zero-window probe) backoff.
  * Capping it at half the busy deadline means a peer whose window is closed
  * is probed at least twice per deadline, so one that dies meanwhile is
- * found in about that time, not after probes two minutes apart. */
+ * found in about that time, not after probes two minutes apart. Set once
+ * connected: it also caps the SYN's backoff, and with the kernel's six SYN
+ * retries that would end a connect before connect_timeout_ms. */
 #if defined(__linux__) && !defined(TCP_RTO_MAX_MS)
 #define TCP_RTO_MAX_MS 44
 #endif
@@ -774,7 +809,6 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
 #ifdef SO_NOSIGPIPE
     ka_setopt(c, s, SOL_SOCKET, SO_NOSIGPIPE, "SO_NOSIGPIPE", 1);
 #endif
-    if (KA_HAVE_KERNEL_VIEW) ka_cap_probe_backoff(c, s);
     if (ka_first_time(c, KA_SAID_KEEPALIVE))
         ka_log(c, KA_LOG_DEBUG, "keepalive: per-socket options, idle via %s, %u probes, idle deadline %llu ms",
                idle_opt, k->keepalive_count, ka_idle_deadline_ms(k));
@@ -801,17 +835,16 @@ static void ka_set_busy_deadline(ka_client *c)
 {
     unsigned ms = ka_busy_deadline_ms(&c->cfg);
     int level = KA_LOG_DEBUG;
-    const char *how = "no busy-path option on this platform: a path lost under load is found only by the OS's retransmission limit";
-    if (!ms) how = "off";
-    else if (ka_view_works(c)) how = "enforced from TCP_INFO";
-    else {
-        level = KA_LOG_WARN;
+    const char *how = "off";
+    if (ms && ka_view_works(c)) {
+        how = "enforced from TCP_INFO";
+        ka_cap_probe_backoff(c, KA_CONN(c));
+    }
+    else if (ms) {
 #if defined(TCP_MAXUNACKTIME)
-        level = KA_LOG_DEBUG;
         how = "TCP_MAXUNACKTIME";       /* FreeBSD, seconds */
         ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_MAXUNACKTIME, how, (int)ka_ms_to_s(ms));
 #elif defined(TCP_RXT_CONNDROPTIME)
-        level = KA_LOG_DEBUG;
         how = "TCP_RXT_CONNDROPTIME";   /* macOS, seconds */
         ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_RXT_CONNDROPTIME, how, (int)ka_ms_to_s(ms));
 #elif defined(TCP_USER_TIMEOUT)
@@ -820,6 +853,9 @@ static void ka_set_busy_deadline(ka_client *c)
         level = KA_LOG_INFO;
         how = "TCP_USER_TIMEOUT, because TCP_INFO cannot be read here: a peer that stops reading is ended as TIMEOUT after it, and it replaces the keepalive probe count";
         ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", (int)ms);
+#else
+        level = KA_LOG_WARN;
+        how = "no busy-path option on this platform: a path lost under load is found only by the OS's retransmission limit";
 #endif
     }
     if (ka_first_time(c, KA_SAID_DEADLINE)) {
@@ -1051,111 +1087,263 @@ static void ka_lookup_abandon(ka_lookup *l)
 }
 #endif
 
-/* ---- 4. send queue ---------------------------------------------------------- */
+/* ---- 4. send queue ------------------------------------------------------------ */
 
-static int ka_bit(const ka_client *c, size_t i) { return (c->ends[i >> 3] >> (i & 7)) & 1; }
-static void ka_bit_set(ka_client *c, size_t i) { c->ends[i >> 3] |= (unsigned char)(1u << (i & 7)); }
-static void ka_bit_clear(ka_client *c, size_t i) { c->ends[i >> 3] &= (unsigned char)~(1u << (i & 7)); }
-
-static int ka_queue_push(ka_client *c, const void *data, size_t n)
+/* Memory from the application's allocator hooks, or malloc. */
+static void *ka_alloc(const ka_client *c, size_t n)
 {
-    size_t tail, first;
-    if (n > c->cap - c->len) return KA_EAGAIN;
-    tail = (c->head + c->len) % c->cap;
-    first = c->cap - tail < n ? c->cap - tail : n;
-    memcpy(c->q + tail, data, first);
-    memcpy(c->q, (const unsigned char *)data + first, n - first);
-    ka_bit_set(c, (tail + n - 1) % c->cap);
-    c->len += n;
+    return c->cfg.mem_alloc ? c->cfg.mem_alloc(n, c->cfg.mem_user) : malloc(n);
+}
+
+static void ka_dealloc(const ka_client *c, void *p)
+{
+    if (!p) return;
+    if (c->cfg.mem_alloc) c->cfg.mem_free(p, c->cfg.mem_user);
+    else free(p);
+}
+
+/* Room for n more bytes in r: 0, KA_EAGAIN (it would pass r->max) or
+ * KA_ENOMEM. A growing ring doubles (256 bytes at first), copying its bytes
+ * in order into the new buffer; a fixed one (no-heap mode) never moves. */
+static int ka_ring_room(const ka_client *c, ka_ring *r, size_t n)
+{
+    size_t want, first;
+    unsigned char *nb;
+    if (r->size - r->len >= n) return 0;
+    if (r->fixed || n > r->max - r->len) return KA_EAGAIN;
+    want = r->size ? r->size * 2 : 256;
+    if (want < r->len + n) want = r->len + n;
+    if (want > r->max) want = r->max;
+    if ((nb = (unsigned char *)ka_alloc(c, want)) == NULL) return KA_ENOMEM;
+    first = r->size - r->head < r->len ? r->size - r->head : r->len;
+    if (r->len) {
+        memcpy(nb, r->buf + r->head, first);
+        memcpy(nb + first, r->buf, r->len - first);
+    }
+    ka_dealloc(c, r->buf);
+    r->buf = nb;
+    r->size = want;
+    r->head = 0;
     return 0;
 }
 
-/* Clears the end marks of ring bytes [from, from + n), no wrap: whole
- * bitmap bytes at once, so consuming a large send costs n / 8 at worst. */
-static void ka_bits_clear(ka_client *c, size_t from, size_t n)
+static void ka_ring_put(ka_ring *r, const void *src, size_t n)
 {
-    for (; n && (from & 7); n--) ka_bit_clear(c, from++);
-    memset(c->ends + (from >> 3), 0, n >> 3);
-    from += n & ~(size_t)7;
-    for (n &= 7; n; n--) ka_bit_clear(c, from++);
+    size_t tail = (r->head + r->len) % r->size, first = r->size - tail < n ? r->size - tail : n;
+    memcpy(r->buf + tail, src, first);
+    memcpy(r->buf, (const unsigned char *)src + first, n - first);
+    r->len += n;
 }
 
-/* Drops n bytes from the head; remembers whether we stopped mid-message. */
-static void ka_queue_consume(ka_client *c, size_t n)
+/* The bytes from offset off on: where they start and how many of them (up
+ * to n) lie there back to back. */
+static const unsigned char *ka_ring_span(const ka_ring *r, size_t off, size_t n, size_t *got)
 {
-    size_t first = c->cap - c->head < n ? c->cap - c->head : n;
-    if (n == 0) return;
-    c->mid_msg = !ka_bit(c, (c->head + n - 1) % c->cap);
-    ka_bits_clear(c, c->head, first);
-    ka_bits_clear(c, 0, n - first);
-    c->head = (c->head + n) % c->cap;
-    c->len -= n;
-    if (c->len == 0) c->head = 0;
+    size_t at = (r->head + off) % r->size, room = r->size - at;
+    *got = n < room ? n : room;
+    return r->buf + at;
 }
 
-/* The connection died: a half-written message cannot be resumed on a new
- * connection, so drop the rest of it and say how much was lost. */
-static size_t ka_queue_drop_partial(ka_client *c)
+static void ka_ring_drop(ka_ring *r, size_t n)
 {
-    size_t n = 0, i;
-    if (!c->mid_msg) return 0;
-    for (;;) {                          /* find the head message's end mark */
-        i = (c->head + n) % c->cap;
-        if ((i & 7) == 0 && i + 8 <= c->cap && n + 8 <= c->len && c->ends[i >> 3] == 0) { n += 8; continue; }
-        if (ka_bit(c, i) || n + 1 >= c->len) break;
-        n++;
-    }
-    n++;
-    ka_queue_consume(c, n);
-    c->mid_msg = 0;
+    if (!n) return;
+    r->head = (r->head + n) % r->size;
+    r->len -= n;
+    if (!r->len) r->head = 0;
+}
+
+/* An empty growing ring gives memory back once it outgrew KA_RING_KEEP:
+ * a burst's memory comes back down, a steady small flow keeps its buffer. */
+static void ka_ring_trim(const ka_client *c, ka_ring *r)
+{
+    if (r->fixed || r->len || r->size <= KA_RING_KEEP) return;
+    ka_dealloc(c, r->buf);
+    r->buf = NULL;
+    r->size = r->head = 0;
+}
+
+/* Message lengths, LEB128: 1 byte under 128, 2 under 16384, ... */
+static size_t ka_varint_len(size_t v)
+{
+    size_t n = 1;
+    while (v >= 128) { v >>= 7; n++; }
     return n;
 }
 
-static void ka_arm_link_check(ka_client *c, unsigned long long now);
-
-/* Hands up to len bytes to the kernel: how many it took, stopping at a
- * full socket buffer. *err gets the socket error, if any. */
-static size_t ka_send_some(ka_client *c, const unsigned char *p, size_t len, int *err)
+static void ka_varint_put(ka_ring *r, size_t v)
 {
-    size_t done = 0;
-    *err = 0;
-    while (done < len) {
-        size_t chunk = len - done > INT_MAX ? INT_MAX : len - done;
-        long n = (long)send(KA_CONN(c), (const char *)p + done, (ka_iolen)chunk, KA_SEND_FLAGS);
-        if (n < 0) {
-            int e = ka_sock_err();
-            if (e == KA_ERR_INTR) continue;
-            if (!ka_would_block(e)) *err = e;
-            break;
+    unsigned char b[10];
+    size_t n = 0;
+    do {
+        b[n] = (unsigned char)(v & 127);
+        v >>= 7;
+        if (v) b[n] |= 128;
+        n++;
+    } while (v);
+    ka_ring_put(r, b, n);
+}
+
+/* Reads the length at offset off; returns how many bytes it takes. */
+static size_t ka_varint_get(const ka_ring *r, size_t off, size_t *v)
+{
+    size_t n = 0, x = 0;
+    unsigned shift = 0;
+    unsigned char b;
+    do {
+        b = r->buf[(r->head + off + n++) % r->size];
+        x |= (size_t)(b & 127) << shift;
+        shift += 7;
+    } while (b & 128);
+    *v = x;
+    return n;
+}
+
+/* A queue keeps messages back to back in `data` and their lengths in
+ * `lens`, so boundaries cost memory per message, not per byte, and many
+ * messages go to the kernel in one write. From the head: messages handed
+ * over whole and kept for replay (done_*, only with keep), then the
+ * message being written (part of it handed over), then the rest. Without
+ * keep, bytes are dropped as they are handed over, the message being
+ * written included. */
+static size_t ka_q_unsent_at(const ka_queue *q) { return q->done_bytes + (q->keep ? q->part : 0); }
+static size_t ka_q_unsent(const ka_queue *q) { return q->data.len - ka_q_unsent_at(q); }
+
+/* A whole message, or its unsent remainder after `already` bytes went
+ * straight to the kernel (then it is the queue's only unsent message). */
+static int ka_q_push(const ka_client *c, ka_queue *q, const unsigned char *p, size_t len, size_t already)
+{
+    size_t stored = q->keep ? len : len - already;
+    int rc;
+    if (stored > q->cap - q->data.len) return KA_EAGAIN;
+    if ((rc = ka_ring_room(c, &q->lens, ka_varint_len(len))) != 0) return rc;
+    if ((rc = ka_ring_room(c, &q->data, stored)) != 0) return rc;
+    ka_varint_put(&q->lens, len);
+    ka_ring_put(&q->data, p + (len - stored), stored);
+    q->msgs++;
+    return 0;
+}
+
+/* n more bytes went to the kernel: finished messages are kept for replay
+ * (keep) or dropped. */
+static void ka_q_sent(ka_queue *q, size_t n)
+{
+    while (n) {
+        size_t len, vl = ka_varint_get(&q->lens, q->done_lens, &len), left = len - q->part;
+        size_t step = n < left ? n : left;
+        if (!q->keep) ka_ring_drop(&q->data, step);
+        n -= step;
+        q->part += step;
+        if (q->part < len) return;
+        q->part = 0;
+        if (q->keep) {
+            q->done_msgs++;
+            q->done_bytes += len;
+            q->done_lens += vl;
+        } else {
+            ka_ring_drop(&q->lens, vl);
+            q->msgs--;
         }
-        done += (size_t)n;
     }
-    if (done) {
-        c->last_send = ka_now_ms();
-        ka_arm_link_check(c, c->last_send);
-    }
-    return done;
 }
 
-/* Hands queued bytes to the kernel. Returns 0 or the socket error; never
- * runs callbacks, so ka_client_send may call it. */
-static int ka_flush(ka_client *c)
+/* The peer confirmed the k oldest messages handed over whole. */
+static int ka_q_ack(ka_queue *q, size_t k)
 {
-    int err = 0;
-    while (c->len > 0 && !err) {
-        size_t chunk = c->cap - c->head < c->len ? c->cap - c->head : c->len;
-        size_t n = ka_send_some(c, c->q + c->head, chunk, &err);
-        ka_queue_consume(c, n);
-        if (n < chunk) break;           /* socket buffer full, or an error */
+    if (k > q->done_msgs) return KA_EINVAL;
+    while (k--) {
+        size_t len, vl = ka_varint_get(&q->lens, 0, &len);
+        ka_ring_drop(&q->data, len);
+        ka_ring_drop(&q->lens, vl);
+        q->msgs--;
+        q->done_msgs--;
+        q->done_bytes -= len;
+        q->done_lens -= vl;
     }
-    if (!err && c->len == 0 && c->finishing && !c->wr_shut) {  /* everything is out: tell the peer with a FIN */
-        c->wr_shut = 1;
-        shutdown(KA_CONN(c), KA_SHUT_WR);
-    }
-    return err;
+    return 0;
 }
 
-/* ---- 4. state machine -------------------------------------------------------- */
+/* The connection ended. Kept messages, and the one being written, go
+ * again whole next time; without keep, a message partly handed over
+ * cannot resume on a new connection (it would corrupt the stream): it is
+ * dropped, and how much of it never went out is returned. */
+static size_t ka_q_rewind(ka_queue *q)
+{
+    size_t len, vl, lost;
+    if (q->keep || !q->part) {
+        q->done_msgs = q->done_bytes = q->done_lens = q->part = 0;
+        return 0;
+    }
+    vl = ka_varint_get(&q->lens, 0, &len);
+    lost = len - q->part;
+    ka_ring_drop(&q->data, lost);
+    ka_ring_drop(&q->lens, vl);
+    q->msgs--;
+    q->part = 0;
+    return lost;
+}
+
+/* Drops everything; returns the bytes that never went out. */
+static size_t ka_q_clear(const ka_client *c, ka_queue *q)
+{
+    size_t lost = ka_q_unsent(q);
+    q->data.len = q->data.head = q->lens.len = q->lens.head = 0;
+    q->msgs = q->done_msgs = q->done_bytes = q->done_lens = q->part = 0;
+    ka_ring_trim(c, &q->data);
+    ka_ring_trim(c, &q->lens);
+    return lost;
+}
+
+/* ---- 5. transports --------------------------------------------------------------- */
+
+/* Plain TCP, through the same interface as TLS. Its session is the socket. */
+static ka_socket ka_plain_socket(void *session) { return (ka_socket)(uintptr_t)session; }
+
+static int ka_plain_open(void *ctx, ka_socket s, const char *host, void **session, int *err)
+{
+    (void)ctx; (void)host; (void)err;
+    *session = (void *)(uintptr_t)s;   /* NOLINT(performance-no-int-to-ptr): the socket is the whole session */
+    return 0;
+}
+
+static long ka_plain_io_result(long n, int *err)
+{
+    int e;
+    if (n >= 0) return n;
+    e = ka_sock_err();
+    if (ka_would_block(e)) return KA_TP_WANT_READ;      /* the caller knows which way it waits */
+    *err = e;
+    return KA_TP_SOCKET;
+}
+
+static long ka_plain_read(void *session, void *buf, size_t len, int *err)
+{
+    long n;
+    do {
+        n = (long)recv(ka_plain_socket(session), (char *)buf, (ka_iolen)(len > INT_MAX ? INT_MAX : len), 0);
+    } while (n < 0 && ka_sock_err() == KA_ERR_INTR);
+    return ka_plain_io_result(n, err);
+}
+
+/* One send(): a short count means the kernel is full now, and asking again
+ * would only hear EAGAIN. */
+static long ka_plain_write(void *session, const void *buf, size_t len, int *err)
+{
+    long n;
+    do {
+        n = (long)send(ka_plain_socket(session), (const char *)buf, (ka_iolen)(len > INT_MAX ? INT_MAX : len), KA_SEND_FLAGS);
+    } while (n < 0 && ka_sock_err() == KA_ERR_INTR);
+    n = ka_plain_io_result(n, err);
+    return n == KA_TP_WANT_READ ? KA_TP_WANT_WRITE : n;
+}
+
+static const ka_transport ka_plain = {
+    NULL, ka_plain_open, NULL, ka_plain_read, ka_plain_write, NULL, NULL, NULL, NULL, "TCP"
+};
+
+/* What a failed transport call means for the connection. */
+static ka_reason ka_tp_reason(long rc, int err, int connecting);
+
+/* ---- 6. state machine -------------------------------------------------------- */
 
 /* States and transitions:
  *
@@ -1213,10 +1401,34 @@ static void ka_close_watched(ka_client *c, ka_watch *w)
     if (s != KA_INVALID_SOCKET) ka_sock_close(s);
 }
 
+/* Something may be written now: the session queue, the backlog once the
+ * session is ready, or the end of the write side when finishing. */
+static int ka_has_output(const ka_client *c)
+{
+    if (c->wr_shut) return 0;
+    if (ka_q_unsent(&c->hs) || (c->ready && ka_q_unsent(&c->mq))) return 1;
+    return c->finishing && !ka_q_unsent(&c->mq);
+}
+
+/* Heartbeats go once the session is ready, when nothing else is waiting. */
+static int ka_heartbeat_due(const ka_client *c)
+{
+    return c->cfg.heartbeat_interval_ms && c->ready && !c->finishing && !c->wr_shut &&
+           !ka_q_unsent(&c->hs) && !ka_q_unsent(&c->mq);
+}
+
+/* What the connection waits for. Reading stops once the peer's FIN came
+ * (an EOF stays readable for ever); a transport may need the other
+ * direction to go on (TLS renegotiation). */
 static int ka_conn_want(const ka_client *c)
 {
-    if (c->state != KA_STATE_CONNECTED || KA_CONN(c) == KA_INVALID_SOCKET) return 0;
-    return KA_READ | (c->len && !c->wr_shut ? KA_WRITE : 0);
+    int want = 0;
+    if (KA_CONN(c) == KA_INVALID_SOCKET) return 0;
+    if (c->state == KA_STATE_CONNECTING) return c->phase == KA_PHASE_HANDSHAKE ? c->read_wants_write ? KA_WRITE : KA_READ : 0;
+    if (c->state != KA_STATE_CONNECTED) return 0;
+    if (!c->peer_fin || c->write_wants_read) want |= KA_READ;
+    if ((ka_has_output(c) && !c->write_wants_read) || c->read_wants_write) want |= KA_WRITE;
+    return want;
 }
 
 /* Announces new sockets and changed wants; run at the end of every public
@@ -1469,7 +1681,6 @@ static void ka_begin_attempt(ka_client *c)
     ka_enter(c, KA_STATE_CONNECTING);
     c->fail_reason = KA_REASON_NONE;
     c->fail_err = 0;
-    c->pending_err = 0;
     c->cur_ep = c->next_ep;
     if (c->ep[c->cur_ep].numeric) ka_race_start(c);
     else ka_resolve(c);
@@ -1521,18 +1732,119 @@ static void ka_attempt_failed(ka_client *c)
 }
 
 /* Race slot won: it becomes the connection, the others are closed. */
-static void ka_connected(ka_client *c, unsigned slot)
+static void ka_arm_link_check(ka_client *c, unsigned long long now);
+
+/* Hands up to n bytes to the transport: how many it took, or a KA_TP_
+ * code. Each write counts as activity for the heartbeat and opens a look at
+ * the busy path. */
+static long ka_write(ka_client *c, const unsigned char *p, size_t n, int *err)
+{
+    long w = c->tp->write(c->tp_session, p, n, err);
+    if (w > 0) {
+        c->last_send = ka_now_ms();
+        ka_arm_link_check(c, c->last_send);
+    }
+    return w;
+}
+
+/* Hands the queue's unsent bytes to the transport until it would block.
+ * 0, or KA_TP_SOCKET / KA_TP_FAILED with *err. */
+static long ka_q_write(ka_client *c, ka_queue *q, int *err)
+{
+    while (ka_q_unsent(q)) {
+        size_t got;
+        const unsigned char *p = ka_ring_span(&q->data, ka_q_unsent_at(q), ka_q_unsent(q), &got);
+        long n = ka_write(c, p, got, err);
+        if (n == KA_TP_WANT_READ) c->write_wants_read = 1;
+        if (n == KA_TP_WANT_READ || n == KA_TP_WANT_WRITE) return 0;
+        if (n < 0) return n;
+        ka_q_sent(q, (size_t)n);
+        if ((size_t)n < got) return 0;          /* the kernel is full for now */
+    }
+    if (!q->msgs) {
+        ka_ring_trim(c, &q->data);
+        ka_ring_trim(c, &q->lens);
+    }
+    return 0;
+}
+
+/* Ends this side of the connection once everything is out: the
+ * transport's own end (TLS close_notify), then FIN. */
+static long ka_shut_write(ka_client *c, int *err)
+{
+    long rc = c->tp->shutdown ? c->tp->shutdown(c->tp_session, err) : 0;
+    if (rc == KA_TP_WANT_READ) c->write_wants_read = 1;
+    if (rc == KA_TP_WANT_READ || rc == KA_TP_WANT_WRITE) return 0;
+    if (rc < 0) return rc;
+    c->wr_shut = 1;
+    shutdown(KA_CONN(c), KA_SHUT_WR);
+    return 0;
+}
+
+/* Everything that may go now goes: the session queue first, then, once
+ * the session is ready, the backlog; finishing, the end of the write side.
+ * Never runs callbacks, so ka_client_send may call it. 0, or a KA_TP_
+ * failure with *err. */
+static long ka_flush(ka_client *c, int *err)
+{
+    long rc;
+    c->write_wants_read = 0;
+    if (c->wr_shut) return 0;
+    if ((rc = ka_q_write(c, &c->hs, err)) != 0 || ka_q_unsent(&c->hs) || c->write_wants_read) return rc;
+    if (c->ready && (rc = ka_q_write(c, &c->mq, err)) != 0) return rc;
+    if (c->finishing && !ka_q_unsent(&c->mq) && !c->write_wants_read) return ka_shut_write(c, err);
+    return 0;
+}
+
+/* A write failed where the client cannot act (inside ka_client_send): the
+ * next step reports it. */
+static void ka_note_broken(ka_client *c, long rc, int err)
+{
+    if (c->broken) return;
+    c->broken = ka_tp_reason(rc, err, 0);
+    c->broken_err = err;
+    if (rc == KA_TP_FAILED) c->tp_err = err;
+}
+
+/* Queues a message on q, or writes it straight from the caller's buffer
+ * when nothing is ahead of it: the kernel takes what it can and only the
+ * rest is copied (with replay, all of it is kept). */
+static int ka_enqueue(ka_client *c, ka_queue *q, const void *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    long n = 0;
+    int err = 0, direct = c->state == KA_STATE_CONNECTED && !c->broken && !c->wr_shut && !c->write_wants_read &&
+                          !ka_q_unsent(&c->hs) && (q == &c->hs || (c->ready && !ka_q_unsent(&c->mq)));
+    if (len > q->cap - q->data.len) return KA_EAGAIN;
+    if (direct) {
+        n = ka_write(c, p, len, &err);
+        if (n == KA_TP_WANT_READ) c->write_wants_read = 1;
+        if (n < 0 && n != KA_TP_WANT_READ && n != KA_TP_WANT_WRITE) ka_note_broken(c, n, err);
+        if (n < 0) n = 0;
+        if ((size_t)n == len && !q->keep) return 0;
+    }
+    if (ka_q_push(c, q, p, len, (size_t)n) != 0) {
+        if (!n) return KA_ENOMEM;               /* room was checked: only the allocator can fail */
+        ka_note_broken(c, KA_TP_SOCKET, KA_E(WSAENOBUFS, ENOMEM));      /* half a message is out: the stream cannot go on */
+        return 0;
+    }
+    if (n && q->keep) ka_q_sent(q, (size_t)n);
+    else if (n) q->part = (size_t)n;            /* the only unsent message; those bytes were never stored */
+    return 0;
+}
+
+/* The session is up (after the transport's handshake): the client is
+ * CONNECTED. What on_connect sends goes first; without hold_until_ready the
+ * backlog follows as soon as on_connect returns. */
+static void ka_connected(ka_client *c)
 {
     unsigned epoch;
-    int err;
-    c->conn = c->race[slot];                    /* keeps what on_socket was told */
-    c->race[slot].s = KA_INVALID_SOCKET;
-    c->race[slot].told = 0;
-    c->last_family = c->ep[c->cur_ep].addr[c->race_addr[slot]].u.sa.sa_family;
+    long rc;
+    int err = 0;
     ka_end_attempt(c);
     ka_enter(c, KA_STATE_CONNECTED);
-    c->wr_shut = 0;
-    c->read_more = 0;
+    c->wr_shut = c->peer_fin = c->read_more = 0;
+    c->ready = 0;
     c->check_at = 0;
     c->nwlog = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
@@ -1543,22 +1855,79 @@ static void ka_connected(ka_client *c, unsigned slot)
         c->cfg.cb.on_connect(c, c->cfg.user);
         if (!ka_cb_leave(c, epoch)) return;
     }
-    err = ka_flush(c);          /* whatever was queued while we were away */
-    if (err) c->pending_err = err;
+    if (!c->cfg.hold_until_ready) c->ready = 1;
+    if ((rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
 }
 
-/* An established connection ended. */
+static void ka_handshake_step(ka_client *c);
+
+/* Race slot won: its socket becomes the connection (keeping what on_socket
+ * was told), the others are closed, and the transport's session starts. */
+static void ka_session_start(ka_client *c, unsigned slot)
+{
+    int err = 0;
+    c->conn = c->race[slot];
+    c->race[slot].s = KA_INVALID_SOCKET;
+    c->race[slot].told = 0;
+    c->last_family = c->ep[c->cur_ep].addr[c->race_addr[slot]].u.sa.sa_family;
+    ka_end_attempt(c);
+    c->read_wants_write = c->write_wants_read = 0;
+    if (c->tp->open(c->tp->ctx, KA_CONN(c), c->ep[c->cur_ep].host, &c->tp_session, &err) != 0) {
+        c->tp_session = NULL;
+        c->tp_err = err;
+        ka_close_watched(c, &c->conn);
+        ka_note_failure(c, KA_REASON_TLS, err);
+        ka_attempt_failed(c);
+        return;
+    }
+    if (!c->tp->handshake) { ka_connected(c); return; }
+    c->phase = KA_PHASE_HANDSHAKE;              /* still CONNECTING: on_connect waits for the session */
+    ka_handshake_step(c);
+}
+
+
+/* The transport's session on the connection ends, then the socket. */
+static void ka_close_conn(ka_client *c, int abortive)
+{
+    ka_socket s = KA_CONN(c);
+    if (c->tp_session && c->tp->close) c->tp->close(c->tp_session);
+    c->tp_session = NULL;
+    ka_unwatch(c, &c->conn);
+    if (s == KA_INVALID_SOCKET) return;
+    if (abortive) ka_sock_abort(s);
+    else ka_sock_close(s);
+}
+
+/* Advances the handshake; up: CONNECTED, failed: a failed attempt. */
+static void ka_handshake_step(ka_client *c)
+{
+    int err = 0;
+    int rc = c->tp->handshake(c->tp_session, &err);
+    c->read_wants_write = rc == KA_TP_WANT_WRITE;
+    if (rc == KA_TP_WANT_READ || rc == KA_TP_WANT_WRITE) return;
+    if (rc == 0) { ka_connected(c); return; }
+    if (rc == KA_TP_FAILED) c->tp_err = err;
+    ka_close_conn(c, 0);
+    ka_note_failure(c, ka_tp_reason(rc, err, 1), err);
+    ka_attempt_failed(c);
+}
+
+/* An established connection ended. The session queue dies with it; the
+ * backlog stays, and with replay_until_acked what was not confirmed goes
+ * again. */
 static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
 {
     ka_disconnect_info di;
     unsigned epoch;
     unsigned long long up = ka_now_ms() - c->connected_at;
-    ka_close_watched(c, &c->conn);
+    ka_close_conn(c, 0);
     di.reason = why;
     di.sys_error = err;
     di.connected_ms = up > ULONG_MAX ? ULONG_MAX : (unsigned long)up;    /* 32-bit long: 49 days */
-    di.unsent_bytes = ka_queue_drop_partial(c);
-    if (c->finishing && c->len == 0) retry = 0;     /* nothing left to deliver: done */
+    di.unsent_bytes = ka_q_clear(c, &c->hs) + ka_q_rewind(&c->mq);
+    c->broken = KA_REASON_NONE;
+    c->ready = 0;
+    if (c->finishing && !c->mq.msgs) retry = 0;     /* nothing left to deliver: done */
     /* After a good run the next outage starts again from the first server;
      * a connection that died young counts as a failed try of this one. */
     c->next_ep = up >= c->cfg.backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
@@ -1620,7 +1989,7 @@ static void ka_check_attempt(ka_client *c, unsigned slot)
     unsigned epoch = c->epoch;
     int rc = ka_connect_result(c, c->race[slot].s);
     if (c->epoch != epoch || rc == 1) return;   /* on_log moved us, or still connecting */
-    if (rc == 0) { ka_connected(c, slot); return; }
+    if (rc == 0) { ka_session_start(c, slot); return; }
     if (rc == KA_SELF_CONNECT) {
         /* RST, not FIN: a FIN would leave TIME_WAIT on the port, and the
          * real server could not bind it for a minute. */
@@ -1634,11 +2003,15 @@ static void ka_check_attempt(ka_client *c, unsigned slot)
     ka_race_next(c);
 }
 
-/* Readiness of socket s while connecting: the lookup's signal, or one of
- * the race's attempts. */
+/* Readiness of socket s while connecting: the lookup's signal, one of
+ * the race's attempts, or the winner's handshake. */
 static void ka_connecting_ready(ka_client *c, ka_socket s)
 {
     unsigned i;
+    if (c->phase == KA_PHASE_HANDSHAKE) {
+        if (s == KA_CONN(c)) ka_handshake_step(c);
+        return;
+    }
 #ifndef KA_NO_THREADS
     if (s == c->lookup_w.s) { ka_lookup_ready(c); return; }
 #endif
@@ -1657,8 +2030,9 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
         if (c->epoch == epoch) ka_resolved(c, EAI_AGAIN);
         return;
     }
-    if (c->phase != KA_PHASE_RACE) return;
-    if (now >= c->race_deadline) {
+    if (c->phase != KA_PHASE_RACE && c->phase != KA_PHASE_HANDSHAKE) return;
+    if (now >= c->race_deadline) {             /* the TCP race and the handshake share the bound */
+        if (c->phase == KA_PHASE_HANDSHAKE) ka_close_conn(c, 0);
         ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
         ka_attempt_failed(c);
         return;
@@ -1666,34 +2040,56 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
     if (now >= c->next_try_at && c->next_addr < c->norder) ka_race_next(c);
 }
 
-/* Reads until the kernel has nothing more, but at most 16 buffers per call
- * so a peer that floods us cannot starve the timers; stopping at the bound
- * sets read_more, which makes ka_client_timeout_ms 0 and the next call read
- * on, so an edge-triggered loop (EPOLLET) never strands data. */
+/* The peer shut down its side. Without keep_writing_after_fin that ends
+ * the connection; with it, the client stops reading, says so, and keeps
+ * sending until its own side is finished too. */
+static void ka_peer_closed(ka_client *c)
+{
+    unsigned epoch;
+    if (!c->cfg.keep_writing_after_fin || c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
+    if (c->peer_fin) return;
+    c->peer_fin = 1;
+    ka_log(c, KA_LOG_INFO, "the peer closed its side: still sending");
+    if (c->cfg.cb.on_eof && c->state == KA_STATE_CONNECTED) {
+        epoch = ka_cb_enter(c);
+        c->cfg.cb.on_eof(c, c->cfg.user);
+        ka_cb_leave(c, epoch);
+    }
+}
+
+/* Reads until the transport has nothing more, but at most 16 buffers per
+ * call so a peer that floods us cannot starve the timers; stopping at the
+ * bound sets read_more, which makes ka_client_timeout_ms 0 and the next
+ * call read on, so an edge-triggered loop (EPOLLET) never strands data.
+ * The buffer is on the stack (up to KA_RECV_STACK): an idle client holds
+ * none. */
 static void ka_read(ka_client *c)
 {
-    int rounds;
+    unsigned char stack_buf[KA_RECV_STACK > 0 ? KA_RECV_STACK : 1];
+    unsigned char *buf = c->rbuf ? c->rbuf : stack_buf;
+    int rounds, err = 0;
     c->read_more = 0;
+    c->read_wants_write = 0;
     for (rounds = 0; rounds < 16; rounds++) {
-        long n = (long)recv(KA_CONN(c), (char *)c->rbuf, (ka_iolen)(c->rcap > INT_MAX ? INT_MAX : c->rcap), 0);
+        long n = c->tp->read(c->tp_session, buf, c->rcap, &err);
         if (n > 0) {
             c->last_recv = ka_now_ms();
             if (c->cfg.cb.on_data) {
                 unsigned epoch = ka_cb_enter(c);
-                c->cfg.cb.on_data(c, c->rbuf, (size_t)n, c->cfg.user);
+                c->cfg.cb.on_data(c, buf, (size_t)n, c->cfg.user);
                 if (!ka_cb_leave(c, epoch)) return;
             }
-            if ((size_t)n < c->rcap) return;    /* a short read emptied the socket: no recv() just to hear EAGAIN */
+            /* A short plain read emptied the socket: no recv() just to
+             * hear EAGAIN. A TLS record is short by nature: read on. */
+            if ((size_t)n < c->rcap && c->tp == &ka_plain) return;
             continue;
         }
-        if (n == 0) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
-        {
-            int e = ka_sock_err();
-            if (e == KA_ERR_INTR) continue;
-            if (ka_would_block(e)) return;
-            ka_lost(c, ka_classify(e, 0), e, 1);
-            return;
-        }
+        if (n == 0) { ka_peer_closed(c); return; }
+        if (n == KA_TP_WANT_WRITE) c->read_wants_write = 1;
+        if (n == KA_TP_WANT_READ || n == KA_TP_WANT_WRITE) return;
+        if (n == KA_TP_FAILED) c->tp_err = err;
+        ka_lost(c, ka_tp_reason(n, err, 0), err, 1);
+        return;
     }
     c->read_more = 1;
 }
@@ -1702,9 +2098,13 @@ static void ka_read(ka_client *c)
  * (RST) rather than leave the kernel retransmitting, then report. */
 static void ka_declare_dead(ka_client *c, ka_reason why, int err)
 {
-    ka_sock_abort(KA_CONN(c));
-    KA_CONN(c) = KA_INVALID_SOCKET;
+    ka_close_conn(c, 1);
     ka_lost(c, why, err, 1);
+}
+
+static ka_reason ka_tp_reason(long rc, int err, int connecting)
+{
+    return rc == KA_TP_FAILED ? KA_REASON_TLS : ka_classify(err, connecting);
 }
 
 /* The first look at a connection that has just sent from idle: an eighth
@@ -1788,15 +2188,37 @@ static void ka_check_link(ka_client *c, unsigned long long now)
  * one watched socket, then whatever timer is due. */
 static void ka_on_ready(ka_client *c, ka_socket s, int ready)
 {
+    long rc;
+    int err = 0;
     if (!ready || s == KA_INVALID_SOCKET) return;
     if (c->state == KA_STATE_CONNECTING) { ka_connecting_ready(c, s); return; }
-    if (c->state != KA_STATE_CONNECTED || s != KA_CONN(c)) return;     /* a socket that is gone */
-    if (c->pending_err) return;                 /* ka_on_timers reports it */
-    if (ready & KA_READ) ka_read(c);
-    if (c->state == KA_STATE_CONNECTED && (ready & KA_WRITE)) {
-        int err = ka_flush(c);
-        if (err) ka_lost(c, ka_classify(err, 0), err, 1);
+    if (c->state != KA_STATE_CONNECTED || s != KA_CONN(c) || c->broken) return;     /* gone, or ka_on_timers reports it */
+    if (((ready & KA_READ) && !c->peer_fin) || ((ready & KA_WRITE) && c->read_wants_write)) ka_read(c);
+    if (c->state != KA_STATE_CONNECTED) return;
+    if ((ready & KA_WRITE) || ((ready & KA_READ) && c->write_wants_read)) {
+        if ((rc = ka_flush(c, &err)) != 0) { ka_note_broken(c, rc, err); return; }
     }
+    if (c->peer_fin && c->wr_shut) ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1);    /* both sides done */
+}
+
+static void ka_connected_timers(ka_client *c, unsigned long long now)
+{
+    if (c->broken) { ka_lost(c, c->broken, c->broken_err, 1); return; }
+    if (c->peer_fin && c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }    /* both sides done */
+    if (c->read_more) {
+        ka_read(c);
+        if (c->state != KA_STATE_CONNECTED) return;
+        now = ka_now_ms();                      /* reading took time and moved last_recv */
+    }
+    if (c->check_at && now >= c->check_at) ka_check_link(c, now);
+    if (c->state != KA_STATE_CONNECTED) return;
+    /* After the peer's FIN nothing more will come: silence is expected. */
+    if (c->cfg.idle_timeout_ms && !c->peer_fin && now - c->last_recv >= c->cfg.idle_timeout_ms) {
+        ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
+        return;
+    }
+    if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg.heartbeat_interval_ms)
+        ka_enqueue(c, &c->hs, c->cfg.heartbeat_data, c->cfg.heartbeat_len);     /* a failure is reported next time */
 }
 
 static void ka_on_timers(ka_client *c)
@@ -1807,24 +2229,7 @@ static void ka_on_timers(ka_client *c)
         ka_connecting_timers(c, now);
         return;
     case KA_STATE_CONNECTED:
-        if (c->pending_err) { ka_lost(c, ka_classify(c->pending_err, 0), c->pending_err, 1); return; }
-        if (c->read_more) {
-            ka_read(c);
-            if (c->state != KA_STATE_CONNECTED) return;
-            now = ka_now_ms();                  /* reading took time and moved last_recv */
-        }
-        if (c->check_at && now >= c->check_at) ka_check_link(c, now);
-        if (c->state != KA_STATE_CONNECTED) return;
-        if (c->cfg.idle_timeout_ms && now - c->last_recv >= c->cfg.idle_timeout_ms) {
-            ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
-            return;
-        }
-        if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0 && now - c->last_send >= c->cfg.heartbeat_interval_ms) {
-            int err;
-            ka_queue_push(c, c->cfg.heartbeat_data, c->cfg.heartbeat_len);
-            err = ka_flush(c);
-            if (err) ka_lost(c, ka_classify(err, 0), err, 1);
-        }
+        ka_connected_timers(c, now);
         return;
     case KA_STATE_BACKOFF:
         if (now >= c->retry_at) ka_begin_attempt(c);
@@ -2072,13 +2477,25 @@ static void *ka_carve(unsigned char *base, size_t *at, const void *src, size_t n
 
 static size_t ka_round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* One block holds everything, in this order: the client, the servers
+/* One block holds the client, in this order: the client, the servers
  * (pointers first, then address slots, then strings), the heartbeat
- * bytes, the send queue and its end bitmap, the receive buffer. With c
- * NULL it only measures; else it lays the block out in c. The queue and
- * the receive buffer are not written here, so the pages they span stay
+ * bytes, the receive buffer if it is too large for the stack, and in
+ * no-heap mode the queues' storage (from ka_client_new the queues grow on
+ * demand instead). With c NULL it only measures; else it lays the block
+ * out in c. Buffers are not written here, so the pages they span stay
  * untouched until used. */
-static size_t ka_layout(const ka_config *k, ka_client *c)
+/* A handshake is small: room of its own up to 4 KiB by default. */
+static size_t ka_session_cap(const ka_config *k)
+{
+    if (k->session_buffer_size) return k->session_buffer_size;
+    return k->send_buffer_size < 4096 ? k->send_buffer_size : 4096;
+}
+
+/* Room for the message lengths of a queue of cap bytes: one byte for each
+ * message of 8 bytes or more, and at least 64 messages. */
+static size_t ka_lens_cap(size_t cap) { return cap / 8 + 64; }
+
+static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues)
 {
     unsigned char *base = (unsigned char *)c;
     size_t at = sizeof(ka_client), i, n = ka_server_count(k);
@@ -2115,22 +2532,41 @@ static size_t ka_layout(const ka_config *k, ka_client *c)
     if (c) {
         c->ep = ep;
         c->nep = (unsigned)n;
-        c->cap = k->send_buffer_size;
-        c->q = base + at;
-        c->ends = c->q + c->cap;
-        memset(c->ends, 0, (c->cap + 7) / 8);
         c->rcap = k->recv_buffer_size;
-        c->rbuf = c->ends + (c->cap + 7) / 8;
+        c->rbuf = k->recv_buffer_size > KA_RECV_STACK ? base + at : NULL;
     }
-    at += k->send_buffer_size + (k->send_buffer_size + 7) / 8 + k->recv_buffer_size;
+    if (k->recv_buffer_size > KA_RECV_STACK) at += k->recv_buffer_size;
+    if (fixed_queues) {                         /* no-heap mode: the queues' whole storage, touched only as used */
+        ka_queue *q[2];
+        size_t j;
+        if (c) { q[0] = &c->hs; q[1] = &c->mq; }
+        for (j = 0; j < 2; j++) {
+            size_t cap = j ? k->send_buffer_size : ka_session_cap(k), lens = ka_lens_cap(cap);
+            if (c) {
+                q[j]->data.buf = base + at;
+                q[j]->lens.buf = base + at + cap;
+                q[j]->data.size = q[j]->data.max = cap;
+                q[j]->lens.size = q[j]->lens.max = lens;
+                q[j]->data.fixed = q[j]->lens.fixed = 1;
+            }
+            at += cap + lens;
+        }
+    }
     return ka_round8(at);
 }
 
-static size_t ka_block_size(const ka_config *cfg) { return ka_layout(cfg, NULL); }
-
 size_t ka_client_size(const ka_config *cfg)
 {
-    return cfg && ka_config_ok(cfg) ? ka_block_size(cfg) : 0;
+    return cfg && ka_config_ok(cfg) ? ka_layout(cfg, NULL, 1) : 0;
+}
+
+static void ka_queue_init(ka_queue *q, size_t cap, int keep)
+{
+    q->cap = cap;
+    q->keep = keep;
+    if (q->data.fixed) return;
+    q->data.max = cap;
+    q->lens.max = ka_lens_cap(cap);
 }
 
 static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
@@ -2145,7 +2581,10 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
     c->cfg.bind_interface = NULL;
     c->cfg.heartbeat_data = NULL;
     c->cfg.heartbeat_len = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
-    ka_layout(cfg, c);
+    ka_layout(cfg, c, !owned);
+    ka_queue_init(&c->hs, ka_session_cap(cfg), 0);
+    ka_queue_init(&c->mq, cfg->send_buffer_size, cfg->replay_until_acked);
+    c->tp = cfg->transport ? cfg->transport : &ka_plain;
     for (i = 0; i < c->nep; i++)
         if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, c->ep[i].port, &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
     if (cfg->bind_address) {
@@ -2167,7 +2606,7 @@ int ka_client_new(ka_client **out, const ka_config *cfg)
     void *mem;
     if (out) *out = NULL;
     if (!out || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
-    mem = cfg->mem_alloc ? cfg->mem_alloc(ka_block_size(cfg), cfg->mem_user) : malloc(ka_block_size(cfg));
+    mem = cfg->mem_alloc ? cfg->mem_alloc(ka_layout(cfg, NULL, 0), cfg->mem_user) : malloc(ka_layout(cfg, NULL, 0));
     if (!mem) return KA_ENOMEM;
     if (ka_net_init() != 0) {
         if (cfg->mem_alloc) cfg->mem_free(mem, cfg->mem_user);
@@ -2183,7 +2622,7 @@ int ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg
     if (out) *out = NULL;
     if (!out || !mem || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
     /* the block holds pointers and 64-bit counters */
-    if (size < ka_block_size(cfg) || (size_t)mem % sizeof(unsigned long long) != 0 || (size_t)mem % sizeof(void *) != 0)
+    if (size < ka_layout(cfg, NULL, 1) || (size_t)mem % sizeof(unsigned long long) != 0 || (size_t)mem % sizeof(void *) != 0)
         return KA_EINVAL;
     if (ka_net_init() != 0) return KA_ENOMEM;
     *out = ka_setup(mem, cfg, 0);
@@ -2202,39 +2641,69 @@ int ka_client_start(ka_client *c)
 
 int ka_client_send(ka_client *c, const void *data, size_t len)
 {
+    ka_queue *q;
+    int rc;
     if (!c || (!data && len)) return KA_EINVAL;
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
     if (c->finishing) return KA_ESTATE;
     if (len == 0) return 0;
-    if (len > c->cap) return KA_EMSGSIZE;
-    if (len > c->cap - c->len) return KA_EAGAIN;
-    if (c->state == KA_STATE_CONNECTED && c->len == 0 && !c->pending_err) {
-        /* Nothing queued: the kernel takes it straight from the caller's
-         * buffer, and only what it leaves is copied, as a message already
-         * partly written. Bulk senders skip the copy altogether. */
-        size_t n = ka_send_some(c, (const unsigned char *)data, len, &c->pending_err);
-        if (n == len) return 0;
-        ka_queue_push(c, (const unsigned char *)data + n, len - n);
-        c->mid_msg = n > 0;
-        return 0;
-    }
-    ka_queue_push(c, data, len);        /* fits: checked above */
-    if (c->state == KA_STATE_CONNECTED && !c->pending_err) c->pending_err = ka_flush(c);
-    return 0;
+    /* Before the session is ready, messages belong to this connection's
+     * handshake and go first; the rest is backlog. */
+    q = c->state == KA_STATE_CONNECTED && !c->ready ? &c->hs : &c->mq;
+    if (len > q->cap) return KA_EMSGSIZE;
+    rc = ka_enqueue(c, q, data, len);
+    return ka_leave(c, rc);
 }
 
 int ka_client_finish(ka_client *c)
 {
+    long rc;
+    int err = 0;
     if (!c) return KA_EINVAL;
     if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
     c->finishing = 1;
     if (c->state == KA_STATE_CONNECTED) {
-        if (!c->pending_err) c->pending_err = ka_flush(c);  /* half-closes at once if the queue is empty */
-    } else if (c->len == 0) {
+        if (!c->broken && (rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);  /* half-closes at once if all is out */
+    } else if (!c->mq.msgs) {
         ka_end_attempt(c);              /* nothing to deliver, no connection to close */
         ka_enter(c, KA_STATE_STOPPED);
     }
-    return 0;
+    return ka_leave(c, 0);
+}
+
+int ka_client_ready(ka_client *c)
+{
+    long rc;
+    int err = 0;
+    if (!c) return KA_EINVAL;
+    if (c->state != KA_STATE_CONNECTED) return KA_ESTATE;
+    if (c->ready) return 0;
+    c->ready = 1;
+    if (!c->broken && (rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
+    return ka_leave(c, 0);
+}
+
+int ka_client_ack(ka_client *c, size_t messages)
+{
+    int rc;
+    if (!c) return KA_EINVAL;
+    if (!c->mq.keep) return KA_ESTATE;
+    rc = ka_q_ack(&c->mq, messages);
+    if (!c->mq.msgs) {                          /* all confirmed: a burst's memory comes back */
+        ka_ring_trim(c, &c->mq.data);
+        ka_ring_trim(c, &c->mq.lens);
+    }
+    return rc;
+}
+
+size_t ka_client_pending(const ka_client *c) { return c ? ka_q_unsent(&c->hs) + ka_q_unsent(&c->mq) : 0; }
+size_t ka_client_unacked(const ka_client *c) { return c && c->mq.keep ? c->mq.done_bytes + c->mq.part : 0; }
+size_t ka_client_unacked_messages(const ka_client *c) { return c && c->mq.keep ? c->mq.done_msgs : 0; }
+
+const char *ka_client_transport_error(const ka_client *c)
+{
+    if (!c || !c->tp_err || !c->tp->strerror) return NULL;
+    return c->tp->strerror(c->tp->ctx, c->tp_err);
 }
 
 void ka_client_disconnect(ka_client *c)
@@ -2271,7 +2740,13 @@ void ka_client_stop(ka_client *c)
 static void ka_release(ka_client *c)
 {
     ka_end_attempt(c);
-    ka_close_watched(c, &c->conn);
+    ka_close_conn(c, 0);
+    ka_q_clear(c, &c->hs);
+    ka_q_clear(c, &c->mq);
+    ka_dealloc(c, c->mq.data.fixed ? NULL : c->mq.data.buf);   /* small rings are kept while in use */
+    ka_dealloc(c, c->mq.lens.fixed ? NULL : c->mq.lens.buf);
+    ka_dealloc(c, c->hs.data.fixed ? NULL : c->hs.data.buf);
+    ka_dealloc(c, c->hs.lens.fixed ? NULL : c->hs.lens.buf);
 #ifndef KA_NO_THREADS
     if (c->lookup) ka_lookup_release(c->lookup);    /* a running lookup frees it when it ends */
 #endif
@@ -2287,7 +2762,7 @@ void ka_client_free(ka_client *c)
     if (c->depth > 0) {
         /* From a callback: stop now, release when the library call returns. */
         ka_end_attempt(c);
-        ka_close_watched(c, &c->conn);
+        ka_close_conn(c, 0);
         ka_enter(c, KA_STATE_STOPPED);
         c->free_pending = 1;
         return;
@@ -2296,7 +2771,6 @@ void ka_client_free(ka_client *c)
 }
 
 ka_state ka_client_state(const ka_client *c) { return c ? c->state : KA_STATE_STOPPED; }
-size_t ka_client_pending(const ka_client *c) { return c ? c->len : 0; }
 
 int ka_client_endpoint(const ka_client *c)
 {
@@ -2372,10 +2846,10 @@ long ka_client_timeout_ms(const ka_client *c)
     case KA_STATE_BACKOFF:
         return ka_until(c->retry_at, now);
     case KA_STATE_CONNECTED:
-        if (c->pending_err || c->read_more) return 0;
+        if (c->broken || c->read_more || (c->peer_fin && c->wr_shut)) return 0;
         if (c->check_at) t = ka_until(c->check_at, now);
-        if (c->cfg.idle_timeout_ms) t = ka_sooner(t, c->last_recv + c->cfg.idle_timeout_ms, now);
-        if (c->cfg.heartbeat_interval_ms && !c->finishing && c->len == 0) t = ka_sooner(t, c->last_send + c->cfg.heartbeat_interval_ms, now);
+        if (c->cfg.idle_timeout_ms && !c->peer_fin) t = ka_sooner(t, c->last_recv + c->cfg.idle_timeout_ms, now);
+        if (ka_heartbeat_due(c)) t = ka_sooner(t, c->last_send + c->cfg.heartbeat_interval_ms, now);
         return t;
     default:
         return -1;
@@ -2514,7 +2988,7 @@ const char *ka_reason_str(ka_reason r)
     static const char *const names[] = {
         "none", "peer closed", "peer reset", "timeout", "unreachable", "refused",
         "connect timeout", "name resolution failed", "idle timeout", "local", "socket error",
-        "peer stalled (window closed)", "aborted by the local stack"
+        "peer stalled (window closed)", "aborted by the local stack", "TLS / transport failure"
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown reason";
 }
@@ -2594,6 +3068,7 @@ const char *ka_sys_strerror(ka_reason reason, int sys_error)
 {
     size_t i;
     if (sys_error == 0) return "no system error";
+    if (reason == KA_REASON_TLS) return "transport error (see ka_client_transport_error)";
     if (reason == KA_REASON_RESOLVE) {
         for (i = 0; i < sizeof ka_gai_texts / sizeof ka_gai_texts[0]; i++)
             if (ka_gai_texts[i].code == sys_error) return ka_gai_texts[i].text;

@@ -74,7 +74,8 @@ typedef enum ka_reason {
     KA_REASON_LOCAL,           /* ka_client_disconnect() / ka_client_stop() */
     KA_REASON_ERROR,           /* any other socket error: see sys_error */
     KA_REASON_STALLED,         /* the peer answered but kept its receive window closed for stall_timeout_ms */
-    KA_REASON_ABORTED          /* ECONNABORTED: the local stack aborted the connection (e.g. `ss -K`, a mobile OS on a network change) */
+    KA_REASON_ABORTED,         /* ECONNABORTED: the local stack aborted the connection (e.g. `ss -K`, a mobile OS on a network change) */
+    KA_REASON_TLS              /* the transport's session failed (TLS handshake, certificate, alert): sys_error is the transport's code, ka_client_transport_error() its text */
 } ka_reason;
 
 typedef struct ka_disconnect_info {
@@ -129,7 +130,61 @@ typedef struct ka_callbacks {
      * value as sys_error) and the race goes on with the next. It must not
      * call back into the client. */
     int  (*on_configure)(ka_client *c, ka_socket s, void *user);
+    /* With keep_writing_after_fin: the peer has shut down its side (FIN)
+     * and every byte it sent went to on_data. The client keeps sending its
+     * queue; the connection ends (KA_REASON_PEER_CLOSED) once the client's
+     * own side is finished (ka_client_finish, everything written) or the
+     * peer resets. */
+    void (*on_eof)(ka_client *c, void *user);
 } ka_callbacks;                 /* any member may be NULL */
+
+/* ---- transports ---------------------------------------------------------- */
+
+/* What a transport's calls return besides a byte count. */
+#define KA_TP_WANT_READ  (-1)   /* would block until the socket is readable */
+#define KA_TP_WANT_WRITE (-2)   /* would block until the socket is writable */
+#define KA_TP_SOCKET     (-3)   /* the socket failed: *err is errno (a WSA code on Windows) */
+#define KA_TP_FAILED     (-4)   /* the transport failed (TLS alert, bad certificate...): *err is its own code */
+
+/* A transport carries the application's bytes over each connection: TLS
+ * adapters (transport/ka_openssl.h, transport/ka_mbedtls.h) fill one in;
+ * NULL in ka_config means plain TCP, which goes through this same
+ * interface. The client calls open() on every new connection, handshake()
+ * until the session is up (on_connect comes only then), read()/write()
+ * for data, shutdown() to end its write side, close() before it closes the
+ * socket. A new connection always starts a new session: the send queue
+ * holds application messages, never transport records, so what is
+ * replayed after a reconnect is plaintext. Every call is made from the
+ * client's thread; none may block or call back into the client. */
+typedef struct ka_transport {
+    void *ctx;                  /* the transport's own, passed back to open() and strerror() */
+    /* A connection to host (the endpoint's name or address: for SNI and
+     * the certificate check) is up on s. 0 with the session in *session,
+     * or KA_TP_FAILED with *err. */
+    int  (*open)(void *ctx, ka_socket s, const char *host, void **session, int *err);
+    /* Advances the handshake: 0 once the session is up (peer verified),
+     * KA_TP_WANT_READ/WRITE, or KA_TP_SOCKET/KA_TP_FAILED with *err.
+     * NULL: there is none. */
+    int  (*handshake)(void *session, int *err);
+    /* Up to len bytes: > 0 read, 0 the peer's orderly end, or a KA_TP_ code. */
+    long (*read)(void *session, void *buf, size_t len, int *err);
+    /* Up to len bytes: > 0 written, or a KA_TP_ code; after a WANT the same
+     * bytes come again (maybe from another address, and maybe more). */
+    long (*write)(void *session, const void *buf, size_t len, int *err);
+    /* Nonzero when read() has bytes without the socket being readable
+     * (decrypted and buffered). NULL: never. */
+    int  (*pending)(void *session);
+    /* Sends the end of the write side (TLS close_notify): 0 done, or a
+     * KA_TP_ code. The library then shuts down the socket's write side.
+     * NULL: nothing to send. */
+    int  (*shutdown)(void *session, int *err);
+    /* Ends the session; the library closes the socket right after. */
+    void (*close)(void *session);
+    /* Text for one of the transport's own codes (KA_REASON_TLS's
+     * sys_error); may use a buffer in ctx, valid until the next call. */
+    const char *(*strerror)(void *ctx, int err);
+    const char *name;           /* for logs: "TLS (OpenSSL 3.0.15)" */
+} ka_transport;
 
 /* One server of several (ka_config.endpoints); host and port as in
  * ka_config. */
@@ -223,6 +278,13 @@ typedef struct ka_config {
      * Neither may call back into the client. */
     int  (*resolve)(ka_client *c, const char *host, const char *port, int family, void *user);
     void (*resolve_cancel)(ka_client *c, void *user);
+
+    /* Sessions for real protocols */
+    int      hold_until_ready;        /* 1: after each connect only what is sent from on_connect until ka_client_ready() goes out; the backlog waits */
+    int      replay_until_acked;      /* 1: messages the kernel took are kept until ka_client_ack() and sent again on the next connection */
+    int      keep_writing_after_fin;  /* 1: the peer's FIN ends its side only (on_eof); the client keeps sending */
+    size_t   session_buffer_size;     /* room for what is sent before the session is ready, apart from the backlog (0 = the smaller of send_buffer_size and 4096) */
+    const ka_transport *transport;    /* NULL = plain TCP; e.g. TLS from transport/ka_openssl.h */
 } ka_config;
 
 #define KA_MAX_ENDPOINTS 16
@@ -274,10 +336,11 @@ int         ka_client_new(ka_client **out, const ka_config *cfg);
 size_t      ka_client_size(const ka_config *cfg);
 int         ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg);
 
-/* Starts the first attempt at once: resolves (this may block for a host
- * name) and issues a non-blocking connect. Runs no callback but on_log; a
- * failure is reported by the next poll/process. Allowed from IDLE and from
- * STOPPED (a restart, e.g. after giving up); KA_ESTATE otherwise. */
+/* Starts the first attempt at once: a name lookup (on a helper thread,
+ * never blocking the caller) or, for an address, the first connect.
+ * Runs no callback but on_log (and on_socket); a failure is reported by the
+ * next poll/process. Allowed from IDLE and from STOPPED (a restart, e.g.
+ * after giving up); KA_ESTATE otherwise. */
 int         ka_client_start(ka_client *c);
 
 /* One select() round: waits for the socket or the next timer, whichever is
@@ -290,24 +353,46 @@ int         ka_client_poll(ka_client *c, int timeout_ms);
 /* Takes the whole message, or nothing: KA_EAGAIN when it does not fit in
  * what is left of send_buffer_size now, KA_EMSGSIZE when it is larger than
  * send_buffer_size and so can never fit. Connected with nothing queued, the
- * kernel takes it straight from data and only what it leaves is copied;
- * otherwise it is copied into the queue. Allowed in every state but STOPPED
- * (KA_ENOTCONN) and finishing (KA_ESTATE); queued data goes out as soon as
- * a connection is up.
- * Messages never handed to the kernel survive a reconnect and go first; a
- * message partly written when a connection died is dropped, its remainder
- * counted in ka_disconnect_info.unsent_bytes. len 0 is a no-op, except
- * that a STOPPED client still answers KA_ENOTCONN. */
+ * kernel takes it straight from data and only what it leaves is copied
+ * (with replay_until_acked the message is kept as well); otherwise it is
+ * copied into the queue. Allowed in every state but STOPPED (KA_ENOTCONN)
+ * and finishing (KA_ESTATE).
+ * Two queues: what is sent while a connection's session is not ready (from
+ * on_connect, and with hold_until_ready until ka_client_ready) goes on the
+ * wire first, in order, with room of its own (session_buffer_size), and
+ * dies with that connection; everything else is the backlog, which goes
+ * out once the session is ready. Backlog messages never handed to the
+ * kernel survive a reconnect; a message partly written when a connection
+ * died is dropped, its remainder counted in ka_disconnect_info.unsent_bytes
+ * (with replay_until_acked it is kept whole and sent again). Each message
+ * costs 1-5 bytes of bookkeeping (1 under 128 bytes), bounded by an eighth
+ * of the queue plus 64 bytes: messages under 8 bytes fill it sooner. len 0
+ * is a no-op, except that a STOPPED client still answers KA_ENOTCONN. */
 int         ka_client_send(ka_client *c, const void *data, size_t len);
 
 /* Graceful end: accept no more messages (ka_client_send returns
- * KA_ESTATE), deliver what is queued (reconnecting if need be, as usual),
- * then shut down the write side (FIN) and stop heartbeats. The connection
- * stays open for reading: when the peer closes it, on_disconnect reports
+ * KA_ESTATE), deliver what is queued (reconnecting if need be, as usual;
+ * with replay_until_acked, until it is acknowledged), then shut down the
+ * write side (FIN) and stop heartbeats. The connection stays open for
+ * reading: when the peer closes it, on_disconnect reports
  * KA_REASON_PEER_CLOSED (or whatever ended it) and the client is STOPPED
  * without a retry. With nothing queued and no connection it stops at once.
  * ka_client_stop still ends it at any time. KA_ESTATE when IDLE or STOPPED. */
 int         ka_client_finish(ka_client *c);
+
+/* The session is ready (e.g. MQTT CONNACK, redis +OK): with
+ * hold_until_ready, the backlog and heartbeats go out from now on, in
+ * order. 0 (also when already ready, or without hold_until_ready);
+ * KA_ESTATE when not connected. */
+int         ka_client_ready(ka_client *c);
+
+/* With replay_until_acked: the peer's protocol confirmed the `messages`
+ * oldest messages handed to the kernel (MQTT PUBACK, a line number...);
+ * they are dropped from the queue. 0; KA_EINVAL if fewer than that many
+ * messages were handed over whole (nothing is dropped then); KA_ESTATE
+ * without replay_until_acked. Messages sent before the session was ready
+ * and heartbeats are not counted: they belong to their connection. */
+int         ka_client_ack(ka_client *c, size_t messages);
 
 /* Drops the current connection (or connect attempt), runs on_disconnect
  * with KA_REASON_LOCAL if a connection was up, and schedules a reconnect per
@@ -340,7 +425,18 @@ int         ka_client_endpoint(const ka_client *c);
  * thread. KA_ESTATE when no lookup is waiting for an answer (late or
  * cancelled). */
 int         ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs, size_t n, int error);
-size_t      ka_client_pending(const ka_client *c); /* bytes queued, not yet handed to the kernel */
+
+/* Bytes queued and not yet handed to the kernel (both queues). With
+ * replay_until_acked, ka_client_unacked is the bytes handed over and not
+ * yet confirmed; send_buffer_size bounds the backlog's pending plus
+ * unacked. ka_client_unacked_messages counts those messages. */
+size_t      ka_client_pending(const ka_client *c);
+size_t      ka_client_unacked(const ka_client *c);
+size_t      ka_client_unacked_messages(const ka_client *c);
+
+/* Text for the last KA_REASON_TLS failure (the transport's strerror), or
+ * NULL when there was none. Valid until the next call into the client. */
+const char *ka_client_transport_error(const ka_client *c);
 
 /* ---- the application's own select() loop ---------------------------------- */
 

@@ -50,7 +50,7 @@ static unsigned char pat(size_t i) { return (unsigned char)(((unsigned)i * 26544
 
 /* ---- everything about one input ---- */
 
-enum { A_NONE, A_SEND, A_SEND_BIG, A_DISCONNECT, A_RETRY, A_STOP, A_FREE, A_PENDING, A_N };
+enum { A_NONE, A_SEND, A_SEND_BIG, A_DISCONNECT, A_RETRY, A_STOP, A_FREE, A_PENDING, A_READY, A_ACK, A_N };
 
 typedef struct fz {
     ka_client *c;
@@ -95,7 +95,9 @@ static void check_client(const fz *f)
     if (!f->c) return;
     st = ka_client_state(f->c);
     if ((unsigned)st > KA_STATE_STOPPED) abort();
-    if (ka_client_pending(f->c) > f->cfg.send_buffer_size) abort();
+    /* the backlog within its bound, plus the session queue's own room */
+    if (ka_client_pending(f->c) + ka_client_unacked(f->c) > f->cfg.send_buffer_size + 4096) abort();
+    if (ka_client_unacked(f->c) > f->cfg.send_buffer_size) abort();
 }
 
 /* One application call, from the top level or from a callback. */
@@ -127,6 +129,16 @@ static void app_call(fz *f, int action)
         if (f->depth > 0 && !f->freed) { ka_client_free(c); f->freed = 1; }
         break;
     case A_PENDING: (void)ka_client_pending(c); (void)ka_client_timeout_ms(c); (void)ka_client_want(c); break;
+    case A_READY:
+        rc = ka_client_ready(c);
+        if (rc != 0 && rc != KA_ESTATE) abort();
+        break;
+    case A_ACK: {
+        size_t k = ka_client_unacked_messages(c);
+        rc = ka_client_ack(c, k ? 1 + f->msg_counter % k : 0);
+        if (rc != 0 && !(rc == KA_ESTATE && !f->cfg.replay_until_acked)) abort();
+        break;
+    }
     default: break;
     }
 }
@@ -277,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     f.cfg.connect_timeout_ms = 40;
     f.cfg.send_buffer_size = sbuf[u8(&r) % 5];
     f.cfg.recv_buffer_size = rbuf[u8(&r) % 5];
-    f.cfg.backoff_initial_ms = u8(&r) % 3;
+    f.cfg.backoff_initial_ms = 1 + u8(&r) % 3;
     f.cfg.backoff_max_ms = f.cfg.backoff_initial_ms + u8(&r) % 2;
     f.cfg.backoff_jitter = (flags & 2) ? 1.0 : 0.0;
     f.cfg.max_attempts = (flags & 4) ? 1 + u8(&r) % 3 : 0;
@@ -289,6 +301,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         if (f.cfg.send_buffer_size < 2) f.cfg.send_buffer_size = 64;
     }
     if (flags & 32) f.cfg.idle_timeout_ms = 2 + u8(&r) % 20;
+    {   /* the session flags */
+        unsigned sess = u8(&r);
+        f.cfg.hold_until_ready = (int)(sess & 1);
+        f.cfg.replay_until_acked = (int)((sess >> 1) & 1);
+        f.cfg.keep_writing_after_fin = (int)((sess >> 2) & 1);
+        if (sess & 8) f.cfg.session_buffer_size = 1 + sess % 97;
+    }
     no_heap = (flags & 64) != 0;
     for (i = 0; i < 4; i++) for (j = 0; j < 8; j++) f.script[i][j] = (unsigned char)u8(&r);
     /* callback scripts act only every few calls unless the input insists */

@@ -56,14 +56,14 @@ SAN_PROGS = unit harden soak
 # them up and counts a crash, a sanitizer report or a non-zero exit as a
 # failure. The soak runs 500 cycles under the tools (leaks, not RSS).
 suite-asan-clang: $(SAN_PROGS:%=$(HB)/clang/%)
-	@$(SAN_ENV) KA_HARDEN_QUICK=1 KA_SOAK_CYCLES=1000 sh test/sumrun.sh $(^:%=./%)
+	@$(SAN_ENV) KA_HARDEN_QUICK=1 KA_TEST_QUICK=1 KA_SOAK_CYCLES=1000 sh test/sumrun.sh $(^:%=./%)
 
 suite-asan-gcc: $(SAN_PROGS:%=$(HB)/gcc/%)
-	@$(SAN_ENV) KA_HARDEN_QUICK=1 KA_SOAK_CYCLES=1000 sh test/sumrun.sh $(^:%=./%)
+	@$(SAN_ENV) KA_HARDEN_QUICK=1 KA_TEST_QUICK=1 KA_SOAK_CYCLES=1000 sh test/sumrun.sh $(^:%=./%)
 
 suite-valgrind: test/unit $(HARDEN_PROGS)
 	@if ! command -v $(VALGRIND) >/dev/null 2>&1; then echo "valgrind: not installed"; echo "0 passed, 0 failed, 1 skipped"; \
-	else KA_HARDEN_QUICK=1 KA_SOAK_CYCLES=500 sh test/sumrun.sh "$(VG) ./test/unit" "$(VG) ./test/harden" "$(VG) ./test/soak"; fi
+	else KA_HARDEN_QUICK=1 KA_TEST_QUICK=1 KA_SOAK_CYCLES=500 sh test/sumrun.sh "$(VG) ./test/unit" "$(VG) ./test/harden" "$(VG) ./test/soak"; fi
 
 suite-harden: test/harden
 	@./test/harden

@@ -22,7 +22,7 @@ result() {  # name status(0 pass, 1 fail, 2 skip) [why]
 }
 
 if command -v "$CPPCHECK" >/dev/null 2>&1; then
-    "$CPPCHECK" --enable=warning,style,performance,portability --std=c99 --inline-suppr \
+    "$CPPCHECK" -j2 --enable=warning,style,performance,portability --std=c99 --inline-suppr \
         --suppressions-list=test/cppcheck.supp --error-exitcode=1 -q -I. -Itest $SRC > "$out" 2>&1
     rc=$?
     sed 's/^/    /' "$out"
@@ -33,11 +33,14 @@ fi
 
 if command -v "$CLANG_TIDY" >/dev/null 2>&1; then
     bad=0
+    # two files at a time (one per core); -quiet still prints "N warnings
+    # generated" for suppressed ones on stderr, so findings are read off the text
+    for f in $SRC; do echo "$f"; done |
+        xargs -P 2 -I{} sh -c '"$0" -quiet "$1" -- -std=c99 -I. -Itest > "$1.tidy" 2>&1; :' "$CLANG_TIDY" {}
     for f in $SRC; do
-        # -quiet still prints "N warnings generated" for suppressed ones on stderr
-        if ! "$CLANG_TIDY" -quiet "$f" -- -std=c99 -I. -Itest > "$out" 2>&1; then bad=1; fi
-        grep -E -A3 'warning:|error:' "$out" | sed 's/^/    /'
-        grep -qE 'warning:|error:' "$out" && bad=1
+        grep -E -A3 'warning:|error:' "$f.tidy" | sed 's/^/    /'
+        grep -qE 'warning:|error:' "$f.tidy" && bad=1
+        rm -f "$f.tidy"
     done
     result "clang-tidy finds nothing (.clang-tidy)" $bad
 else

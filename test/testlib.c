@@ -83,6 +83,12 @@ static void t_watchdog(int seconds) { alarm((unsigned)seconds); }
 
 /* ---- harness ---- */
 
+int t_quick(void)
+{
+    const char *q = getenv("KA_TEST_QUICK");
+    return q && *q && *q != '0';
+}
+
 static int t_cur_failed, t_cur_skipped;
 
 void t_fail(const char *file, int line, const char *what)

@@ -38,6 +38,10 @@ int  t_run(const t_case *cases, size_t n, int argc, char **argv);
 
 /* ---- time ---- */
 
+/* 1 under the sanitizers, valgrind and emulators (KA_TEST_QUICK): loops
+ * that only add confidence run fewer times. */
+int t_quick(void);
+
 unsigned long long t_now_ms(void);
 void t_sleep_ms(int ms);
 

@@ -28,6 +28,13 @@
 #include <pthread.h>
 #endif
 
+#ifdef _WIN32
+#define KA_TEST_SHUT_WR SD_SEND
+#else
+#define KA_TEST_SHUT_WR SHUT_WR
+#endif
+#define KA_TEST_RING_KEEP 16384     /* the library keeps an empty ring up to this size */
+
 /* A connected pair: client c, and the peer end p the test drives. */
 typedef struct t_pair {
     ka_client *c;
@@ -258,7 +265,7 @@ static void every_error_code_has_a_name(void)
         for (j = 0; j < i; j++) CHECK(strcmp(ka_strerror(codes[i]), ka_strerror(codes[j])) != 0);
     }
     CHECK(strcmp(ka_strerror(12345), "unknown error") == 0);
-    for (i = KA_REASON_NONE; i <= KA_REASON_ABORTED; i++) {
+    for (i = KA_REASON_NONE; i <= KA_REASON_TLS; i++) {
         CHECK(strcmp(ka_reason_str((ka_reason)i), "unknown reason") != 0);
         for (j = 0; j < i; j++) CHECK(strcmp(ka_reason_str((ka_reason)i), ka_reason_str((ka_reason)j)) != 0);
     }
@@ -268,6 +275,7 @@ static void every_error_code_has_a_name(void)
     CHECK_EQ(KA_REASON_ERROR, 10);              /* enum order is part of the contract */
     CHECK_EQ(KA_REASON_STALLED, 11);
     CHECK_EQ(KA_REASON_ABORTED, 12);
+    CHECK_EQ(KA_REASON_TLS, 13);
     CHECK_EQ(KA_EMSGSIZE, -8);
     CHECK_EQ(KA_STATE_STOPPED, 4);
 }
@@ -641,7 +649,8 @@ static size_t send_pattern(ka_client *c, size_t from, size_t upto)
     unsigned char msg[1024];
     size_t i, n = from;
     while (n < upto) {
-        size_t len = upto - n < sizeof msg ? upto - n : sizeof msg;
+        size_t len = sizeof msg;
+        if (upto - n < len) len = upto - n;
         for (i = 0; i < len; i++) msg[i] = (unsigned char)((n + i) % 251);
         if (ka_client_send(c, msg, len) != 0) break;
         n += len;
@@ -678,11 +687,11 @@ static void stalled_peer_is_not_a_dead_one(void)
         size_t before = sent;
         sent = send_pattern(t.c, sent, total);
         if (sent == before && !stalled_at) stalled_at = t_now_ms();
-        if (stalled_at && t_now_ms() - stalled_at >= 5000) break;
+        if (stalled_at && t_now_ms() - stalled_at >= 3000) break;
         ka_client_poll(t.c, 20);
     }
     CHECK(stalled_at != 0);                     /* the window really closed */
-    CHECK_EQ(t.rec.disconnects, 0);             /* 5 s stalled, deadline 2 s: still up */
+    CHECK_EQ(t.rec.disconnects, 0);             /* 3 s stalled, deadline 2 s: still up */
     CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTED);
     CHECK(ka_client_pending(t.c) > 0);
     while (got < sent && t_now_ms() < end) {    /* the peer reads again: all that was taken arrives */
@@ -752,7 +761,7 @@ static void connect_timeout_is_not_cut_by_a_shorter_user_timeout(void)
         if (ka_client_state(fillers[nfill++]) != KA_STATE_CONNECTED) break;
     }
     t_config(&k, "127.0.0.1", port, &rec);
-    k.connect_timeout_ms = 2500;
+    k.connect_timeout_ms = 1500;                /* the kernel would give up at the first SYN retry, ~1 s */
     k.user_timeout_ms = 200;
     k.keepalive_idle_ms = k.keepalive_interval_ms = 1000;
     k.keepalive_count = 1;
@@ -767,7 +776,7 @@ static void connect_timeout_is_not_cut_by_a_shorter_user_timeout(void)
     ka_client_free(c);
     if (rec.last_ri.reason == KA_REASON_REFUSED) SKIP("this kernel answers a full backlog with RST");
     CHECK_EQ(rec.last_ri.reason, KA_REASON_CONNECT_TIMEOUT);
-    CHECK(took >= 2490 && took < 4500);
+    CHECK(took >= 1490 && took < 3500);
 }
 
 /* Clients started together draw unrelated delays: 200 default seeds in one
@@ -855,6 +864,7 @@ static void processes_started_together_draw_unrelated_delays(void)
     int fds[N], i, n = 0, distinct, most, status;
     char port[16], buf[32];
     CHECK(t_free_port(port, sizeof port) == 0);
+    if (t_quick()) SKIP("200 processes: not under sanitizers, valgrind or emulators (KA_TEST_QUICK)");
     if (!unit_argv0 || access(unit_argv0, X_OK) != 0) SKIP("cannot re-execute the test program");
     for (i = 0; i < N; i++) {
         int p[2];
@@ -1002,7 +1012,7 @@ static void sockets_never_leak_into_exec_children(void)
     before = sockets_in_exec_child();           /* the harness's own, if an earlier test left some */
     reconnecting = 1;
     CHECK(pthread_create(&th, NULL, reconnect_hard, c) == 0);
-    for (i = 0; i < 150; i++) leaks += sockets_in_exec_child() > before;
+    for (i = 0; i < (t_quick() ? 40 : 150); i++) leaks += sockets_in_exec_child() > before;
     pthread_mutex_lock(&reconnect_lock);
     reconnecting = 0;
     pthread_mutex_unlock(&reconnect_lock);
@@ -1030,7 +1040,7 @@ static void local_abort_is_not_the_peers_reset(void)
     CHECK(getsockname(ka_client_socket(t.c), (struct sockaddr *)&self, &sl) == 0);
     snprintf(cmd, sizeof cmd, "ss -K -t state established 'sport = :%u and dport = :%s' >/dev/null 2>&1",
              (unsigned)ntohs(self.sin_port), t.port);
-    rc = system(cmd);
+    rc = system(cmd);   /* NOLINT(cert-env33-c): the test runs iproute2's ss, on purpose */
     if (rc != 0) { pair_close(&t); SKIP("ss -K does not work here (iproute2, CONFIG_INET_DIAG_DESTROY)"); }
     CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
     CHECK_EQ(t.rec.last_di.reason, KA_REASON_ABORTED);
@@ -1228,6 +1238,7 @@ static void backup_endpoint_takes_over(void)
     t_close(p);
     t_close(l);
     eps[0].host = "127.0.0.1:80";           /* each endpoint is checked like host/port */
+    k.endpoints = eps;
     CHECK(strcmp(ka_config_error(&k), "endpoints") == 0);
 }
 
@@ -1333,7 +1344,7 @@ static void lookups_never_hold_the_caller(void)
     CHECK(l != KA_INVALID_SOCKET);
     t_config(&k, "localhost", port, &rec);
     CHECK_EQ(ka_client_new(&c, &k), 0);
-    for (i = 0; i < 1000; i++) {            /* stop while the helper thread is still at it */
+    for (i = 0; i < (t_quick() ? 200 : 1000); i++) {    /* stop while the helper thread is still at it */
         CHECK_EQ(ka_client_start(c), 0);
         ka_client_stop(c);
     }
@@ -1442,6 +1453,456 @@ static void epoll_with_on_socket_survives_a_refused_first_address(void)
     t_close(l);
 }
 #endif
+
+/* ---- sessions: handshake first, held backlog, replay, half-close ---- */
+
+static const char *login_msg;
+static void send_login(ka_client *c, void *u)
+{
+    t_rec *r = (t_rec *)u;
+    r->connects++;
+    r->connect_ms = t_now_ms();
+    r->warnings += ka_client_send(c, login_msg, strlen(login_msg)) != 0;    /* any failure shows as a warning */
+}
+
+/* What on_connect sends leads; the backlog queued while down follows, in
+ * order, and a full backlog leaves room for the login. */
+static void login_from_on_connect_goes_before_the_backlog(void)
+{
+    t_pair t;
+    char msg[16], buf[16];
+    int i;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.send_buffer_size = 3500;              /* 500 messages of 7 bytes fill it exactly */
+    t.cfg.cb.on_connect = send_login;
+    t.cfg.cb.on_log = NULL;
+    login_msg = "LOGIN\n";
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    for (i = 0; i < 500; i++) {
+        snprintf(msg, sizeof msg, "m%05d\n", i);
+        CHECK_EQ(ka_client_send(t.c, msg, 7), 0);
+    }
+    CHECK_EQ(ka_client_send(t.c, "x", 1), KA_EAGAIN);     /* full */
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.warnings, 0);                /* LOGIN was taken, full backlog or not */
+    CHECK(t_recv_exact(t.p, buf, 6, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "LOGIN\n", 6) == 0);
+    for (i = 0; i < 500; i++) {
+        snprintf(msg, sizeof msg, "m%05d\n", i);
+        CHECK(t_recv_exact(t.p, buf, 7, t.c, 3000) == 0);
+        CHECK(memcmp(buf, msg, 7) == 0);
+    }
+    pair_close(&t);
+}
+
+/* With hold_until_ready nothing of the backlog (and no heartbeat) goes
+ * before ka_client_ready; what is sent meanwhile does; a connection that
+ * ends before ready keeps the whole backlog. */
+static void backlog_waits_for_ready(void)
+{
+    t_pair t;
+    char buf[32];
+    long n;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.hold_until_ready = 1;
+    t.cfg.heartbeat_interval_ms = 50;
+    t.cfg.heartbeat_data = "HB";
+    t.cfg.heartbeat_len = 2;
+    t.cfg.cb.on_connect = send_login;
+    login_msg = "AUTH;";
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_send(t.c, "backlog;", 8), 0);
+    CHECK_EQ(ka_client_ready(t.c), KA_ESTATE);  /* not connected */
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK(t_recv_exact(t.p, buf, 5, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "AUTH;", 5) == 0);
+    CHECK_EQ(ka_client_send(t.c, "SELECT;", 7), 0);     /* still before ready: a session message */
+    CHECK(t_recv_exact(t.p, buf, 7, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "SELECT;", 7) == 0);
+    t_poll_for(t.c, 200);                       /* heartbeats would be due; nothing may come */
+    n = recv(t.p, buf, sizeof buf, 0);
+    CHECK(n < 0);
+    CHECK_EQ(ka_client_pending(t.c), 8);
+    t_close(t.p);                               /* ends before ready: the backlog stays */
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    CHECK(t_recv_exact(t.p, buf, 5, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "AUTH;", 5) == 0);
+    CHECK_EQ(ka_client_pending(t.c), 8);
+    CHECK_EQ(ka_client_ready(t.c), 0);          /* "+OK": the backlog goes, then heartbeats */
+    CHECK_EQ(ka_client_ready(t.c), 0);
+    CHECK(t_recv_exact(t.p, buf, 8, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "backlog;", 8) == 0);
+    CHECK(t_recv_exact(t.p, buf, 2, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "HB", 2) == 0);
+    pair_close(&t);
+}
+
+/* replay_until_acked: what the kernel took is kept until acknowledged and
+ * goes again, whole and in order, after the next connection's handshake;
+ * nothing confirmed is sent twice. */
+static void unacknowledged_messages_are_replayed(void)
+{
+    t_pair t;
+    char buf[64];
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.replay_until_acked = 1;
+    t.cfg.send_buffer_size = 64;
+    t.cfg.cb.on_connect = send_login;
+    login_msg = "HELLO;";
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_ack(t.c, 1), KA_EINVAL);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(ka_client_send(t.c, "one;", 4), 0);
+    CHECK_EQ(ka_client_send(t.c, "two;", 4), 0);
+    CHECK_EQ(ka_client_send(t.c, "three;", 6), 0);
+    CHECK(t_recv_exact(t.p, buf, 6 + 14, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "HELLO;one;two;three;", 20) == 0);
+    CHECK_EQ(ka_client_pending(t.c), 0);
+    CHECK_EQ(ka_client_unacked(t.c), 14);       /* HELLO is the connection's, not replayed */
+    CHECK_EQ(ka_client_unacked_messages(t.c), 3);
+    CHECK_EQ(ka_client_ack(t.c, 4), KA_EINVAL); /* more than was handed over: nothing dropped */
+    CHECK_EQ(ka_client_unacked_messages(t.c), 3);
+    CHECK_EQ(ka_client_ack(t.c, 1), 0);         /* "one" confirmed */
+    CHECK_EQ(ka_client_unacked(t.c), 10);
+    CHECK_EQ(ka_client_send(t.c, long_host, 60), KA_EAGAIN);   /* the bound counts what awaits confirmation */
+    t_close(t.p);                               /* the server restarts; its kernel had taken two and three */
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.unsent_bytes, 0);
+    CHECK_EQ(ka_client_send(t.c, "four;", 5), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    CHECK(t_recv_exact(t.p, buf, 6 + 15, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "HELLO;two;three;four;", 21) == 0);
+    CHECK_EQ(ka_client_ack(t.c, 3), 0);
+    CHECK_EQ(ka_client_unacked(t.c), 0);
+    pair_close(&t);
+    t_config(&t.cfg, "127.0.0.1", "9", NULL);
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_ack(t.c, 0), KA_ESTATE); /* without the flag there is nothing to confirm */
+    CHECK_EQ(ka_client_unacked(t.c), 0);
+    ka_client_free(t.c);
+}
+
+/* keep_writing_after_fin: a server that sends its banner, shuts down its
+ * side and keeps reading gets the whole upload on one connection. */
+static int eofs;
+static void count_eof(ka_client *c, void *u) { (void)c; (void)u; eofs++; }
+
+static void half_closing_server_gets_the_whole_upload(void)
+{
+    static unsigned char up[4 << 20], got[4 << 20];
+    t_pair t;
+    size_t sent = 0, have = 0, i;
+    unsigned long long end;
+    for (i = 0; i < sizeof up; i++) up[i] = (unsigned char)(i * 7);
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.keep_writing_after_fin = 1;
+    t.cfg.cb.on_eof = count_eof;
+    eofs = 0;
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK(t_send_all(t.p, "BANNER", 6, t.c, 1000) == 0);
+    CHECK(shutdown(t.p, KA_TEST_SHUT_WR) == 0);
+    end = t_now_ms() + 20000;
+    while (have < sizeof up && t_now_ms() < end) {
+        long n;
+        if (sent < sizeof up) {
+            size_t chunk = sizeof up - sent < 4096 ? sizeof up - sent : 4096;
+            if (ka_client_send(t.c, up + sent, chunk) == 0) sent += chunk;
+            if (sent == sizeof up) CHECK_EQ(ka_client_finish(t.c), 0);
+        }
+        ka_client_poll(t.c, 0);
+        n = (long)recv(t.p, (char *)got + have, sizeof got - have, 0);
+        if (n > 0) have += (size_t)n;
+        if (n == 0) break;
+        if (n < 0) t_sleep_ms(0);
+    }
+    CHECK_EQ(have, sizeof up);
+    CHECK(memcmp(up, got, sizeof up) == 0);
+    CHECK_EQ(t.rec.dlen, 6);                    /* the banner, to the end */
+    CHECK_EQ(eofs, 1);
+    CHECK_EQ(t.rec.connects, 1);                /* one connection */
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_CLOSED);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_STOPPED);
+    pair_close(&t);
+}
+
+/* Memory follows use: an idle client holds nothing beyond its block, a
+ * burst's memory comes back when the queue empties, and with every session
+ * flag on, reconnects still allocate nothing. */
+typedef struct tally { int allocs, frees; size_t live, peak; } tally;
+static void *tally_alloc(size_t n, void *u)
+{
+    tally *m = (tally *)u;
+    size_t *p = (size_t *)malloc(n + sizeof(size_t) * 2);
+    if (!p) return NULL;
+    p[0] = n;
+    m->allocs++;
+    m->live += n;
+    if (m->live > m->peak) m->peak = m->live;
+    return p + 2;
+}
+static void tally_free(void *ptr, void *u)
+{
+    tally *m = (tally *)u;
+    size_t *p = (size_t *)ptr - 2;
+    m->frees++;
+    m->live -= p[0];
+    free(p);
+}
+
+static void memory_follows_use(void)
+{
+    static unsigned char burst[200000];
+    t_pair t;
+    tally m;
+    int i;
+    memset(&m, 0, sizeof m);
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.mem_alloc = tally_alloc;
+    t.cfg.mem_free = tally_free;
+    t.cfg.mem_user = &m;
+    t.cfg.send_buffer_size = 1 << 20;
+    t.cfg.hold_until_ready = 1;
+    t.cfg.replay_until_acked = 1;
+    t.cfg.keep_writing_after_fin = 1;
+    t.cfg.backoff_reset_ms = 0;
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK(ka_client_ready(t.c) == 0);
+    t_poll_for(t.c, 50);
+    CHECK_EQ(m.allocs, 1);                      /* the client's block, and nothing for an idle connection */
+    CHECK(m.live < 2048);
+    for (i = 0; i < 5; i++) {                   /* reconnects allocate nothing */
+        ka_client_disconnect(t.c);              /* the server's FIN would only end its side here */
+        t_close(t.p);
+        t.p = t_accept(t.l, t.c, 3000);
+        CHECK(t.p != KA_INVALID_SOCKET);
+        CHECK(t_poll_until(t.c, &t.rec.connects, i + 2, 3000) == 0);
+        CHECK(ka_client_ready(t.c) == 0);
+    }
+    CHECK_EQ(m.allocs, 1);
+    CHECK_EQ(ka_client_send(t.c, burst, sizeof burst), 0);     /* kept for replay: copied */
+    CHECK(m.peak >= sizeof burst);
+    CHECK_EQ(ka_client_ack(t.c, 0), 0);
+    {
+        unsigned char sink[65536];
+        size_t got = 0;
+        while (got < sizeof burst) {
+            long n = t_recv_some(t.p, sink, sizeof sink, t.c, 3000);
+            CHECK(n > 0);
+            got += (size_t)n;
+        }
+    }
+    t_poll_for(t.c, 20);
+    CHECK_EQ(ka_client_ack(t.c, 1), 0);         /* confirmed: the burst's memory goes back */
+    CHECK_EQ(m.live, m.peak - (m.peak - m.live));
+    CHECK(m.live < 2048 + KA_TEST_RING_KEEP);
+    pair_close(&t);
+    CHECK_EQ(m.live, 0);
+    CHECK_EQ(m.allocs, m.frees);
+}
+
+/* The no-heap mode keeps working with every session flag on: the queues
+ * live in the caller's block, nothing is allocated, replay still works. */
+static int no_heap_allocs;
+static void *refuse_alloc(size_t n, void *u) { (void)n; (void)u; no_heap_allocs++; return NULL; }
+static void refuse_free(void *p, void *u) { (void)p; (void)u; }
+
+static void no_heap_mode_with_every_session_flag(void)
+{
+    static union { unsigned long long align; unsigned char bytes[32768]; } mem;
+    t_pair t;
+    char buf[32];
+    size_t need;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.send_buffer_size = 4096;
+    t.cfg.hold_until_ready = 1;
+    t.cfg.replay_until_acked = 1;
+    t.cfg.keep_writing_after_fin = 1;
+    t.cfg.mem_alloc = refuse_alloc;             /* any allocation would show, and fail */
+    t.cfg.mem_free = refuse_free;
+    no_heap_allocs = 0;
+    need = ka_client_size(&t.cfg);
+    CHECK(need > 0 && need <= sizeof mem.bytes);
+    CHECK_EQ(ka_client_init(&t.c, mem.bytes, need, &t.cfg), 0);
+    CHECK_EQ(ka_client_send(t.c, "queued;", 7), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(ka_client_ready(t.c), 0);
+    CHECK(t_recv_exact(t.p, buf, 7, t.c, 3000) == 0);
+    ka_client_disconnect(t.c);                  /* unacknowledged: it goes again */
+    t_close(t.p);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    CHECK_EQ(ka_client_ready(t.c), 0);
+    CHECK(t_recv_exact(t.p, buf, 7, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "queued;", 7) == 0);
+    CHECK_EQ(ka_client_ack(t.c, 1), 0);
+    CHECK_EQ(no_heap_allocs, 0);
+    pair_close(&t);
+}
+
+/* ---- transports ---- */
+
+/* A toy transport to drive the interface without a TLS library: its
+ * handshake is one byte each way ('H' out, 'h' back; 'X' back fails it),
+ * its "encryption" an XOR, so bytes on the wire differ from the plaintext.
+ * Not crypto: a stand-in for TLS's shape (a session per connection, a
+ * handshake before on_connect, its own errors). */
+typedef struct toy_session { ka_socket s; int said_hello, up; } toy_session;
+static toy_session toy_sessions[8];
+static int toy_opens, toy_closes;
+
+static int toy_open(void *ctx, ka_socket s, const char *host, void **session, int *err)
+{
+    toy_session *t = &toy_sessions[toy_opens++ % 8];
+    (void)ctx; (void)host; (void)err;
+    memset(t, 0, sizeof *t);
+    t->s = s;
+    *session = t;
+    return 0;
+}
+
+static int toy_handshake(void *session, int *err)
+{
+    toy_session *t = (toy_session *)session;
+    char b;
+    long n;
+    if (!t->said_hello) {
+        if (send(t->s, "H", 1, 0) != 1) return KA_TP_WANT_WRITE;
+        t->said_hello = 1;
+    }
+    n = (long)recv(t->s, &b, 1, 0);
+    if (n < 0) return KA_TP_WANT_READ;
+    if (n == 0) { *err = T_ECONNRESET; return KA_TP_SOCKET; }
+    if (b != 'h') { *err = 77; return KA_TP_FAILED; }
+    t->up = 1;
+    return 0;
+}
+
+static long toy_read(void *session, void *buf, size_t len, int *err)
+{
+    toy_session *t = (toy_session *)session;
+    long n = (long)recv(t->s, (char *)buf, (int)len, 0), i;
+    if (n < 0) {
+        if (t_last_error() == T_ECONNRESET) { *err = T_ECONNRESET; return KA_TP_SOCKET; }
+        return KA_TP_WANT_READ;
+    }
+    for (i = 0; i < n; i++) ((unsigned char *)buf)[i] ^= 0x5a;
+    return n;
+}
+
+static long toy_write(void *session, const void *buf, size_t len, int *err)
+{
+    toy_session *t = (toy_session *)session;
+    unsigned char x[4096];
+    size_t i, n = sizeof x;
+    long w;
+    if (len < n) n = len;
+    for (i = 0; i < n; i++) x[i] = ((const unsigned char *)buf)[i] ^ 0x5a;
+    w = (long)send(t->s, (const char *)x, (int)n, 0);
+    if (w < 0) {
+        int e = t_last_error();
+        if (e == T_ECONNRESET) { *err = e; return KA_TP_SOCKET; }
+        return KA_TP_WANT_WRITE;
+    }
+    return w;
+}
+
+static void toy_close(void *session) { (void)session; toy_closes++; }
+static const char *toy_strerror(void *ctx, int err) { (void)ctx; return err == 77 ? "toy: the peer said X" : "toy: ?"; }
+
+static const ka_transport toy = {
+    NULL, toy_open, toy_handshake, toy_read, toy_write, NULL, NULL, toy_close, toy_strerror, "toy"
+};
+
+/* on_connect comes once the session is up; data is carried by the
+ * transport both ways; a new connection is a new session, and what is
+ * replayed is plaintext. */
+static void transport_carries_the_session(void)
+{
+    t_pair t;
+    unsigned char buf[16];
+    int i;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.transport = &toy;
+    t.cfg.replay_until_acked = 1;
+    toy_opens = toy_closes = 0;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_send(t.c, "abc", 3), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_recv_exact(t.p, buf, 1, t.c, 3000) == 0 && buf[0] == 'H');
+    t_poll_for(t.c, 50);
+    CHECK_EQ(t.rec.connects, 0);                /* no on_connect before the handshake */
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTING);
+    CHECK(t_send_all(t.p, "h", 1, t.c, 1000) == 0);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK(t_recv_exact(t.p, buf, 3, t.c, 3000) == 0);
+    for (i = 0; i < 3; i++) buf[i] ^= 0x5a;
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    buf[0] = 'x' ^ 0x5a;
+    buf[1] = 'y' ^ 0x5a;
+    CHECK(t_send_all(t.p, buf, 2, t.c, 1000) == 0);
+    CHECK(t_poll_data(t.c, &t.rec, 2, 3000) == 0);
+    CHECK(memcmp(t.rec.data, "xy", 2) == 0);
+    t_reset(t.p);                               /* the next connection: a new session, plaintext replayed */
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_recv_exact(t.p, buf, 1, t.c, 3000) == 0 && buf[0] == 'H');
+    CHECK(t_send_all(t.p, "h", 1, t.c, 1000) == 0);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    CHECK(t_recv_exact(t.p, buf, 3, t.c, 3000) == 0);
+    for (i = 0; i < 3; i++) buf[i] ^= 0x5a;
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    CHECK_EQ(toy_opens, 2);
+    CHECK_EQ(toy_closes, 1);
+    pair_close(&t);
+    CHECK_EQ(toy_closes, 2);
+}
+
+/* A handshake that fails ends the attempt with KA_REASON_TLS, the
+ * transport's code and text; one that never finishes is a connect timeout. */
+static void failed_handshake_is_a_tls_failure(void)
+{
+    t_pair t;
+    unsigned char b;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.transport = &toy;
+    t.cfg.max_attempts = 1;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK(ka_client_transport_error(t.c) == NULL);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_recv_exact(t.p, &b, 1, t.c, 3000) == 0);
+    CHECK(t_send_all(t.p, "X", 1, t.c, 1000) == 0);
+    CHECK(t_poll_until(t.c, &t.rec.give_ups, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_ri.reason, KA_REASON_TLS);
+    CHECK_EQ(t.rec.last_ri.sys_error, 77);
+    CHECK_EQ(t.rec.connects, 0);
+    CHECK(ka_client_transport_error(t.c) && strcmp(ka_client_transport_error(t.c), "toy: the peer said X") == 0);
+    CHECK(strcmp(ka_reason_str(KA_REASON_TLS), "unknown reason") != 0);
+    ka_client_free(t.c);
+    t_close(t.p);
+    t.cfg.connect_timeout_ms = 300;             /* a silent peer: the handshake never ends */
+    memset(&t.rec, 0, sizeof t.rec);
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.give_ups, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_ri.reason, KA_REASON_CONNECT_TIMEOUT);
+    pair_close(&t);
+}
 
 /* ---- heartbeat and idle timeout ---- */
 
@@ -1777,10 +2238,13 @@ static void callbacks_may_call_back_into_the_client(void)
     CHECK_EQ(r.disconnects, 3);
     CHECK(r.retries >= 2);
     CHECK_EQ(np, 3);
-    {   /* what on_disconnect queued went out first on the next connection */
-        char buf[10];
-        CHECK(t_recv_exact(peers[2], buf, 10, NULL, 2000) == 0);
-        CHECK(memcmp(buf, "queuedping", 10) == 0);
+    {   /* on_connect's message went first (it is the session's); the backlog
+         * on_disconnect queued waited for on_connect to return, which
+         * stopped the client: it is still queued */
+        char buf[4];
+        CHECK(t_recv_exact(peers[2], buf, 4, NULL, 2000) == 0);
+        CHECK(memcmp(buf, "ping", 4) == 0);
+        CHECK(ka_client_pending(t.c) >= 6);
     }
     for (i = 0; i < np; i++) t_close(peers[i]);
     pair_close(&t);
@@ -2028,14 +2492,14 @@ static void keepalive_mechanism_is_reported_and_keeps_the_deadline(void)
     s = ka_client_socket(t.c);
     {   /* what this system accepts, option by option, on a spare socket */
         static const int opts[] = { TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, 5 /* TCP_MAXRT */ };
-        static const char *const names[] = { "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_MAXRT" };
+        static const char *const opt_names[] = { "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_MAXRT" };
         SOCKET x = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
         size_t i;
         printf("    setsockopt(IPPROTO_TCP):");
         for (i = 0; i < 4; i++) {
             int one = 1, r = setsockopt(x, IPPROTO_TCP, opts[i], (const char *)&one, sizeof one);
-            if (r == 0) printf(" %s ok", names[i]);
-            else printf(" %s error %d", names[i], WSAGetLastError());
+            if (r == 0) printf(" %s ok", opt_names[i]);
+            else printf(" %s error %d", opt_names[i], WSAGetLastError());
         }
         printf("\n");
         closesocket(x);
@@ -2233,7 +2697,7 @@ static void client_lives_in_caller_memory(void)
     t.cfg.send_buffer_size = 4096;
     t.cfg.recv_buffer_size = 1024;
     need = ka_client_size(&t.cfg);
-    CHECK(need > 0 && need <= sizeof mem.bytes / 2);
+    CHECK(need > 0 && need <= sizeof mem.bytes * 3 / 4);   /* both queues' storage (4096 + 4096) and the client */
     CHECK_EQ(need % 8, 0);                  /* a second client fits right behind the first */
     CHECK_EQ(ka_client_init(&t.c, mem.bytes, need - 1, &t.cfg), KA_EINVAL);
     CHECK(t.c == NULL);
@@ -2297,6 +2761,14 @@ static const t_case cases[] = {
     { "idle client without timers never wakes", idle_client_without_timers_never_wakes },
     { "queue is bounded and all-or-nothing", queue_is_bounded_and_all_or_nothing },
     { "message larger than the queue is KA_EMSGSIZE", message_larger_than_the_queue_is_emsgsize },
+    { "login from on_connect goes before the backlog", login_from_on_connect_goes_before_the_backlog },
+    { "the backlog waits for ka_client_ready", backlog_waits_for_ready },
+    { "unacknowledged messages are replayed", unacknowledged_messages_are_replayed },
+    { "a half-closing server gets the whole upload", half_closing_server_gets_the_whole_upload },
+    { "memory follows use", memory_follows_use },
+    { "no-heap mode with every session flag", no_heap_mode_with_every_session_flag },
+    { "a transport carries the session", transport_carries_the_session },
+    { "a failed handshake is a TLS failure", failed_handshake_is_a_tls_failure },
     { "data queued before connecting goes out first, in order", data_queued_before_connecting_goes_out_first_in_order },
     { "reconnect keeps whole messages and counts the partial one", reconnect_keeps_whole_messages_and_counts_the_partial_one },
     { "odd-sized queue wraps without losing a byte", odd_sized_queue_wraps_without_losing_a_byte },
