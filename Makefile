@@ -62,6 +62,7 @@ include mk/harden.mk   # sanitizers, valgrind, static analysis, fuzzing, soak, h
 include mk/lab.mk      # suite lab: dead-peer detection in network namespaces
 include mk/wine.mk     # suite wine: MinGW-w64 build run under Wine
 include mk/pkg.mk      # suites shared, install, cmake, mingw-cmake, abi; make abi-dump
+include mk/adapters.mk # suite adapters: epoll, libuv and GLib adapters (adapters/)
 
 all: $(LIB) $(SHLIBS) $(TESTS) $(DEMOS)
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The fuzz suite (issue 7): builds each libFuzzer target with clang
+# The fuzz suite: builds each libFuzzer target with clang
 # (-fsanitize=fuzzer,address,undefined), replays the checked-in seed corpus,
 # then fuzzes for FUZZ_TIME seconds (default 30). New inputs go to a temp
 # dir, never into fuzz/corpus; a crash, leak or timeout leaves its input in

@@ -7,15 +7,15 @@ KA_DEMOS = demo/kacat demo/flaky_server demo/own_loop
 DEMOS   += $(KA_DEMOS)
 CLEAN   += $(KA_DEMOS)
 SUITES  += kacat
-DEPS_PKGS += redis-server socat
+DEPS_PKGS += redis-server socat mandoc groff-base
 
-demo/kacat: demo/kacat.c ka_client.h $(LIB)
+demo/kacat: demo/kacat.c demo/demo_os.h ka_client.h $(LIB)
 	$(CC) $(KA_CFLAGS) -o $@ demo/kacat.c $(LIB) $(LDFLAGS)
 
-demo/flaky_server: demo/flaky_server.c
+demo/flaky_server: demo/flaky_server.c demo/demo_os.h
 	$(CC) $(KA_CFLAGS) -o $@ demo/flaky_server.c $(LDFLAGS)
 
-demo/own_loop: demo/own_loop.c ka_client.h $(LIB)
+demo/own_loop: demo/own_loop.c demo/demo_os.h ka_client.h $(LIB)
 	$(CC) $(KA_CFLAGS) -o $@ demo/own_loop.c $(LIB) $(LDFLAGS)
 
 demo: demo/kacat demo/flaky_server

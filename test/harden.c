@@ -1,4 +1,4 @@
-/* Hardening tests (issue 7): every public function with NULL and
+/* Hardening tests: every public function with NULL and
  * out-of-range arguments in every state; a steady stream of SIGALRM through
  * connect, transfer and backoff; byte integrity with 1-byte segments and
  * 16 MiB bursts in both directions. Real loopback sockets, one thread.

@@ -1,4 +1,4 @@
-/* Soak (issue 7): many connect/reset cycles on loopback must not leak a
+/* Soak: many connect/reset cycles on loopback must not leak a
  * descriptor or grow memory. KA_SOAK_CYCLES sets the count (default 10000;
  * the valgrind and sanitizer suites run fewer and check leaks instead of
  * RSS, since their allocators keep freed memory on purpose).

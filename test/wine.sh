@@ -1,5 +1,5 @@
 #!/bin/sh
-# suite-wine (issue 4): cross-builds the library, the loopback suite and the
+# suite-wine: cross-builds the library, the loopback suite and the
 # demos for Windows with MinGW-w64 (Makefile.win, -Wall -Wextra -Werror),
 # runs test/unit.exe under Wine in a fresh, headless WINEPREFIX, then the
 # demos against Linux servers on loopback (test/wine_demos.sh). Ends with
