@@ -366,6 +366,7 @@ static int ka_bind_interface(ka_socket s, int family, const char *name)
 /* The kernel's view of a connection, where the OS gives it: what the busy
  * and stall deadlines are judged on. */
 typedef struct ka_kview {
+    unsigned valid;             /* KA_STATS_* bits, and KA_KV_DEADLINE: the fields the deadlines need */
     unsigned unacked;           /* segments sent and not yet acknowledged */
     unsigned probes;            /* probes (keepalive or zero-window) unanswered */
     unsigned long since_ack;    /* ms since the peer last acknowledged anything */
@@ -373,7 +374,11 @@ typedef struct ka_kview {
     unsigned long notsent;      /* bytes the kernel holds but has not sent */
     uint32_t acked;             /* bytes the peer has acknowledged, mod 2^32 */
     uint32_t written;           /* bytes handed to the kernel, mod 2^32 */
+    unsigned ca_state;          /* Linux: 0 open ... 3 recovery, 4 loss */
+    unsigned long rtt_us, rttvar_us, retransmits, total_retrans, unacked_bytes, send_queue_bytes, peer_window;
 } ka_kview;
+
+#define KA_KV_DEADLINE 0x10000u
 
 #if defined(__linux__) && defined(TCP_INFO)
 #define KA_HAVE_KERNEL_VIEW 1
@@ -392,6 +397,7 @@ struct ka_tcp_info {
     uint64_t delivery_rate, busy_time, rwnd_limited, sndbuf_limited;
     uint32_t delivered, delivered_ce;
     uint64_t bytes_sent, bytes_retrans;
+    uint32_t dsack_dups, reord_seen, rcv_ooopack, snd_wnd;
 };
 
 #define KA_TI_HAS(len, field) ((size_t)(len) >= offsetof(struct ka_tcp_info, field) + sizeof(((struct ka_tcp_info *)0)->field))
@@ -401,20 +407,69 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
     struct ka_tcp_info ti;
     socklen_t len = sizeof ti;
     memset(&ti, 0, sizeof ti);
-    /* Linux 4.19+: everything the deadlines need */
-    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, bytes_retrans)) return -1;
+    memset(v, 0, sizeof *v);
+    if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || !KA_TI_HAS(len, total_retrans)) return -1;
+    v->valid = KA_STATS_RTT | KA_STATS_RTTVAR | KA_STATS_RETRANS | KA_STATS_PROBES;
     v->unacked = ti.unacked;
     v->probes = ti.probes;
     v->since_ack = ti.last_ack_recv;
     v->since_send = ti.last_data_sent;
-    v->notsent = ti.notsent_bytes;
-    v->acked = (uint32_t)ti.bytes_acked;
-    v->written = (uint32_t)(ti.bytes_sent - ti.bytes_retrans + ti.notsent_bytes);
+    v->ca_state = ti.ca_state;
+    v->rtt_us = ti.rtt;
+    v->rttvar_us = ti.rttvar;
+    v->retransmits = ti.retransmits;
+    v->total_retrans = ti.total_retrans;
+    if (KA_TI_HAS(len, bytes_retrans)) {        /* Linux 4.19+: everything the deadlines need */
+        /* bytes_acked counts the SYN (and later our FIN) as a byte each */
+        uint64_t fresh = ti.bytes_sent - ti.bytes_retrans, acked = ti.bytes_acked ? ti.bytes_acked - 1 : 0;
+        if (acked > fresh) acked = fresh;
+        v->valid |= KA_KV_DEADLINE | KA_STATS_UNACKED | KA_STATS_SENDQ;
+        v->notsent = ti.notsent_bytes;
+        v->acked = (uint32_t)acked;
+        v->written = (uint32_t)(fresh + ti.notsent_bytes);
+        v->unacked_bytes = (unsigned long)(fresh - acked);
+        v->send_queue_bytes = v->unacked_bytes + ti.notsent_bytes;
+    }
+    if (KA_TI_HAS(len, snd_wnd)) {
+        v->valid |= KA_STATS_PEER_WND;
+        v->peer_window = ti.snd_wnd;
+    }
+    return 0;
+}
+#elif defined(_WIN32)
+#define KA_HAVE_KERNEL_VIEW 0   /* statistics only: TCP_MAXRT carries the busy deadline */
+#ifndef SIO_TCP_INFO
+#define SIO_TCP_INFO _WSAIORW(IOC_VENDOR, 39)
+#endif
+/* TCP_INFO_v0 as mstcpip.h has it (Windows 10 1703+); MinGW's headers may not. */
+typedef struct ka_tcp_info_v0 {
+    int State;
+    ULONG Mss;
+    ULONG64 ConnectionTimeMs;
+    BOOLEAN TimestampsEnabled;
+    ULONG RttUs, MinRttUs, BytesInFlight, Cwnd, SndWnd, RcvWnd, RcvBuf;
+    ULONG64 BytesOut, BytesIn;
+    ULONG BytesReordered, BytesRetrans, FastRetrans, DupAcksIn, TimeoutEpisodes;
+    UCHAR SynRetrans;
+} ka_tcp_info_v0;
+
+static int ka_kernel_view(ka_socket s, ka_kview *v)
+{
+    DWORD version = 0, got = 0;
+    ka_tcp_info_v0 ti;
+    memset(v, 0, sizeof *v);
+    if (WSAIoctl(s, SIO_TCP_INFO, &version, sizeof version, &ti, sizeof ti, &got, NULL, NULL) != 0 || got < sizeof ti) return -1;
+    v->valid = KA_STATS_RTT | KA_STATS_RETRANS | KA_STATS_UNACKED | KA_STATS_PEER_WND;
+    v->rtt_us = ti.RttUs;
+    v->retransmits = ti.TimeoutEpisodes;
+    v->total_retrans = ti.BytesRetrans;
+    v->unacked_bytes = ti.BytesInFlight;
+    v->peer_window = ti.SndWnd;
     return 0;
 }
 #else
 #define KA_HAVE_KERNEL_VIEW 0
-static int ka_kernel_view(ka_socket s, ka_kview *v) { (void)s; (void)v; return -1; }
+static int ka_kernel_view(ka_socket s, ka_kview *v) { (void)s; memset(v, 0, sizeof *v); return -1; }
 #endif
 
 /* Name lookups run on a helper thread so that no call blocks; build with
@@ -568,6 +623,7 @@ struct ka_client {
     int owned;                  /* block came from ka_client_new, not the caller */
     unsigned said;              /* KA_SAID_*: what on_log has been told once */
     int view;                   /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
+    int degraded;               /* on_health was last told "degraded" */
 
     /* servers */
     ka_ep *ep;
@@ -592,7 +648,14 @@ struct ka_client {
     unsigned fails;             /* consecutive failed attempts */
     unsigned retries;           /* retries scheduled since start or last good connection */
     unsigned rng;
-    unsigned long long retry_at;
+    unsigned long long retry_at;    /* 0 while the next attempt's time is not set yet */
+    int has_override;               /* ka_client_retry_in chose the next delay */
+    unsigned override_ms;
+
+    /* counters for ka_client_stats */
+    unsigned long long n_attempts, n_connections, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
+    unsigned long long n_dropped, high_water, up_ms_total;
+    unsigned long long n_disc[KA_REASON_TLS + 1];
 
     /* connection */
     ka_watch conn;
@@ -827,7 +890,7 @@ static int ka_view_works(ka_client *c)
 {
     ka_kview v;
     if (!KA_HAVE_KERNEL_VIEW) return 0;
-    if (!c->view) c->view = ka_kernel_view(KA_CONN(c), &v) == 0 ? 1 : -1;
+    if (!c->view) c->view = ka_kernel_view(KA_CONN(c), &v) == 0 && (v.valid & KA_KV_DEADLINE) ? 1 : -1;
     return c->view > 0;
 }
 
@@ -1225,16 +1288,18 @@ static int ka_q_push(const ka_client *c, ka_queue *q, const unsigned char *p, si
 
 /* n more bytes went to the kernel: finished messages are kept for replay
  * (keep) or dropped. */
-static void ka_q_sent(ka_queue *q, size_t n)
+static size_t ka_q_sent(ka_queue *q, size_t n)
 {
+    size_t done = 0;
     while (n) {
         size_t len, vl = ka_varint_get(&q->lens, q->done_lens, &len), left = len - q->part;
         size_t step = n < left ? n : left;
         if (!q->keep) ka_ring_drop(&q->data, step);
         n -= step;
         q->part += step;
-        if (q->part < len) return;
+        if (q->part < len) return done;
         q->part = 0;
+        done++;
         if (q->keep) {
             q->done_msgs++;
             q->done_bytes += len;
@@ -1244,6 +1309,7 @@ static void ka_q_sent(ka_queue *q, size_t n)
             q->msgs--;
         }
     }
+    return done;
 }
 
 /* The peer confirmed the k oldest messages handed over whole. */
@@ -1679,11 +1745,31 @@ static void ka_resolve(ka_client *c)
 static void ka_begin_attempt(ka_client *c)
 {
     ka_enter(c, KA_STATE_CONNECTING);
+    c->n_attempts++;
     c->fail_reason = KA_REASON_NONE;
     c->fail_err = 0;
     c->cur_ep = c->next_ep;
     if (c->ep[c->cur_ep].numeric) ka_race_start(c);
     else ka_resolve(c);
+}
+
+/* The delay before the next attempt: what ka_client_retry_in asked for,
+ * else the backoff rule, which the application's next_delay may replace
+ * (capped by backoff_max_ms all the same). */
+static unsigned ka_next_delay(ka_client *c, ka_retry_info *ri)
+{
+    unsigned d;
+    if (c->has_override) {
+        c->has_override = 0;
+        return c->override_ms;
+    }
+    d = ka_backoff_delay(&c->cfg, ri->attempt, &c->rng);
+    if (!c->cfg.next_delay) return d;
+    ri->delay_ms = d;
+    c->depth++;                         /* a free from inside waits for the end of the call */
+    d = c->cfg.next_delay(c, ri, d, c->cfg.user);
+    c->depth--;
+    return d < c->cfg.backoff_max_ms ? d : c->cfg.backoff_max_ms;
 }
 
 /* Something ended (a failed attempt, or a connection). Count it, then
@@ -1708,7 +1794,7 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
         return;
     }
     ri.attempt = ++c->retries;
-    ri.delay_ms = ka_backoff_delay(&c->cfg, ri.attempt, &c->rng);
+    ri.delay_ms = ka_next_delay(c, &ri);
     ka_enter(c, KA_STATE_BACKOFF);
     c->retry_at = ka_now_ms() + ri.delay_ms;
     if (c->cfg.cb.on_retry) {
@@ -1741,6 +1827,7 @@ static long ka_write(ka_client *c, const unsigned char *p, size_t n, int *err)
 {
     long w = c->tp->write(c->tp_session, p, n, err);
     if (w > 0) {
+        c->n_bytes_sent += (unsigned long long)w;
         c->last_send = ka_now_ms();
         ka_arm_link_check(c, c->last_send);
     }
@@ -1758,7 +1845,7 @@ static long ka_q_write(ka_client *c, ka_queue *q, int *err)
         if (n == KA_TP_WANT_READ) c->write_wants_read = 1;
         if (n == KA_TP_WANT_READ || n == KA_TP_WANT_WRITE) return 0;
         if (n < 0) return n;
-        ka_q_sent(q, (size_t)n);
+        c->n_msgs_sent += ka_q_sent(q, (size_t)n);
         if ((size_t)n < got) return 0;          /* the kernel is full for now */
     }
     if (!q->msgs) {
@@ -1821,15 +1908,19 @@ static int ka_enqueue(ka_client *c, ka_queue *q, const void *data, size_t len)
         if (n == KA_TP_WANT_READ) c->write_wants_read = 1;
         if (n < 0 && n != KA_TP_WANT_READ && n != KA_TP_WANT_WRITE) ka_note_broken(c, n, err);
         if (n < 0) n = 0;
-        if ((size_t)n == len && !q->keep) return 0;
+        if ((size_t)n == len && !q->keep) {
+            c->n_msgs_sent++;
+            return 0;
+        }
     }
     if (ka_q_push(c, q, p, len, (size_t)n) != 0) {
         if (!n) return KA_ENOMEM;               /* room was checked: only the allocator can fail */
         ka_note_broken(c, KA_TP_SOCKET, KA_E(WSAENOBUFS, ENOMEM));      /* half a message is out: the stream cannot go on */
         return 0;
     }
-    if (n && q->keep) ka_q_sent(q, (size_t)n);
+    if (n && q->keep) c->n_msgs_sent += ka_q_sent(q, (size_t)n);
     else if (n) q->part = (size_t)n;            /* the only unsent message; those bytes were never stored */
+    if (c->hs.data.len + c->mq.data.len > c->high_water) c->high_water = c->hs.data.len + c->mq.data.len;
     return 0;
 }
 
@@ -1848,6 +1939,8 @@ static void ka_connected(ka_client *c)
     c->check_at = 0;
     c->nwlog = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
+    c->degraded = 0;
+    c->n_connections++;
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
     if (c->cfg.cb.on_connect) {
@@ -1932,6 +2025,10 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
      * a connection that died young counts as a failed try of this one. */
     c->next_ep = up >= c->cfg.backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
+    c->retry_at = 0;                            /* set by ka_schedule_retry, after on_disconnect */
+    c->n_disc[(unsigned)why <= KA_REASON_TLS ? why : KA_REASON_ERROR]++;
+    c->n_dropped += di.unsent_bytes;
+    c->up_ms_total += up;
     if (c->cfg.cb.on_disconnect) {
         epoch = ka_cb_enter(c);
         c->cfg.cb.on_disconnect(c, &di, c->cfg.user);
@@ -2074,6 +2171,8 @@ static void ka_read(ka_client *c)
         long n = c->tp->read(c->tp_session, buf, c->rcap, &err);
         if (n > 0) {
             c->last_recv = ka_now_ms();
+            c->n_bytes_recv += (unsigned long long)n;
+            c->n_reads++;
             if (c->cfg.cb.on_data) {
                 unsigned epoch = ka_cb_enter(c);
                 c->cfg.cb.on_data(c, buf, (size_t)n, c->cfg.user);
@@ -2107,14 +2206,44 @@ static ka_reason ka_tp_reason(long rc, int err, int connecting)
     return rc == KA_TP_FAILED ? KA_REASON_TLS : ka_classify(err, connecting);
 }
 
+/* How often a connection with data outstanding is looked at while an
+ * application listens for on_health: retransmissions begin within one
+ * RTO, and the warning should not wait for an eighth of the deadline. */
+#define KA_HEALTH_LOOK 250
+
+static unsigned ka_health_threshold(const ka_config *k)
+{
+    return k->health_threshold_ms ? k->health_threshold_ms : ka_busy_deadline_ms(k) / 4;
+}
+
 /* The first look at a connection that has just sent from idle: an eighth
- * of the busy deadline on, or the stall deadline if that comes first. */
+ * of the busy deadline on, or sooner for the stall deadline or on_health. */
 static void ka_arm_link_check(ka_client *c, unsigned long long now)
 {
     unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy / 8;
     if (c->view <= 0 || c->check_at) return;
     if (c->cfg.stall_timeout_ms && (!first || c->cfg.stall_timeout_ms < first)) first = c->cfg.stall_timeout_ms;
-    if (busy || c->cfg.stall_timeout_ms) c->check_at = now + (first < 10 ? 10 : first);
+    if (c->cfg.cb.on_health && (!first || first > KA_HEALTH_LOOK)) first = KA_HEALTH_LOOK;
+    if (first) c->check_at = now + (first < 10 ? 10 : first);
+}
+
+/* Tells on_health when the link turns bad or good again. 0, or nonzero
+ * when the callback moved the client. */
+static int ka_health_report(ka_client *c, const ka_kview *v, unsigned cause, unsigned long unacked_ms, unsigned long left_ms)
+{
+    ka_health h;
+    unsigned epoch;
+    if (!c->cfg.cb.on_health || (cause != 0) == c->degraded) return 0;
+    c->degraded = cause != 0;
+    h.degraded = c->degraded;
+    h.cause = cause;
+    h.unacked_ms = unacked_ms;
+    h.rtt_us = v->rtt_us;
+    h.retransmits = v->retransmits;
+    h.deadline_ms = left_ms;
+    epoch = ka_cb_enter(c);
+    c->cfg.cb.on_health(c, &h, c->cfg.user);
+    return !ka_cb_leave(c, epoch);
 }
 
 /* "By time at, written bytes had been handed to the kernel": one sample
@@ -2140,7 +2269,8 @@ static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
 }
 
 /* Data is outstanding: judge the connection on the kernel's view.
- *  - Everything acknowledged: idle again, no more looks until the next send.
+ *  - Everything acknowledged: idle again (and healthy), no more looks
+ *    until the next send.
  *  - Window closed (nothing in flight, data waiting: the peer reads no
  *    more): the peer is alive while it answers window probes; two probes
  *    unanswered and no acknowledgement for the busy deadline make it dead.
@@ -2151,18 +2281,28 @@ static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
  *    of the last acknowledgement and the moment the oldest unacknowledged
  *    byte was written (the kernel's last-send time would not do: every
  *    retransmission refreshes it). An ICMP error the kernel kept (a soft
- *    error, read through SO_ERROR) makes it UNREACHABLE, not TIMEOUT. */
+ *    error, read through SO_ERROR) makes it UNREACHABLE, not TIMEOUT.
+ * On the way, on_health hears when the link degrades (data waiting longer
+ * than health_threshold_ms, retransmissions, a closed window) and when it
+ * is good again. */
 static void ka_check_link(ka_client *c, unsigned long long now)
 {
     ka_kview v;
-    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, look = busy / 8, wait;
+    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, look = busy / 8;
+    unsigned long waited = 0, left = 0, wait;
+    unsigned cause = 0;
     c->check_at = 0;
-    if (ka_kernel_view(KA_CONN(c), &v) != 0) return;
-    if (v.unacked == 0 && v.notsent == 0) { c->nwlog = 0; return; }
+    if (ka_kernel_view(KA_CONN(c), &v) != 0 || !(v.valid & KA_KV_DEADLINE)) return;
+    if (v.unacked == 0 && v.notsent == 0) {
+        c->nwlog = 0;
+        ka_health_report(c, &v, 0, 0, 0);
+        return;
+    }
     ka_wlog_add(c, v.written, (uint32_t)now);
     if (v.unacked == 0) {
         if (busy && v.probes >= 2 && v.since_ack >= busy) { ka_declare_dead(c, KA_REASON_TIMEOUT, KA_ERR_TIMEDOUT); return; }
         if (stall && v.since_send >= stall) { ka_declare_dead(c, KA_REASON_STALLED, 0); return; }
+        cause = KA_HEALTH_STALLED;
         wait = busy ? busy / 4 : 1000;          /* watch for probes going unanswered */
         if (stall && stall - v.since_send < wait) wait = stall - v.since_send;
     } else {
@@ -2170,16 +2310,22 @@ static void ka_check_link(ka_client *c, unsigned long long now)
         uint32_t since = (uint32_t)(now - v.since_ack);         /* the last acknowledgement */
         if ((int32_t)(last - written_by) < 0) written_by = last;    /* it was written by our last write, too */
         if ((int32_t)(written_by - since) > 0) since = written_by;
-        if (busy && (uint32_t)now - since >= busy) {
+        waited = (uint32_t)now - since;
+        if (busy && waited >= busy) {
             int soft = 0;
             ka_socklen len = sizeof soft;
             if (getsockopt(KA_CONN(c), SOL_SOCKET, SO_ERROR, (char *)&soft, &len) != 0) soft = 0;
             ka_declare_dead(c, soft ? ka_classify(soft, 0) : KA_REASON_TIMEOUT, soft ? soft : KA_ERR_TIMEDOUT);
             return;
         }
-        wait = busy ? busy - ((uint32_t)now - since) : stall;
+        left = busy ? busy - waited : 0;
+        wait = busy ? left : stall;
         if (look && look < wait) wait = look;
+        if (waited >= ka_health_threshold(&c->cfg)) cause |= KA_HEALTH_UNACKED;
+        if (v.retransmits || v.ca_state >= 3) cause |= KA_HEALTH_RETRANS;  /* RTO backoff, or loss recovery */
     }
+    if (ka_health_report(c, &v, cause, waited, left)) return;
+    if (c->cfg.cb.on_health && (!wait || wait > KA_HEALTH_LOOK)) wait = KA_HEALTH_LOOK;
     if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
 }
 
@@ -2699,6 +2845,57 @@ int ka_client_ack(ka_client *c, size_t messages)
 size_t ka_client_pending(const ka_client *c) { return c ? ka_q_unsent(&c->hs) + ka_q_unsent(&c->mq) : 0; }
 size_t ka_client_unacked(const ka_client *c) { return c && c->mq.keep ? c->mq.done_bytes + c->mq.part : 0; }
 size_t ka_client_unacked_messages(const ka_client *c) { return c && c->mq.keep ? c->mq.done_msgs : 0; }
+
+int ka_client_stats(const ka_client *c, ka_stats *out)
+{
+    ka_stats st;
+    ka_kview v;
+    unsigned i;
+    if (!c || !out || out->size < offsetof(ka_stats, disconnects)) return KA_EINVAL;
+    memset(&st, 0, sizeof st);
+    st.size = out->size;
+    st.attempts = c->n_attempts;
+    st.connections = c->n_connections;
+    for (i = 0; i <= KA_REASON_TLS; i++) st.disconnects[i] = c->n_disc[i];
+    st.bytes_sent = c->n_bytes_sent;
+    st.bytes_received = c->n_bytes_recv;
+    st.messages_sent = c->n_msgs_sent;
+    st.messages_received = c->n_reads;
+    st.bytes_dropped = c->n_dropped;
+    st.queue_high_water = c->high_water;
+    st.connected_ms_total = c->up_ms_total;
+    if (c->state == KA_STATE_CONNECTED) {
+        st.connected_ms = ka_now_ms() - c->connected_at;
+        st.connected_ms_total += st.connected_ms;
+        if (ka_kernel_view(KA_CONN(c), &v) == 0) {
+            st.valid = v.valid & ~KA_KV_DEADLINE;
+            st.rtt_us = v.rtt_us;
+            st.rttvar_us = v.rttvar_us;
+            st.retransmits = v.retransmits;
+            st.total_retrans = v.total_retrans;
+            st.unacked_bytes = v.unacked_bytes;
+            st.send_queue_bytes = v.send_queue_bytes;
+            st.peer_window = v.peer_window;
+            st.probes = v.probes;
+        }
+    }
+    memcpy(out, &st, out->size < sizeof st ? out->size : sizeof st);   /* an older, smaller ka_stats gets what it knows */
+    return 0;
+}
+
+int ka_client_retry_in(ka_client *c, unsigned ms)
+{
+    if (!c) return KA_EINVAL;
+    if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
+    if (c->state == KA_STATE_BACKOFF && c->retry_at) {     /* the pending delay moves */
+        c->retry_at = ka_now_ms() + ms;
+        if (ms == 0 && c->depth == 0) ka_begin_attempt(c);
+        return ka_leave(c, 0);
+    }
+    c->has_override = 1;                        /* the delay of the retry to come */
+    c->override_ms = ms;
+    return 0;
+}
 
 const char *ka_client_transport_error(const ka_client *c)
 {

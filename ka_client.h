@@ -97,6 +97,8 @@ typedef struct ka_retry_info {
 #define KA_LOG_INFO  1
 #define KA_LOG_WARN  2
 
+struct ka_health;               /* below: on_health's argument */
+
 /* Every callback runs from inside a ka_client_* call on the same thread
  * (poll, process, disconnect, stop, finish; start and retry_now run on_log
  * only), never from a signal or another thread.
@@ -136,7 +138,68 @@ typedef struct ka_callbacks {
      * own side is finished (ka_client_finish, everything written) or the
      * peer resets. */
     void (*on_eof)(ka_client *c, void *user);
+    /* Early warning: the link turned from good to degraded, or back (see
+     * ka_health). Comes before a deadline ends the connection; an idle
+     * healthy connection is never woken to check. */
+    void (*on_health)(ka_client *c, const struct ka_health *h, void *user);
 } ka_callbacks;                 /* any member may be NULL */
+
+/* ---- statistics and early warning ---------------------------------------- */
+
+/* ka_health.cause: why the link is degraded */
+#define KA_HEALTH_UNACKED  1u   /* sent data waited longer than health_threshold_ms for an acknowledgement */
+#define KA_HEALTH_RETRANS  2u   /* the kernel is retransmitting (timeouts or loss recovery) */
+#define KA_HEALTH_STALLED  4u   /* the peer's receive window is closed */
+
+typedef struct ka_health {
+    int degraded;               /* 1: the link turned bad; 0: good again */
+    unsigned cause;             /* KA_HEALTH_* bits; 0 when good */
+    unsigned long unacked_ms;   /* how long the oldest data has waited for an acknowledgement */
+    unsigned long rtt_us;       /* smoothed round-trip time, 0 if unknown */
+    unsigned long retransmits;  /* retransmissions of the oldest data so far */
+    unsigned long deadline_ms;  /* left before the busy deadline ends the connection; 0 if none runs */
+} ka_health;
+
+/* ka_stats.valid: which kernel fields this OS gave for this connection */
+#define KA_STATS_RTT        1u  /* rtt_us */
+#define KA_STATS_RETRANS    2u  /* retransmits, total_retrans */
+#define KA_STATS_UNACKED    4u  /* unacked_bytes */
+#define KA_STATS_SENDQ      8u  /* send_queue_bytes */
+#define KA_STATS_PEER_WND  16u  /* peer_window */
+#define KA_STATS_PROBES    32u  /* probes */
+#define KA_STATS_RTTVAR    64u  /* rttvar_us */
+
+#define KA_REASON_SLOTS 32      /* room in ka_stats.disconnects for ka_reason values to come */
+
+/* A picture of the link (ka_client_stats). The caller sets size to
+ * sizeof(ka_stats) first: the struct only grows at its end, and a program
+ * built against an older, smaller one still works (only the fields it
+ * knows are written). Counters run from ka_client_new. */
+typedef struct ka_stats {
+    size_t size;
+    unsigned long long attempts;        /* connect attempts started */
+    unsigned long long connections;     /* sessions that came up (on_connect) */
+    unsigned long long disconnects[KA_REASON_SLOTS];    /* connections ended, by ka_reason */
+    unsigned long long bytes_sent;      /* handed to the transport */
+    unsigned long long bytes_received;  /* delivered to on_data */
+    unsigned long long messages_sent;   /* handed over whole */
+    unsigned long long messages_received;   /* on_data calls */
+    unsigned long long bytes_dropped;   /* ka_disconnect_info.unsent_bytes, summed */
+    unsigned long long queue_high_water;    /* most bytes the queues ever held */
+    unsigned long long connected_ms_total;  /* time connected, the current connection included */
+    unsigned long long connected_ms;    /* the current connection; 0 when not connected */
+    /* The current connection as the kernel sees it, where the OS tells
+     * (Linux TCP_INFO, Windows SIO_TCP_INFO); fields not in valid are 0,
+     * never made up. */
+    unsigned valid;                     /* KA_STATS_* bits */
+    unsigned long rtt_us, rttvar_us;    /* smoothed round trip and its variation */
+    unsigned long retransmits;          /* retransmissions of the oldest data under way (Windows: timeout episodes) */
+    unsigned long total_retrans;        /* segments retransmitted on this connection (Windows: bytes) */
+    unsigned long unacked_bytes;        /* sent, not yet acknowledged */
+    unsigned long send_queue_bytes;     /* in the kernel's send queue: unacknowledged plus not yet sent */
+    unsigned long peer_window;          /* the peer's advertised receive window */
+    unsigned long probes;               /* keepalive or window probes unanswered */
+} ka_stats;
 
 /* ---- transports ---------------------------------------------------------- */
 
@@ -285,6 +348,14 @@ typedef struct ka_config {
     int      keep_writing_after_fin;  /* 1: the peer's FIN ends its side only (on_eof); the client keeps sending */
     size_t   session_buffer_size;     /* room for what is sent before the session is ready, apart from the backlog (0 = the smaller of send_buffer_size and 4096) */
     const ka_transport *transport;    /* NULL = plain TCP; e.g. TLS from transport/ka_openssl.h */
+
+    /* Seeing the link */
+    unsigned health_threshold_ms;     /* on_health: degraded when data waits this long for an ACK (0 = a quarter of the busy deadline) */
+    /* Retry policy: replaces the computed delay before each retry; info
+     * says which attempt and why, proposed_ms is what the backoff rule
+     * drew. The result is still capped by backoff_max_ms. It must not call
+     * back into the client. NULL: the backoff rule alone. */
+    unsigned (*next_delay)(ka_client *c, const ka_retry_info *info, unsigned proposed_ms, void *user);
 } ka_config;
 
 #define KA_MAX_ENDPOINTS 16
@@ -304,6 +375,7 @@ typedef struct ka_config {
 #define KA_WRITE 2
 
 /* ---- configuration and life cycle ----------------------------------------- */
+
 
 /* Fills every field with its default; host and port are NULL. */
 void        ka_config_init(ka_config *cfg);
@@ -433,6 +505,17 @@ int         ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs
 size_t      ka_client_pending(const ka_client *c);
 size_t      ka_client_unacked(const ka_client *c);
 size_t      ka_client_unacked_messages(const ka_client *c);
+
+/* Fills *out (set out->size = sizeof(ka_stats) first; see ka_stats): 0,
+ * or KA_EINVAL for a size too small for even the first counters. */
+int         ka_client_stats(const ka_client *c, ka_stats *out);
+
+/* Moves the next attempt: ms from now (a server said "retry after 30 s";
+ * 0: the network just came back). In BACKOFF it replaces the pending
+ * delay; while connecting or connected it is the delay for the next retry,
+ * instead of the backoff rule. Allowed from callbacks. KA_ESTATE when
+ * IDLE or STOPPED. */
+int         ka_client_retry_in(ka_client *c, unsigned ms);
 
 /* Text for the last KA_REASON_TLS failure (the transport's strerror), or
  * NULL when there was none. Valid until the next call into the client. */

@@ -111,14 +111,17 @@ static void app_call(fz *f, int action)
         size_t n = 1 + (f->msg_counter * 131) % 3000;
         memset(g_buf, (int)(f->msg_counter & 0xff), n);
         rc = ka_client_send(c, g_buf, n);
-        if (rc != 0 && rc != KA_EAGAIN && rc != KA_ENOTCONN) abort();
+        if (rc != 0 && rc != KA_EAGAIN && rc != KA_ENOTCONN && rc != KA_ESTATE && rc != KA_EMSGSIZE) abort();
+        if (rc == KA_EMSGSIZE && n <= f->cfg.send_buffer_size && n <= 4096 && !f->cfg.session_buffer_size) abort();
         f->msg_counter++;
         break;
     }
-    case A_SEND_BIG:
-        rc = ka_client_send(c, g_buf, f->cfg.send_buffer_size + 1 <= sizeof g_buf ? f->cfg.send_buffer_size + 1 : sizeof g_buf);
-        if (rc == 0 && f->cfg.send_buffer_size + 1 <= sizeof g_buf) abort();      /* bigger than the queue */
+    case A_SEND_BIG: {      /* bigger than either queue: the backlog's and the session's own room */
+        size_t room = f->cfg.send_buffer_size > f->cfg.session_buffer_size ? f->cfg.send_buffer_size : f->cfg.session_buffer_size;
+        rc = ka_client_send(c, g_buf, room + 1 <= sizeof g_buf ? room + 1 : sizeof g_buf);
+        if (rc == 0 && room + 1 <= sizeof g_buf) abort();
         break;
+    }
     case A_DISCONNECT: ka_client_disconnect(c); break;
     case A_RETRY:
         rc = ka_client_retry_now(c);

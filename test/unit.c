@@ -1904,6 +1904,196 @@ static void failed_handshake_is_a_tls_failure(void)
     pair_close(&t);
 }
 
+/* ---- seeing the link ---- */
+
+/* The counters add up, and the kernel's view is there where the OS gives
+ * it (Linux TCP_INFO). */
+static void stats_count_what_happened(void)
+{
+    t_pair t;
+    ka_stats st;
+    char buf[8];
+    CHECK(pair_prepare(&t) == 0);
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK_EQ(ka_client_send(t.c, "hello", 5), 0);
+    CHECK(t_recv_exact(t.p, buf, 5, t.c, 3000) == 0);
+    CHECK(t_send_all(t.p, "abc", 3, t.c, 1000) == 0);
+    CHECK(t_poll_data(t.c, &t.rec, 3, 3000) == 0);
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    CHECK_EQ(ka_client_stats(t.c, &st), 0);
+    CHECK_EQ(st.size, sizeof st);
+    CHECK_EQ(st.attempts, 1);
+    CHECK_EQ(st.connections, 1);
+    CHECK_EQ(st.bytes_sent, 5);
+    CHECK_EQ(st.messages_sent, 1);
+    CHECK_EQ(st.bytes_received, 3);
+    CHECK(st.messages_received >= 1);
+    if (kernel_view_readable(ka_client_socket(t.c))) {
+        CHECK(st.valid & KA_STATS_RTT);
+        CHECK(st.rtt_us > 0);
+        CHECK(st.valid & KA_STATS_UNACKED);
+        CHECK_EQ(st.unacked_bytes, 0);          /* all acknowledged by now */
+    }
+    t_reset(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(ka_client_stats(t.c, &st), 0);
+    CHECK_EQ(st.disconnects[KA_REASON_PEER_RESET], 1);
+    CHECK_EQ(st.connected_ms, 0);
+    CHECK_EQ(st.valid, 0);                      /* no connection: no kernel view */
+    CHECK(st.connected_ms_total < 3000);
+    pair_close(&t);
+}
+
+/* ka_stats grows at its end: a program built with an older, smaller one
+ * gets the fields it knows and nothing is written past them. */
+static void an_older_smaller_ka_stats_still_works(void)
+{
+    ka_config k;
+    ka_client *c;
+    union { ka_stats st; unsigned char b[sizeof(ka_stats) + 16]; } u;
+    size_t old = offsetof(ka_stats, bytes_dropped), i;
+    t_config(&k, "127.0.0.1", "9", NULL);
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    memset(u.b, 0xEE, sizeof u.b);
+    u.st.size = old;
+    CHECK_EQ(ka_client_stats(c, &u.st), 0);
+    CHECK_EQ(u.st.size, old);
+    CHECK_EQ(u.st.attempts, 0);
+    for (i = old; i < sizeof u.b; i++) CHECK_EQ(u.b[i], 0xEE);
+    u.st.size = sizeof(size_t);                 /* too small for anything */
+    CHECK_EQ(ka_client_stats(c, &u.st), KA_EINVAL);
+    CHECK_EQ(ka_client_stats(NULL, &u.st), KA_EINVAL);
+    ka_client_free(c);
+}
+
+/* on_health: a peer that stops reading degrades the link (a stall) before
+ * anything ends it; reading again makes it good; an idle healthy
+ * connection has no timer for it. */
+static int health_bad, health_good;
+static unsigned health_cause;
+static void note_health(ka_client *c, const ka_health *h, void *u)
+{
+    (void)c; (void)u;
+    if (h->degraded) { health_bad++; health_cause = h->cause; }
+    else health_good++;
+}
+
+static void health_warns_of_a_stall_and_recovers(void)
+{
+    t_pair t;
+    size_t sent = 0, got = 0;
+    unsigned long long end;
+    unsigned char buf[65536];
+    CHECK(pair_prepare(&t) == 0);
+    t_set_rcvbuf(t.l, 4096);
+    t.cfg.cb.on_health = note_health;
+    health_bad = health_good = 0;
+    health_cause = 0;
+    CHECK(pair_open_cfg(&t) == 0);
+    if (!kernel_view_readable(ka_client_socket(t.c))) { pair_close(&t); SKIP("TCP_INFO cannot be read here: no early warning"); }
+    CHECK_EQ(ka_client_timeout_ms(t.c), -1);    /* idle and healthy: no timer at all */
+    end = t_now_ms() + 10000;
+    while (!health_bad && t_now_ms() < end) {   /* fill the window: the peer reads nothing */
+        sent = send_pattern(t.c, sent, (size_t)1 << 30);
+        ka_client_poll(t.c, 20);
+    }
+    CHECK_EQ(health_bad, 1);
+    CHECK(health_cause & (KA_HEALTH_STALLED | KA_HEALTH_UNACKED));
+    CHECK_EQ(t.rec.disconnects, 0);
+    while (got < sent && t_now_ms() < end) {    /* reading again */
+        long n = (long)recv(t.p, (char *)buf, sizeof buf, 0);
+        if (n > 0) got += (size_t)n;
+        ka_client_poll(t.c, n > 0 ? 0 : 5);
+    }
+    end = t_now_ms() + 3000;
+    while (!health_good && t_now_ms() < end) ka_client_poll(t.c, 20);
+    CHECK_EQ(health_good, 1);
+    CHECK_EQ(ka_client_timeout_ms(t.c), -1);    /* idle again: no more looks */
+    pair_close(&t);
+}
+
+/* next_delay replaces the backoff rule (capped by backoff_max_ms) and
+ * learns the attempt and the reason. */
+static unsigned schedule[] = { 7, 70, 700, 99999 };
+static unsigned seen_attempts[8];
+static ka_reason seen_reason;
+static unsigned fixed_schedule(ka_client *c, const ka_retry_info *info, unsigned proposed, void *u)
+{
+    (void)c; (void)u; (void)proposed;
+    seen_attempts[(info->attempt - 1) & 7] = info->attempt;
+    seen_reason = info->reason;
+    return schedule[(info->attempt - 1) & 3];
+}
+
+static void next_delay_replaces_the_backoff_rule(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.next_delay = fixed_schedule;
+    k.backoff_max_ms = 1000;
+    k.max_attempts = 5;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.give_ups, 1, 5000) == 0);
+    CHECK_EQ(rec.delays[0], 7);
+    CHECK_EQ(rec.delays[1], 70);
+    CHECK_EQ(rec.delays[2], 700);
+    CHECK_EQ(rec.delays[3], 1000);              /* 99999 capped */
+    CHECK_EQ(seen_attempts[2], 3);
+    CHECK_EQ(seen_reason, KA_REASON_REFUSED);
+    ka_client_free(c);
+}
+
+/* ka_client_retry_in moves the next attempt: in backoff, and from inside
+ * on_disconnect (a server's "retry after"). */
+static void retry_after_30s(ka_client *c, const ka_disconnect_info *di, void *u)
+{
+    t_rec *r = (t_rec *)u;
+    (void)di;
+    r->disconnects++;
+    ka_client_retry_in(c, 30000);
+}
+
+static void retry_in_moves_the_next_attempt(void)
+{
+    t_pair t;
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    long left;
+    CHECK(t_free_port(port, sizeof port) == 0);
+    t_config(&k, "127.0.0.1", port, &rec);
+    k.backoff_initial_ms = k.backoff_max_ms = 5000;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_retry_in(c, 0), KA_ESTATE);  /* idle */
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.retries, 1, 3000) == 0);
+    CHECK_EQ(ka_client_retry_in(c, 50), 0);          /* 5 s became 50 ms */
+    left = ka_client_timeout_ms(c);
+    CHECK(left >= 0 && left <= 50);
+    CHECK(t_poll_until(c, &rec.retries, 2, 1000) == 0);
+    CHECK_EQ(ka_client_retry_in(c, 0), 0);           /* the network came back: now */
+    CHECK_EQ(ka_client_state(c), KA_STATE_CONNECTING);
+    ka_client_free(c);
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.cb.on_disconnect = retry_after_30s;
+    CHECK(pair_open_cfg(&t) == 0);
+    t_close(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_ri.delay_ms, 30000);         /* on_retry reports the delay asked for */
+    left = ka_client_timeout_ms(t.c);
+    CHECK(left > 29000 && left <= 30000);
+    pair_close(&t);
+}
+
 /* ---- heartbeat and idle timeout ---- */
 
 static void heartbeat_goes_out_when_nothing_was_sent(void)
@@ -2437,8 +2627,10 @@ static void keepalive_options_are_set_on_every_socket(void)
     CHECK(getsockopt(ka_client_socket(t.c), IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &l) == 0);
     CHECK_EQ(v, kernel_view_readable(ka_client_socket(t.c)) ? 0 : (3 + 1 * 4) * 1000);
 #endif
-    /* Linux 6.15+ (option 44): backoff capped at half the busy deadline, (3 + 1 * 4) s / 2. */
-    if (getsockopt(ka_client_socket(t.c), IPPROTO_TCP, 44, &v, &l) == 0) CHECK_EQ(v, 3500);
+    /* Linux 6.15+ (option 44): backoff capped at half the busy deadline,
+     * (3 + 1 * 4) s / 2, where the library watches the busy path itself. */
+    if (kernel_view_readable(ka_client_socket(t.c)) && getsockopt(ka_client_socket(t.c), IPPROTO_TCP, 44, &v, &l) == 0)
+        CHECK_EQ(v, 3500);
     /* and again on the next connection */
     t_close(t.p);
     t.p = t_accept(t.l, t.c, 3000);
@@ -2769,6 +2961,11 @@ static const t_case cases[] = {
     { "no-heap mode with every session flag", no_heap_mode_with_every_session_flag },
     { "a transport carries the session", transport_carries_the_session },
     { "a failed handshake is a TLS failure", failed_handshake_is_a_tls_failure },
+    { "stats count what happened", stats_count_what_happened },
+    { "an older, smaller ka_stats still works", an_older_smaller_ka_stats_still_works },
+    { "on_health warns of a stall and recovers", health_warns_of_a_stall_and_recovers },
+    { "next_delay replaces the backoff rule", next_delay_replaces_the_backoff_rule },
+    { "ka_client_retry_in moves the next attempt", retry_in_moves_the_next_attempt },
     { "data queued before connecting goes out first, in order", data_queued_before_connecting_goes_out_first_in_order },
     { "reconnect keeps whole messages and counts the partial one", reconnect_keeps_whole_messages_and_counts_the_partial_one },
     { "odd-sized queue wraps without losing a byte", odd_sized_queue_wraps_without_losing_a_byte },
