@@ -24,7 +24,12 @@
  *    CN and DNS names only (iPAddress entries are not even listed), and
  *    sends whatever mbedtls_ssl_set_hostname got as SNI. So an IP literal
  *    is not given to it: the leaf's iPAddress entries are compared here,
- *    in the verify callback, and no SNI goes out (RFC 6066 forbids it). */
+ *    in the verify callback, and no SNI goes out (RFC 6066 forbids it).
+ *  - A server that refuses the handshake sends its alert and closes; the
+ *    client's next send then meets a reset. A send that fails that way
+ *    during the handshake is reported after one more read, which finds the
+ *    alert if there was one (MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, the
+ *    alert's number in the record just read). */
 
 #ifndef _WIN32
 #ifndef _DEFAULT_SOURCE
@@ -73,8 +78,10 @@
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #define MBED_STATE(ssl) ((ssl)->MBEDTLS_PRIVATE(state))
+#define MBED_IN_MSG(ssl) ((ssl)->MBEDTLS_PRIVATE(in_msg))
 #else
 #define MBED_STATE(ssl) ((ssl)->state)
+#define MBED_IN_MSG(ssl) ((ssl)->in_msg)
 #endif
 
 /* ---- compat: the socket calls and the clock ------------------------------- */
@@ -84,6 +91,7 @@
 static int  tls_sock_err(void) { return WSAGetLastError(); }
 static int  tls_would_block(int e) { return e == WSAEWOULDBLOCK; }
 static int  tls_interrupted(int e) { return e == WSAEINTR; }
+static int  tls_peer_gone(int e) { return e == WSAECONNRESET || e == WSAECONNABORTED; }
 static unsigned long long tls_now_us(void)
 {
     LARGE_INTEGER f, c;
@@ -102,6 +110,7 @@ static int tls_file_exists(const char *path) { return GetFileAttributesA(path) !
 static int  tls_sock_err(void) { return errno; }
 static int  tls_would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 static int  tls_interrupted(int e) { return e == EINTR; }
+static int  tls_peer_gone(int e) { return e == EPIPE || e == ECONNRESET; }
 static unsigned long long tls_now_us(void)
 {
     struct timespec ts;
@@ -156,6 +165,7 @@ typedef struct mbed_session {
     unsigned char ip[16];               /* name as an address, when it is one */
     size_t iplen;
     int sock_err, eof, up, lost, fatal, shut_sent;
+    int send_err;                       /* a send that failed in the handshake, reported after the next read */
     int full;                           /* the server sent its certificate: not resumed */
     size_t wpending;                    /* length of a record built but not yet sent */
     unsigned long long t0;
@@ -182,6 +192,10 @@ static int mbed_send(void *ctx, const unsigned char *buf, size_t len)
         return (int)n;
     }
     if (tls_would_block(e)) return MBEDTLS_ERR_SSL_WANT_WRITE;
+    if (!s->up && tls_peer_gone(e)) {   /* the server may have said why first: read it */
+        s->send_err = e;
+        return (int)len;
+    }
     s->sock_err = e;
     return MBEDTLS_ERR_NET_SEND_FAILED;
 }
@@ -198,10 +212,12 @@ static int mbed_recv(void *ctx, unsigned char *buf, size_t len)
         n = (long)recv(s->s, (char *)buf, (int)len, 0);
     } while (n < 0 && tls_interrupted(e = tls_sock_err()));
     if (n > 0) s->bytes_in += (unsigned long)n;
-    if (n == 0) s->eof = 1;
-    if (n >= 0) return (int)n;
-    if (tls_would_block(e)) return MBEDTLS_ERR_SSL_WANT_READ;
-    s->sock_err = e;
+    if (n > 0 || (n < 0 && tls_would_block(e) && !s->send_err)) return n > 0 ? (int)n : MBEDTLS_ERR_SSL_WANT_READ;
+    if (n == 0 && !s->send_err) {
+        s->eof = 1;
+        return 0;
+    }
+    s->sock_err = s->send_err ? s->send_err : e;
     return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
@@ -322,6 +338,44 @@ static void mbed_explain_verify(mbed_session *s, uint32_t flags)
 
 /* ---- results of Mbed TLS calls ---------------------------------------------------- */
 
+/* The alerts a server sends when it refuses (RFC 8446, 6.2). */
+static const char *mbed_alert_name(int a)
+{
+    switch (a) {
+    case 10: return "unexpected message";
+    case 20: return "bad record MAC";
+    case 40: return "handshake failure";
+    case 42: return "bad certificate";
+    case 43: return "unsupported certificate";
+    case 44: return "certificate revoked";
+    case 45: return "certificate expired";
+    case 46: return "certificate unknown";
+    case 47: return "illegal parameter";
+    case 48: return "unknown CA";
+    case 49: return "access denied";
+    case 50: return "decode error";
+    case 51: return "decrypt error";
+    case 70: return "protocol version";
+    case 71: return "insufficient security";
+    case 80: return "internal error";
+    case 86: return "inappropriate fallback";
+    case 90: return "user canceled";
+    case 109: return "missing extension";
+    case 110: return "unsupported extension";
+    case 112: return "unrecognized name";
+    case 115: return "unknown PSK identity";
+    case 116: return "certificate required";
+    case 120: return "no application protocol";
+    default: return "alert";
+    }
+}
+
+/* An alert that may mean "show me a certificate" to a client without one. */
+static int mbed_wants_cert(const ka_mbed *t, int a)
+{
+    return !t->cert.version && (a == 40 || a == 42 || a == 116);
+}
+
 static int mbed_failed(mbed_session *s, int code, int rc)
 {
     ka_mbed *t = s->t;
@@ -332,6 +386,11 @@ static int mbed_failed(mbed_session *s, int code, int rc)
     t->detail_code = code;
     if (code & KA_MBEDTLS_E_VERIFY) {
         mbed_explain_verify(s, (uint32_t)code & 0xffffffu);
+    } else if (code >= KA_MBEDTLS_E_ALERT && code < KA_MBEDTLS_E_ALERT + 0x100) {
+        int a = code - KA_MBEDTLS_E_ALERT;
+        tls_msg(t->detail, sizeof t->detail, "TLS: %s refused the %s: alert %d (%s)%s", s->name,
+                s->up ? "session" : "handshake", a, mbed_alert_name(a),
+                mbed_wants_cert(t, a) ? " (does it want a client certificate?)" : "");
     } else if (code == KA_MBEDTLS_E_EOF) {
         tls_msg(t->detail, sizeof t->detail, "TLS: %s closed the connection during the handshake "
                 "(not a TLS port? a client certificate it wants?)", s->name);
@@ -367,6 +426,8 @@ static long mbed_result(mbed_session *s, int rc, int *err)
     }
     if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
         *err = mbed_failed(s, KA_MBEDTLS_E_VERIFY | (int)(mbedtls_ssl_get_verify_result(&s->ssl) & 0xffffffu), rc);
+    else if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && MBED_IN_MSG(&s->ssl))
+        *err = mbed_failed(s, KA_MBEDTLS_E_ALERT + MBED_IN_MSG(&s->ssl)[1], rc);
     else
         *err = mbed_failed(s, KA_MBEDTLS_E_ERROR + (-rc & 0xffff), rc);
     return KA_TP_FAILED;
@@ -532,6 +593,9 @@ static const char *mbed_strerror(void *ctx, int code)
         mbedtls_x509_crt_verify_info(why, sizeof why, "", (uint32_t)code & 0xffffffu);
         why[strcspn(why, "\n")] = 0;
         tls_msg(t->text, sizeof t->text, "TLS: the server's certificate was rejected: %s", why);
+    } else if (code >= KA_MBEDTLS_E_ALERT && code < KA_MBEDTLS_E_ALERT + 0x100) {
+        tls_msg(t->text, sizeof t->text, "TLS: the server sent alert %d (%s)", code - KA_MBEDTLS_E_ALERT,
+                mbed_alert_name(code - KA_MBEDTLS_E_ALERT));
     } else if (code >= KA_MBEDTLS_E_ERROR) {
         mbedtls_strerror(-(code - KA_MBEDTLS_E_ERROR), why, sizeof why);
         tls_msg(t->text, sizeof t->text, "TLS: %s", why);

@@ -47,6 +47,7 @@ typedef struct ka_mbedtls_config {
 /* The transport's codes (KA_REASON_TLS's sys_error). */
 #define KA_MBEDTLS_E_SETUP   1          /* the session could not be created */
 #define KA_MBEDTLS_E_EOF     2          /* the server closed the connection during the handshake (not TLS?) */
+#define KA_MBEDTLS_E_ALERT   0x100      /* + the alert's number: the server refused (40 handshake failure, 48 unknown CA, 116 certificate required...) */
 #define KA_MBEDTLS_E_ERROR   0x10000    /* + -(an Mbed TLS error code): an alert, a protocol error... */
 #define KA_MBEDTLS_E_VERIFY  0x1000000  /* | MBEDTLS_X509_BADCERT_* flags: the certificate was rejected */
 

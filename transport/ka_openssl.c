@@ -23,6 +23,11 @@
  *    with SSL_R_UNEXPECTED_EOF_WHILE_READING, documented as fit for control
  *    flow: after the handshake it is the peer's end, as a FIN on plain TCP
  *    (KA_REASON_PEER_CLOSED); during the handshake, a failure.
+ *  - A server that refuses the handshake (no client certificate, TLS 1.2)
+ *    sends its alert and closes; the client's next send then meets a reset.
+ *    So a send that fails that way during the handshake is reported only
+ *    after one more read, which finds the alert if there was one: the
+ *    reason is then the server's, in words, not "peer reset".
  *  - TLS 1.3 sessions arrive after the handshake (NewSessionTicket): the
  *    client cache takes them from the new-session callback, with OpenSSL's
  *    internal store off. */
@@ -72,6 +77,7 @@
 static int  tls_sock_err(void) { return WSAGetLastError(); }
 static int  tls_would_block(int e) { return e == WSAEWOULDBLOCK; }
 static int  tls_interrupted(int e) { return e == WSAEINTR; }
+static int  tls_peer_gone(int e) { return e == WSAECONNRESET || e == WSAECONNABORTED; }
 static unsigned long long tls_now_us(void)
 {
     LARGE_INTEGER f, c;
@@ -89,6 +95,7 @@ static unsigned long long tls_now_us(void)
 static int  tls_sock_err(void) { return errno; }
 static int  tls_would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 static int  tls_interrupted(int e) { return e == EINTR; }
+static int  tls_peer_gone(int e) { return e == EPIPE || e == ECONNRESET; }
 static unsigned long long tls_now_us(void)
 {
     struct timespec ts;
@@ -121,6 +128,7 @@ typedef struct ka_ossl {
     char *server_name;
     char *ca_file;
     int insecure;
+    int has_cert;                       /* a client certificate is configured */
     ossl_cached cache[KA_OPENSSL_CACHE];
     unsigned long tick;
     ka_tls_stats st;
@@ -143,6 +151,7 @@ typedef struct ossl_session {
     char name[KA_MAX_HOST_LEN + 1];     /* checked and cached under */
     int sock_err;                       /* the last failed send/recv's errno */
     int eof;                            /* recv() said the peer finished */
+    int send_err;                       /* a send that failed in the handshake, reported after the next read */
     int up;                             /* handshake done */
     int lost;                           /* the socket failed: not TLS's fault */
     int fatal;                          /* TLS failed: no close_notify, session not kept */
@@ -169,8 +178,14 @@ static int ossl_bio_write(BIO *b, const char *buf, int len)
         s->sent = 1;
         return (int)n;
     }
-    if (tls_would_block(e)) BIO_set_retry_write(b);
-    else s->sock_err = e;
+    if (tls_would_block(e)) {
+        BIO_set_retry_write(b);
+    } else if (!s->up && tls_peer_gone(e)) {    /* the server may have said why first: read it */
+        s->send_err = e;
+        return len;
+    } else {
+        s->sock_err = e;
+    }
     return -1;
 }
 
@@ -186,8 +201,13 @@ static int ossl_bio_read(BIO *b, char *buf, int len)
         n = (long)recv(s->s, buf, len, 0);
     } while (n < 0 && tls_interrupted(e = tls_sock_err()));
     if (n > 0) s->bytes_in += (unsigned long)n;
+    if (n > 0) return (int)n;
+    if (s->send_err) {                  /* nothing from the server after all: the send's error stands */
+        s->sock_err = s->send_err;
+        return -1;
+    }
     if (n == 0) s->eof = 1;
-    if (n >= 0) return (int)n;
+    if (n == 0) return 0;
     if (tls_would_block(e)) BIO_set_retry_read(b);
     else s->sock_err = e;
     return -1;
@@ -642,6 +662,7 @@ static int ossl_load(ka_ossl *t, const ka_openssl_config *cfg, char *msg, size_t
         return KA_EINVAL;
     }
     SSL_CTX_set_verify(t->ctx, cfg->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, cfg->insecure ? NULL : ossl_verify_cb);
+    t->has_cert = cfg->cert_file != NULL;
     return 0;
 }
 

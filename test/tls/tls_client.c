@@ -11,7 +11,11 @@
  *      bulk    -b BYTES in -M byte messages with replay_until_acked to an echo
  *              server: each message is acknowledged once its echo is back and
  *              checked against what was sent (a partial echo is dropped with
- *              its connection); exit 0 when every byte came back, in order
+ *              its connection); exit 0 when every byte came back, in order.
+ *              -H BYTES: once that much is checked, hold the acknowledgements
+ *              (the send window fills with unacknowledged messages, "held"
+ *              says so) until the connection ends: what was held comes again
+ *              on the next connection and is checked again
  *      soak    -n CYCLES times: connect, send a line, wait for its echo,
  *              disconnect; then check that descriptors and memory are flat
  *   -n N       lines mode: exit after N lines
@@ -19,6 +23,9 @@
  *   -I -V -C   keepalive idle, interval (ms), count; -U user timeout (ms)
  *   -B MS      backoff initial (max 4x, jitter 0); -A N max attempts
  *   -t MS      connect timeout
+ *   -N         TCP_NODELAY (from on_configure): TLS writes small records, and
+ *              Nagle would hold the first request after the handshake for a
+ *              delayed ACK (40 ms on Linux)
  *
  * Commands (stdin): "disconnect", "send TEXT", "mark WORD", "quit".
  * Exit: 0 done, 1 failed or lifetime over, 2 usage, 3 setup failed. */
@@ -35,6 +42,9 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "ka_client.h"
 #ifdef KA_HAVE_OPENSSL
@@ -47,11 +57,12 @@
 static struct {
     const char *adapter, *host, *port, *mode, *text;
     const char *cafile, *cert, *key, *servername;
-    int insecure;
+    int insecure, nodelay;
     long lines_wanted, lifetime_ms;
     unsigned idle, intvl, cnt, uto, backoff, attempts, ctimeout;
     unsigned long long bulk_bytes;
     size_t msg_size;
+    unsigned long long hold_at;
     long cycles;
 } opt;
 
@@ -64,7 +75,8 @@ static char linebuf[4096];
 static size_t linelen;
 
 /* bulk: what was sent and what came back */
-static unsigned long long sent_msgs, acked_msgs, total_msgs, echo_part;
+static unsigned long long sent_msgs, checked_msgs, acked_msgs, total_msgs, echo_part;
+static int holding, held_once, held_full;
 static unsigned char *msgbuf;
 
 /* soak */
@@ -142,25 +154,36 @@ static void bulk_fill(void)
         unsigned long long base = sent_msgs * opt.msg_size;
         size_t i;
         for (i = 0; i < opt.msg_size; i++) msgbuf[i] = stream_byte(base + i);
-        if (ka_client_send(cli, msgbuf, opt.msg_size) != 0) return;
+        if (ka_client_send(cli, msgbuf, opt.msg_size) != 0) {
+            if (holding && !held_full++) say("held unacked=%lu", (unsigned long)ka_client_unacked(cli));
+            return;
+        }
         sent_msgs++;
     }
 }
 
+/* Checks the echo byte by byte; a message whose echo is complete is
+ * acknowledged, unless held. */
 static void bulk_data(const unsigned char *p, size_t n)
 {
     size_t i;
     for (i = 0; i < n && !done; i++) {
-        unsigned long long o = acked_msgs * opt.msg_size + echo_part;
-        if (acked_msgs >= total_msgs || p[i] != stream_byte(o)) {
+        unsigned long long o = checked_msgs * opt.msg_size + echo_part;
+        if (checked_msgs >= total_msgs || p[i] != stream_byte(o)) {
             say("mismatch offset=%llu got=%u want=%u", o, p[i], stream_byte(o));
             failed = done = 1;
             return;
         }
         if (++echo_part < opt.msg_size) continue;
         echo_part = 0;
-        ka_client_ack(cli, 1);
-        acked_msgs++;
+        checked_msgs++;
+        if (opt.hold_at && !held_once && !holding && checked_msgs * opt.msg_size >= opt.hold_at) {
+            holding = 1;
+            say("hold checked=%llu", checked_msgs * opt.msg_size);
+        }
+        if (holding) continue;
+        ka_client_ack(cli, (size_t)(checked_msgs - acked_msgs));
+        acked_msgs = checked_msgs;
         if (acked_msgs % (total_msgs / 16 ? total_msgs / 16 : 1) == 0)
             say("progress acked=%llu", acked_msgs * opt.msg_size);
         if (acked_msgs == total_msgs) done = 1;
@@ -228,9 +251,12 @@ static void on_disconnect(ka_client *c, const ka_disconnect_info *di, void *u)
 {
     (void)c; (void)u;
     losses++;
-    echo_part = 0;                      /* a half-echoed message comes again whole */
+    echo_part = 0;                      /* a half-echoed message comes again whole, */
+    checked_msgs = acked_msgs;          /* and so does every one not acknowledged */
+    if (holding) held_once = 1;
+    holding = 0;
     if (strcmp(opt.mode, "soak") == 0 && di->reason == KA_REASON_LOCAL) return;
-    say("lost reason=%s err=%d after=%lu tls=%s", ka_reason_str(di->reason), di->sys_error, di->connected_ms,
+    say("lost reason=\"%s\" err=%d after=%lu tls=%s", ka_reason_str(di->reason), di->sys_error, di->connected_ms,
         di->reason == KA_REASON_TLS ? tls_text() : "-");
 }
 
@@ -239,16 +265,23 @@ static void on_retry(ka_client *c, const ka_retry_info *ri, void *u)
     (void)c; (void)u;
     retries++;
     if (strcmp(opt.mode, "soak") == 0 && ri->reason == KA_REASON_LOCAL) return;
-    say("retry attempt=%u delay=%u reason=%s err=%d tls=%s", ri->attempt, ri->delay_ms, ka_reason_str(ri->reason),
+    say("retry attempt=%u delay=%u reason=\"%s\" err=%d tls=%s", ri->attempt, ri->delay_ms, ka_reason_str(ri->reason),
         ri->sys_error, ri->reason == KA_REASON_TLS ? tls_text() : "-");
 }
 
 static void on_give_up(ka_client *c, const ka_retry_info *ri, void *u)
 {
     (void)c; (void)u;
-    say("giveup reason=%s err=%d tls=%s", ka_reason_str(ri->reason), ri->sys_error,
+    say("giveup reason=\"%s\" err=%d tls=%s", ka_reason_str(ri->reason), ri->sys_error,
         ri->reason == KA_REASON_TLS ? tls_text() : "-");
     done = 1;
+}
+
+static int on_configure(ka_client *c, ka_socket s, void *u)
+{
+    int one = 1;
+    (void)c; (void)u;
+    return setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0 ? 0 : errno;
 }
 
 /* ---- commands ---- */
@@ -316,6 +349,7 @@ static int parse(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--insecure") == 0) { opt.insecure = 1; continue; }
+        if (strcmp(a, "-N") == 0) { opt.nodelay = 1; continue; }
         if (!v) return -1;
         i++;
         if (strcmp(a, "-a") == 0) opt.adapter = v;
@@ -338,6 +372,7 @@ static int parse(int argc, char **argv)
         else if (strcmp(a, "-t") == 0) opt.ctimeout = (unsigned)atol(v);
         else if (strcmp(a, "-b") == 0) opt.bulk_bytes = strtoull(v, NULL, 10);
         else if (strcmp(a, "-M") == 0) opt.msg_size = (size_t)atol(v);
+        else if (strcmp(a, "-H") == 0) opt.hold_at = strtoull(v, NULL, 10);
         else return -1;
     }
     return opt.host && opt.port && opt.msg_size ? 0 : -1;
@@ -365,6 +400,7 @@ static void configure(ka_config *cfg)
     cfg->cb.on_disconnect = on_disconnect;
     cfg->cb.on_retry = on_retry;
     cfg->cb.on_give_up = on_give_up;
+    if (opt.nodelay) cfg->cb.on_configure = on_configure;
     if (strcmp(opt.mode, "bulk") == 0) {
         cfg->replay_until_acked = 1;
         cfg->send_buffer_size = opt.msg_size * 32;
