@@ -683,6 +683,7 @@ static int ossl_make(ka_ossl *t, const ka_openssl_config *cfg, char *msg, size_t
     BIO_meth_set_ctrl(t->bio, ossl_bio_ctrl);
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(t->ctx, 1);  /* one recv() per burst, not two per record: the client reads until WANT_READ */
     SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(t->ctx, ossl_new_session);
     t->insecure = cfg->insecure != 0;
