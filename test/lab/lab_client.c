@@ -19,7 +19,13 @@
  *   info            print the socket's TCP_INFO (round trip, retransmissions,
  *                   the peer's window)
  *   calls           print how long the library's calls held this thread
+ *   stats           print ka_client_stats: the counters and the kernel's
+ *                   view of the connection as the library reports it
+ *                   ("-" for a field the OS did not give)
  *   quit            stop and exit (so does end of input)
+ * With -w it listens for the early warning (on_health) and prints each
+ * report: "health degraded=1 cause=RETRANS,UNACKED ..." when the link turns
+ * bad, "health degraded=0 ..." when it is good again.
  * While connected it also watches the peer's receive window (TCP_INFO
  * tcpi_snd_wnd) at every wake-up, every 10 ms while a stream runs, and says
  * "window-closed" when it drops to 0 and "window-open" when it opens again;
@@ -79,6 +85,7 @@ static const char *reason_name(ka_reason r)
     case KA_REASON_ERROR: return "ERROR";
     case KA_REASON_STALLED: return "STALLED";
     case KA_REASON_ABORTED: return "ABORTED";
+    case KA_REASON_TLS: return "TLS";
     default: return "UNKNOWN";  /* a reason newer than this program */
     }
 }
@@ -97,8 +104,8 @@ static void event(const char *fmt, ...)
 
 /* ---- how long each library call held the thread ---- */
 
-enum { CALL_START, CALL_PROCESS, CALL_FDSET, CALL_TIMEOUT, CALL_SEND, CALL_STOP, CALL_FREE, NCALLS };
-static const char *const call_name[NCALLS] = { "start", "process", "fdset", "timeout", "send", "stop", "free" };
+enum { CALL_START, CALL_PROCESS, CALL_FDSET, CALL_TIMEOUT, CALL_SEND, CALL_STOP, CALL_FREE, CALL_STATS, NCALLS };
+static const char *const call_name[NCALLS] = { "start", "process", "fdset", "timeout", "send", "stop", "free", "stats" };
 static struct { unsigned long n; unsigned long long max_us; } calls[NCALLS];
 static unsigned long long call_t0;
 
@@ -331,6 +338,59 @@ static void on_log(ka_client *c, int level, const char *msg, void *u)
     else if (log_all) event("log level=%d %s", level, msg);
 }
 
+/* "RETRANS,UNACKED": the KA_HEALTH_* bits by name, "-" for none. */
+static const char *cause_names(unsigned cause, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    if (cause & KA_HEALTH_UNACKED) at += (size_t)snprintf(out + at, len - at, "%sUNACKED", at ? "," : "");
+    if (cause & KA_HEALTH_RETRANS) at += (size_t)snprintf(out + at, len - at, "%sRETRANS", at ? "," : "");
+    if (cause & KA_HEALTH_STALLED) at += (size_t)snprintf(out + at, len - at, "%sSTALLED", at ? "," : "");
+    if (!at) snprintf(out, len, "-");
+    return out;
+}
+
+static void on_health(ka_client *c, const ka_health *h, void *u)
+{
+    char cause[64];
+    (void)c; (void)u;
+    event("health degraded=%d cause=%s unacked_ms=%lu rtt_us=%lu retransmits=%lu deadline_ms=%lu", h->degraded,
+          cause_names(h->cause, cause, sizeof cause), h->unacked_ms, h->rtt_us, h->retransmits, h->deadline_ms);
+}
+
+/* KEY=value for a kernel field of ka_stats, or KEY=- when valid lacks BIT. */
+static int kfield(char *out, size_t len, const ka_stats *st, unsigned bit, const char *key, unsigned long v)
+{
+    if (st->valid & bit) return snprintf(out, len, " %s=%lu", key, v);
+    return snprintf(out, len, " %s=-", key);
+}
+
+static void print_stats(ka_client *c)
+{
+    ka_stats st;
+    char k[512];
+    size_t at = 0;
+    int rc;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    call_begin();
+    rc = ka_client_stats(c, &st);
+    call_end(CALL_STATS);
+    if (rc != KA_OK) { event("stats error rc=%d", rc); return; }
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_RTT, "rtt_us", st.rtt_us);
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_RTTVAR, "rttvar_us", st.rttvar_us);
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_RETRANS, "retransmits", st.retransmits);
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_RETRANS, "total_retrans", st.total_retrans);
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_UNACKED, "unacked_bytes", st.unacked_bytes);
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_SENDQ, "send_queue_bytes", st.send_queue_bytes);
+    at += (size_t)kfield(k + at, sizeof k - at, &st, KA_STATS_PEER_WND, "peer_window", st.peer_window);
+    kfield(k + at, sizeof k - at, &st, KA_STATS_PROBES, "probes", st.probes);
+    event("stats valid=0x%x%s attempts=%llu connections=%llu bytes_sent=%llu bytes_received=%llu "
+          "messages_sent=%llu queue_high_water=%llu connected_ms=%llu",
+          st.valid, k, st.attempts, st.connections, st.bytes_sent, st.bytes_received, st.messages_sent,
+          st.queue_high_water, st.connected_ms);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -340,11 +400,13 @@ static void usage(void)
             "                  [-I idle_timeout_ms] [-H heartbeat_interval_ms] [-T lifetime_ms]\n"
             "                  [-R resolve_timeout_ms] [-A connection_attempt_delay_ms] [-r backoff_reset_ms]\n"
             "                  [-e HOST:PORT]... [-s bind_address] [-n bind_interface] [-f 0|4|6] [-L]\n"
+            "                  [-w health_threshold_ms]\n"
             "Keepalive is 1 s / 1 s / 3 unless -d puts back the library's default deadlines\n"
             "(ka_config_init: keepalive, user timeout); later options override either.\n"
             "-e, once per server, fills endpoints[] in order (host and port are then\n"
-            "ignored; an IPv6 host in brackets); -L logs every on_log line.\n"
-            "commands on stdin: mark WORD | send N | stream RATE MS | info | calls | quit\n");
+            "ignored; an IPv6 host in brackets); -L logs every on_log line; -w listens\n"
+            "for on_health (0: the library's default threshold).\n"
+            "commands on stdin: mark WORD | send N | stream RATE MS | info | calls | stats | quit\n");
     exit(2);
 }
 
@@ -377,6 +439,7 @@ static int command(ka_client *c, char *line)
     if (sscanf(line, "stream %u %u", &n, &ms) == 2) { stream_start(n, ms); return 0; }
     if (strcmp(line, "info") == 0) { print_info(c); return 0; }
     if (strcmp(line, "calls") == 0) { print_calls(); return 0; }
+    if (strcmp(line, "stats") == 0) { print_stats(c); return 0; }
     if (strcmp(line, "quit") == 0) return 1;
     event("unknown-command %s", line);
     return 0;
@@ -434,7 +497,7 @@ int main(int argc, char **argv)
     cfg.cb.on_retry = on_retry;
     cfg.cb.on_give_up = on_give_up;
     cfg.cb.on_log = on_log;
-    while ((opt = getopt(argc, argv, "h:p:di:v:c:u:S:C:b:B:j:I:H:T:R:A:r:e:s:n:f:L")) != -1) {
+    while ((opt = getopt(argc, argv, "h:p:di:v:c:u:S:C:b:B:j:I:H:T:R:A:r:e:s:n:f:Lw:")) != -1) {
         switch (opt) {
         case 'h': cfg.host = optarg; break;
         case 'p': cfg.port = optarg; break;
@@ -459,6 +522,7 @@ int main(int argc, char **argv)
         case 'n': cfg.bind_interface = optarg; break;
         case 'f': cfg.family = (int)num(optarg); break;
         case 'L': log_all = 1; break;
+        case 'w': cfg.cb.on_health = on_health; cfg.health_threshold_ms = num(optarg); break;
         default: usage();
         }
     }

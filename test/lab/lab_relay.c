@@ -10,7 +10,8 @@
  * loss rate, frames are dropped at random as they arrive (our own xorshift
  * generator, seeded, so a run can be repeated); with -u the losses begin
  * only at the first SIGUSR1, so a connection can be set up on a clean path
- * and then suffer.
+ * and then suffer. SIGUSR2 ends the losses (SIGUSR1 starts them again), so
+ * a path can also heal while a connection goes on.
  *
  * It relays frames, it parses nothing. Each frame travels with its
  * virtio_net_hdr (PACKET_VNET_HDR): a TCP sender on a veth hands over
@@ -21,7 +22,8 @@
  * the endpoints to one segment per frame: see run.sh.)
  *
  * Output, one line per event on CLOCK_MONOTONIC in ms like the other lab
- * programs: "relay-up ...", "loss-on" when the losses begin, then at exit one
+ * programs: "relay-up ...", "loss-on" when the losses begin and "loss-off"
+ * when they end, then at exit one
  * "relay dir=A>B ..." line per direction with its counters, then "exit". It
  * exits on SIGTERM or SIGINT, or after -T milliseconds.
  *
@@ -63,12 +65,13 @@ struct lane {
     unsigned long frames, sent, lost, full, errors, truncated;
 };
 
-static volatile sig_atomic_t stop_now, start_loss;
+static volatile sig_atomic_t stop_now, start_loss, end_loss;
 static unsigned rng;
 static int losing = 1;                  /* 0 while -u holds the losses back */
 
 static void on_stop(int sig) { (void)sig; stop_now = 1; }
 static void on_usr1(int sig) { (void)sig; start_loss = 1; }
+static void on_usr2(int sig) { (void)sig; end_loss = 1; }
 
 static unsigned long long now_us(void)
 {
@@ -92,7 +95,8 @@ static void usage(void)
             "                 [-l loss_pct] [-L loss_pct_b_to_a] [-q max_frames]\n"
             "                 [-s seed] [-T lifetime_ms] [-u]\n"
             "Relays frames between the two ports, delaying (and dropping) them per\n"
-            "direction; -D and -L default to -d and -l; -u: no loss before SIGUSR1.\n");
+            "direction; -D and -L default to -d and -l; -u: no loss before SIGUSR1.\n"
+            "SIGUSR2 ends the losses, SIGUSR1 starts them again.\n");
     exit(2);
 }
 
@@ -270,14 +274,18 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGUSR2);
     sigprocmask(SIG_BLOCK, &block, &during_poll);
     sigdelset(&during_poll, SIGTERM);
     sigdelset(&during_poll, SIGINT);
     sigdelset(&during_poll, SIGUSR1);
+    sigdelset(&during_poll, SIGUSR2);
 
     if ((pa = open_port(a)) < 0 || (pb = open_port(b)) < 0) return 1;
     buf = malloc(MAX_FRAME);
@@ -304,9 +312,15 @@ int main(int argc, char **argv)
         long long wait_us;
         struct timespec ts;
         if (now >= end) break;
-        if (start_loss && !losing) {
+        if (start_loss) {
+            start_loss = 0;
+            if (!losing) printf("%llu loss-on\n", now / 1000u);
             losing = 1;
-            printf("%llu loss-on\n", now / 1000u);
+        }
+        if (end_loss) {
+            end_loss = 0;
+            if (losing) printf("%llu loss-off\n", now / 1000u);
+            losing = 0;
         }
         for (i = 0; i < 2; i++) release_due(&lane[i], now);
         wait_us = next_due(lane, 2, now);
