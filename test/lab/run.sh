@@ -79,7 +79,8 @@ SCENARIOS="alive_idle crash reboot unplug brief_unplug icmp_idle icmp_data
            mx_idle_lo mx_idle_hi mx_busy_lo mx_busy_hi mx_conn_lo mx_conn_hi
            ka111_uto8 uto2_conn8 round_ka round_lost_probe lost_probe_uto1
            dns_blackhole dns_down dns_dark he_v6_dark he_v4_dark dns_move endpoints
-           bind_addr bind_iface stress_restart stress_fresh"
+           bind_addr bind_iface health_pull health_loss health_stall stats_pull stats_stall
+           stress_restart stress_fresh"
 # The long ones start first: the suite lasts as long as they do. The stress
 # rows (a thousand threads at once) start late, once every other scenario
 # but the long ones is done, so that their load moves no other row's timing.
@@ -264,7 +265,7 @@ EOF
 # bridge. The endpoints send one segment per frame (gso_max_segs 1), so that
 # a loss rate is a rate of lost segments and not of 64 KiB TSO bursts; it is
 # set before any connection, which takes the limit from its route when it
-# connects. With -u the losses wait for relay_loss_on.
+# connects. With -u the losses wait for relay_loss_on; relay_loss_off ends them.
 relay_up() {
     local L=$1 d=$2 l=$3; shift 3
     ip -n "$L-c" link set eth0 gso_max_segs 1 && ip -n "$L-s" link set eth0 gso_max_segs 1 &&
@@ -277,6 +278,11 @@ relay_up() {
 relay_loss_on() {   # relay_loss_on: the held-back losses begin
     kill -USR1 "$(cat "$W/relay.pid")"
     wait_for "$W/relay.out" " loss-on$" 1000
+}
+
+relay_loss_off() {  # relay_loss_off: the losses end (the delay stays)
+    kill -USR2 "$(cat "$W/relay.pid")"
+    wait_for "$W/relay.out" " loss-off$" 1000
 }
 
 # relay_down L: the relay reports and exits; the bridge is back.
@@ -1203,6 +1209,242 @@ sc_bind_iface() {
     peer=$(field "$W/srv.out" " accept " peer)
     row "$s" "server sees $src" "server sees ${peer:-nothing} (unbound route: ${dflt:-?})" "-" "-" \
         "$([ "$peer" = "$src" ] && [ "$dflt" = eth0 ] && echo 1 || echo 0)"
+}
+
+# ---- seeing the link: the early warning and the kernel's view ---------------------------
+# lab_client -w listens for on_health ("health degraded=1 cause=..." when the
+# link turns bad, "health degraded=0" when it is good again); its "stats"
+# command prints ka_client_stats.
+
+# health_events FILE T0 T1: the health reports stamped in [T0, T1), as
+# "+MS:d" (degraded) and "+MS:g" (good), MS from T0.
+health_events() {
+    awk -v t0="$2" -v t1="$3" '$2 == "health" && $1 >= t0 && $1 < t1 {
+        printf "%s+%d:%s", (n++ ? " " : ""), $1 - t0, ($3 == "degraded=1") ? "d" : "g" }' "$1"
+}
+
+# A cable pulled while the client streams (100 kB/s into a sink): the data
+# goes unacknowledged at once, the kernel retransmits after a tail-loss probe
+# and one RTO (about 200 ms on this LAN), and the library, which looks at a
+# connection with data outstanding every 250 ms when on_health is set, must
+# say "degraded" within 1 s of the pull, with most of the busy deadline
+# (4 s) still to run; the deadline then ends it: TIMEOUT, at the same bounds
+# as every busy row. No warning before the pull.
+sc_health_pull() {
+    local s="early warning: cable pulled while streaming" tw td cause left early seen en dt ok=1
+    start_server "$L" sink; start_client "$L" $KA -w 0
+    connected "$s" || return
+    cmd "stream 100000 8000"
+    sleep 1                             # a second of healthy streaming first
+    fault unplug unplug "$L"
+    disconnect_seen "$fault_t0" $(($(busy_hi $U) + fault_ms + 2000))
+    early=$(awk -v t0="$fault_t0" '$2 == "health" && $1 < t0' "$W/cli.out" | wc -l)
+    tw=$(stamp "$W/cli.out" " health degraded=1 " "$fault_t0")
+    cause=$(awk -v t0="$fault_t0" '$2 == "health" && $3 == "degraded=1" && $1 >= t0 { sub("cause=", "", $4); print $4; exit }' "$W/cli.out")
+    left=$(awk -v t0="$fault_t0" '$2 == "health" && $3 == "degraded=1" && $1 >= t0 {
+        for (i = 4; i <= NF; i++) if ($i ~ /^deadline_ms=/) { print substr($i, 13); exit } }' "$W/cli.out")
+    [ -n "$tw" ] && td=$((tw - fault_t0)) || td=""
+    [ "$early" = 0 ] && [ "$(within "$td" 0 $((1000 + fault_ms)))" = 1 ] && [ "${left:-0}" -ge 2000 ] || ok=0
+    [ "$seen" = TIMEOUT ] && [ "$(within "$dt" "$(busy_lo $U)" $(($(busy_hi $U) + fault_ms)))" = 1 ] || ok=0
+    row "$s" "degraded < 1 s; TIMEOUT at 4 s" \
+        "degraded at +${td:-never} ms (${cause:-?}, ${left:-?} ms left); $seen${en:+ (errno $en)}${early:+; $early before the pull}" \
+        "${dt:-none} ms" "warn 0..1000 +$fault_ms fault; TIMEOUT $U -100 .. +410 +$SLACK" "$ok"
+}
+
+# 20% loss and 50 ms delay each way (lab_relay, as in the 20% loss row
+# above) for 6 s while the client streams 8 kB/s, then a clean path again
+# (SIGUSR2 to the relay) while the stream goes on. Library default
+# deadlines (busy 20 s). on_health must warn within 2 s of the loss
+# starting, may go good and bad again while the loss lasts, and must end
+# good: good again within 3 s of the loss stopping (in 6 s of such loss the
+# kernel's retransmissions back off to about 1.6 s at most), and no warning
+# after that while the stream runs on. No disconnect.
+# The library looks at the kernel's state every 250 ms while data is
+# outstanding, and sees a retransmission only while it is under way. On a
+# sub-millisecond LAN with random drops (nftables numgen) a fast recovery
+# lasts a few milliseconds, and a loaded run saw its first warning 3.5 s
+# after the loss began: the delay makes each recovery last a round trip or
+# more, as on a real lossy path.
+sc_health_loss() {
+    local s="early warning: 20% loss + 50 ms for 6 s, then clean" t_on t_off tw tg last n_d n_g seen en dt ok=1
+    relay_up "$L" 50 20 -u || { relay_failed "$s"; return; }
+    start_server "$L" sink; start_client "$L" -d -w 0 -T 40000
+    connected "$s" 3000 || return
+    cmd "stream 8000 12000"
+    sleep 1
+    relay_loss_on; t_on=$(stamp "$W/relay.out" " loss-on$")
+    sleep 6
+    relay_loss_off; t_off=$(stamp "$W/relay.out" " loss-off$")
+    wait_for "$W/cli.out" " stream-end " 8000
+    relay_down "$L"
+    disconnect_seen "" 0
+    t_on=${t_on:-0} t_off=${t_off:-0}
+    tw=$(stamp "$W/cli.out" " health degraded=1 " "$t_on")
+    n_d=$(awk -v a="$t_on" -v b="$t_off" '$2 == "health" && $3 == "degraded=1" && $1 >= a && $1 < b' "$W/cli.out" | wc -l)
+    n_g=$(awk -v a="$t_on" -v b="$t_off" '$2 == "health" && $3 == "degraded=0" && $1 >= a && $1 < b' "$W/cli.out" | wc -l)
+    last=$(awk '$2 == "health" { l = $1 " " $3 } END { print l }' "$W/cli.out")
+    tg=${last%% *}
+    [ "$t_on" != 0 ] && [ "$t_off" != 0 ] || ok=0
+    [ "$(within "$([ -n "$tw" ] && echo $((tw - t_on)))" 0 2000)" = 1 ] || ok=0
+    [ "${last#* }" = degraded=0 ] && [ "$(within "$((tg - t_off))" -100000 3000)" = 1 ] || ok=0
+    [ "$seen" = none ] || ok=0
+    row "$s" "warn < 2 s; good < 3 s after" \
+        "degraded at +$([ -n "$tw" ] && echo $((tw - t_on)) || echo never) ms; ${n_d} warnings, ${n_g} recoveries in the loss; last: ${last#* } $([ -n "$tg" ] && echo $((tg - t_off)) || echo ?) ms after it; disconnect $seen" \
+        "-" "warn 0..2000; good ..3000 after" "$ok"
+    echo "$s: health reports from the loss on: $(health_events "$W/cli.out" "$t_on" 999999999999999)" >>"$W/note"
+}
+
+# A server that stops reading for 3 s, then reads again (lab_server -P), its
+# receive buffer 16 KiB, while the client streams 1 MB/s: the window closes
+# and the server's kernel answers every zero-window probe. on_health must
+# warn with cause STALLED (alone: the peer acknowledges everything, nothing
+# is retransmitted) within 1 s of the client seeing the window close in its
+# TCP_INFO, and say good again within 1 s of the window opening. No
+# disconnect: no stall_timeout_ms, and a peer that answers is alive.
+sc_health_stall() {
+    local s="early warning: server stops reading 3 s" tc to tw tg cause seen en dt ok=1
+    start_server "$L" verify -P 300:3000 -r 16384; start_client "$L" $KA -w 0
+    connected "$s" || return
+    cmd "stream 1000000 6000"
+    wait_for "$W/cli.out" " window-closed" 3000
+    tc=$(stamp "$W/cli.out" " window-closed")
+    wait_for "$W/cli.out" " window-open" 6000
+    to=$(stamp "$W/cli.out" " window-open" "${tc:-0}")
+    [ -n "$to" ] && wait_after "$W/cli.out" " health degraded=0 " "$to" 1 2000
+    disconnect_seen "" 0
+    tw=$(stamp "$W/cli.out" " health degraded=1 " "$((${tc:-0} - 100))")
+    cause=$(awk -v t0="$((${tc:-0} - 100))" '$2 == "health" && $3 == "degraded=1" && $1 >= t0 { sub("cause=", "", $4); print $4; exit }' "$W/cli.out")
+    [ -n "$to" ] && tg=$(stamp "$W/cli.out" " health degraded=0 " "$to")
+    [ -n "$tc" ] && [ -n "$to" ] && [ "$cause" = STALLED ] || ok=0
+    [ -n "$tw" ] && [ "$(within $((tw - ${tc:-0})) -100 1000)" = 1 ] || ok=0
+    [ -n "$tg" ] && [ "$(within $((tg - ${to:-0})) 0 1000)" = 1 ] || ok=0
+    [ "$seen" = none ] || ok=0
+    row "$s" "STALLED < 1 s; good < 1 s" \
+        "degraded (${cause:-none}) at +$([ -n "$tw" ] && echo $((tw - ${tc:-0})) || echo never) ms; good at +$([ -n "$tg" ] && echo $((tg - to)) || echo never) ms after it opened; disconnect $seen" \
+        "window closed $([ -n "$tc" ] && [ -n "$to" ] && echo $((to - tc)) || echo ?) ms" "warn -100..1000; good 0..1000" "$ok"
+}
+
+# ka_client_stats against `ss -tino` (and `-i`'s snd_wnd where iproute2
+# prints it, 6.2 and later; else the window of the server's last segment as
+# tcpdump saw it, times its window scale) for the same socket, in the
+# client namespace. The kernel state is held still while both look: no ACK
+# can come (cable pulled) or the window is closed, and a look is taken
+# between two `stats` commands whose kernel fields agree, so that nothing
+# changed in between (up to 5 tries, a retransmission may fall between).
+#   ka_stats          ss
+#   rtt_us/rttvar_us  rtt:A/B (ms)
+#   retransmits       timer:(on,...,N)      (icsk_retransmits)
+#   probes            timer:(persist,...,N) (icsk_probes_out); 0 under timer "on"
+#   total_retrans     retrans:a/B
+#   send_queue_bytes  Send-Q                (write_seq - snd_una)
+#   unacked_bytes     Send-Q - notsent:N
+#   peer_window       snd_wnd:N, or tcpdump's last "win W" << wscale's first value
+
+# stats_kernel LINE: the kernel fields of a "stats" line, for comparing two.
+stats_kernel() { echo "$1" | sed -n 's/.* \(rtt_us=.* probes=[^ ]*\).*/\1/p'; }
+
+# snapshot: sets SNAP_ST (a stats line) and SNAP_SS (ss's two lines for the
+# client's socket) from a still moment; SNAP_TRIES says how many it took.
+snapshot() {
+    local n a b try
+    SNAP_ST="" SNAP_SS="" SNAP_TRIES=0
+    for try in 1 2 3 4 5; do
+        SNAP_TRIES=$try
+        matches "$W/cli.out" " stats "; n=$COUNT
+        cmd stats; wait_count "$W/cli.out" " stats " $((n + 1)) 1000 || continue
+        SNAP_SS=$(ip netns exec "$L-c" ss -Htino dst "$SRV_IP" dport = ":$PORT" | tr '\n\t' '  ')
+        cmd stats; wait_count "$W/cli.out" " stats " $((n + 2)) 1000 || continue
+        a=$(grep " stats " "$W/cli.out" | sed -n "$((n + 1))p"); b=$(grep " stats " "$W/cli.out" | sed -n "$((n + 2))p")
+        SNAP_ST=$b
+        [ -n "$(stats_kernel "$a")" ] && [ "$(stats_kernel "$a")" = "$(stats_kernel "$b")" ] && return 0
+        nap 0.1
+    done
+    return 1
+}
+
+# ss_field NAME: from SNAP_SS, the value after "NAME:" (empty if absent).
+ss_field() { echo "$SNAP_SS" | tr ' ' '\n' | sed -n "s/^$1://p" | head -n 1; }
+
+# last_win: the raw window of the server's last non-SYN segment in $W/win.pcap.txt.
+last_win() {
+    awk '$0 ~ / > / && $0 !~ /Flags \[S/ { for (i = 1; i < NF; i++) if ($i == "win") w = $(i + 1) }
+        END { sub(/,$/, "", w); print w }' "$W/win.pcap.txt"
+}
+
+# near A B: A within 1 + B/1000 of B (ss prints milliseconds with %g).
+near() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" != - ] && awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1 + b / 1000) }'; }
+
+# compare_stats SCENARIO: the row for one snapshot.
+compare_stats() {
+    local s=$1 st=$SNAP_ST rtt var ssq notsent timer tkind tcount rtr ws swnd wsrc pw bad="" seen
+    v() { kv "$st" "$1"; }      # a field of the stats line
+    ssq=$(echo "$SNAP_SS" | awk '{ print $3 }')
+    read -r rtt var <<<"$(ss_field rtt | awk -F/ '{ printf "%.0f %.0f", $1 * 1000, $2 * 1000 }')"
+    notsent=$(ss_field notsent); notsent=${notsent:-0}
+    timer=$(echo "$SNAP_SS" | sed -n 's/.*timer:(\([^)]*\)).*/\1/p')
+    tkind=${timer%%,*}; tcount=${timer##*,}
+    rtr=$(ss_field retrans); rtr=${rtr#*/}; rtr=${rtr:-0}
+    ws=$(ss_field wscale); ws=${ws%%,*}
+    swnd=$(ss_field snd_wnd)
+    if [ -n "$swnd" ]; then wsrc="ss"; pw=$swnd
+    elif [ -s "$W/win.pcap.txt" ] && [ -n "$ws" ] && [ -n "$(last_win)" ]; then wsrc="tcpdump"; pw=$(($(last_win) << ws))
+    else wsrc="none"; pw=""; fi
+    near "$(v rtt_us)" "$rtt" || bad="$bad rtt"
+    near "$(v rttvar_us)" "$var" || bad="$bad rttvar"
+    [ "$(v total_retrans)" = "$rtr" ] || bad="$bad total_retrans"
+    [ "$(v send_queue_bytes)" = "$ssq" ] || bad="$bad send-q"
+    [ -n "$ssq" ] && [ "$(v unacked_bytes)" = "$((ssq - notsent))" ] || bad="$bad unacked"
+    case $tkind in
+        on) [ "$(v retransmits)" = "$tcount" ] && [ "$(v probes)" = 0 ] || bad="$bad retransmits/probes" ;;
+        persist) [ "$(v probes)" = "$tcount" ] || bad="$bad probes" ;;
+        *) bad="$bad timer(${timer:-none})" ;;
+    esac
+    [ "$wsrc" = none ] || [ "$(v peer_window)" = "$pw" ] || bad="$bad window"
+    seen="rtt $(v rtt_us)/$(v rttvar_us) us, retrans $(v retransmits)/$(v total_retrans), probes $(v probes), unacked $(v unacked_bytes), send-q $(v send_queue_bytes), window $(v peer_window); ss: rtt $rtt/$var, timer $tkind $tcount, retrans $rtr, send-q $ssq - notsent $notsent, window ${pw:-?} ($wsrc)"
+    row "$s" "equal" "${bad:+differ:$bad; }$seen" "-" "rtt +-1 us +0.1%; rest equal; $SNAP_TRIES look(s)" \
+        "$([ -z "$bad" ] && [ -n "$SNAP_ST" ] && echo 1 || echo 0)"
+    echo "$s: stats: $st" >>"$W/note"
+    echo "$s: ss: $SNAP_SS" >>"$W/note"
+}
+
+# win_capture L: tcpdump of the server's segments in the client namespace
+# (for the window when ss does not print it); returns once it listens.
+win_capture() {
+    command -v tcpdump >/dev/null || return 0
+    ip netns exec "$1-c" tcpdump -i eth0 -n -l -S "tcp and src host $SRV_IP and src port $PORT" \
+        >"$W/win.pcap.txt" 2>"$W/win.err" &
+    wait_for "$W/win.err" "listening on" 3000
+}
+
+# Data behind a pulled cable: five echoed messages for real RTT samples,
+# the cable pulled, 30 kB sent; 2 s later the kernel is between two
+# retransmissions (busy deadline 20 s here, so nothing ends it meanwhile).
+sc_stats_pull() {
+    local s="ka_client_stats = ss -tino: data behind a pulled cable" i
+    win_capture "$L"
+    start_server "$L" echo; start_client "$L" $KA -u 20000
+    connected "$s" || return
+    for i in 1 2 3 4 5; do cmd "send 100"; wait_count "$W/cli.out" " data " "$i" 2000 || break; done
+    unplug "$L"
+    cmd "send 30000"
+    sleep 2
+    snapshot || true
+    compare_stats "$s"
+}
+
+# A closed window: the server stops reading for good with a 16 KiB buffer
+# while the client streams 1 MB/s; a second after the window closed, the
+# kernel sends zero-window probes and the server answers them.
+sc_stats_stall() {
+    local s="ka_client_stats = ss -tino: window closed"
+    win_capture "$L"
+    start_server "$L" verify -P 300:0 -r 16384; start_client "$L" $KA
+    connected "$s" || return
+    cmd "stream 1000000 8000"
+    wait_for "$W/cli.out" " window-closed" 3000
+    sleep 1
+    snapshot || true
+    compare_stats "$s"
 }
 
 # ---- stress: start and stop while lookups hang ---------------------------------------
