@@ -1,22 +1,30 @@
 /* kacat: cat over one TCP connection that ka_client keeps alive.
  *
  *   kacat [options] HOST PORT        kacat [options] HOST:PORT | [V6]:PORT
+ *   kacat [options] SERVER [SERVER...]      (each one of the forms above)
  *
  * stdin goes to the server, the server's bytes go to stdout, and what
  * happens to the connection is told on stderr in plain words. When the
  * connection drops, kacat reconnects with backoff (unless --once); input
  * that arrives in the meantime is queued and sent after the reconnect. When
  * the queue is full kacat stops reading stdin (backpressure), so nothing is
- * ever dropped silently.
+ * ever dropped silently. Several servers are tried in turn (the library's
+ * ka_config.endpoints): a failed attempt moves on to the next one.
  *
- * End of input: kacat calls ka_client_finish(), which delivers what is
- * queued (reconnecting if need be), then half-closes the connection (the
- * server sees EOF after the last byte) and stops heartbeats. kacat keeps
- * printing what the server still sends until the server closes or --linger
- * passes. Input that ends with nothing queued and no connection up (e.g.
- * empty input at start-up) still waits for a connection first, so the
- * server always sees a clean end, and a server that talks first (a banner)
- * is heard.
+ * --hello TEXT is sent from on_connect, so it opens every connection,
+ * before any queued input. --keep-sending lets a server end its side (FIN)
+ * and go on reading: kacat's stdout ends there, the input keeps going
+ * (keep_writing_after_fin).
+ *
+ * End of input: once everything queued has been handed to the kernel on a
+ * live connection (after a reconnect if need be), kacat calls
+ * ka_client_finish(), which half-closes the connection at once (the server
+ * sees EOF after the last byte) and stops heartbeats. kacat keeps printing
+ * what the server still sends until the server closes or --linger passes.
+ * Empty input at start-up still waits for a connection, so the server
+ * always sees a clean end, and a server that talks first (a banner) is
+ * heard. (Not earlier: a finishing client takes no more messages, and a
+ * reconnect needs its --hello.)
  *
  * The exit status and the last line on stderr say whether all input reached
  * one connection, and who closed first (see EXIT_* below, --help and
@@ -254,7 +262,8 @@ static int proc_poll(proc_t p, unsigned long *code, int *signo)
 #define CHUNK       65536       /* largest read from stdin */
 #define HOOK_QUEUE  8           /* events waiting for their hook; more are folded (see hooks) */
 #define HOOK_TICK_MS 20         /* how often a running hook is checked on */
-#define MAX_OPTS    40
+#define MAX_OPTS    44
+#define MAX_TEXT    1024        /* --heartbeat and --hello, decoded */
 
 /* How kacat's run ended (the second half of the last line). */
 enum end_kind {
@@ -275,25 +284,39 @@ typedef struct hook_event {
     int err;
     unsigned attempt, delay_ms;
     unsigned coalesced;         /* earlier events folded into this one */
+    int server;                 /* which server it concerns (KA_HOST, KA_PORT) */
 } hook_event;
 
-typedef struct app {
-    ka_config cfg;
-    ka_client *c;
-    /* the server: host as the library takes it ("[::1]" keeps its
-     * brackets), without brackets for hooks, and "host:port" for people */
+/* One server: host as the library takes it ("[::1]" keeps its brackets),
+ * without brackets for hooks, and "host:port" for people. */
+typedef struct server {
     char host[KA_MAX_HOST_LEN + 3];
     char host_plain[KA_MAX_HOST_LEN + 3];
     char port[40];
     char where[KA_MAX_HOST_LEN + 48];
+} server;
+
+typedef struct app {
+    ka_config cfg;
+    ka_client *c;
+    /* the servers, in the order given; ka_config.endpoints when several */
+    server srv[KA_MAX_ENDPOINTS];
+    ka_endpoint eps[KA_MAX_ENDPOINTS];
+    int nsrv;
+    int srv_try;                    /* the server of the latest attempt (ka_client_endpoint) */
+    int srv_conn;                   /* the server of the latest connection */
+    char where_all[4 * (KA_MAX_HOST_LEN + 48)];    /* "a:1 (then b:2, c:3)", for the first line */
     /* options that are kacat's own */
     const char *heartbeat_text;
+    const char *hello_text;
     const char *exec_cmd;
     unsigned linger_ms;
-    int quiet, verbose, timestamps, once, only4, only6;
+    int quiet, verbose, timestamps, once, only4, only6, keep_sending;
     const char *given[MAX_OPTS];    /* each option's value as typed, for error messages */
     const char *w_bare;             /* -w given a small bare number: nc users mean seconds */
-    char heartbeat[1024];           /* heartbeat_text with escapes decoded */
+    char heartbeat[MAX_TEXT];       /* heartbeat_text with escapes decoded */
+    char hello[MAX_TEXT];           /* hello_text with escapes decoded */
+    size_t hello_len;
     /* input: one chunk read from stdin and not yet accepted by the queue */
     unsigned char in[CHUNK];
     size_t inlen;
@@ -306,6 +329,10 @@ typedef struct app {
     int lost_carrier;               /* one of them ended before kacat closed it */
     /* what has been said, so each notice is given once per outage */
     int said_waiting, said_full, said_eof_wait, just_lost;
+    /* --keep-sending: the server ended its side on this connection, and
+     * stdout was closed then; what a later connection sends is discarded */
+    int server_eof, stdout_closed;
+    unsigned long long discarded;
     /* finishing: ka_client_finish called; half_closed: it sent the FIN
      * and the linger runs until linger_until */
     int finishing, half_closed, done;
@@ -453,6 +480,8 @@ static size_t options_of(app *a, opt *t)
     OPT("ipv6", '6', OT_FLAG, &a->only6, NULL, NULL, NULL, "IPv6 addresses only");
     OPT("source", 's', OT_TEXT, &k->bind_address, "ADDR", "bind_address",
         "must be an IPv4 or IPv6 address (not a name), of the family dialled", "connect from this local address");
+    OPT("interface", 0, OT_TEXT, &k->bind_interface, "IFACE", "bind_interface",
+        "must be an interface name: 1..15 characters, no spaces or '/'", "connect through this interface only (eth1, wwan0)");
     OPT("resolve-timeout", 0, OT_TIME, &k->resolve_timeout_ms, "TIME", "resolve_timeout_ms",
         "must be within 1ms..2147483647ms (24.8 days)", "give up on a name lookup after this long");
     OPT("connect-timeout", 'w', OT_TIME, &k->connect_timeout_ms, "TIME", "connect_timeout_ms",
@@ -473,6 +502,14 @@ static size_t options_of(app *a, opt *t)
         "must be 1..1024 bytes and no longer than --send-buffer", "bytes to send when idle; \\n \\r \\t \\\\ \\xHH escapes");
     OPT("heartbeat-interval", 0, OT_TIME, &k->heartbeat_interval_ms, "TIME", "heartbeat_interval_ms",
         "is out of range", "send the heartbeat after this long without sending (0: off)");
+    /* TLS options (--tls and what goes with it) belong here: they set
+     * k->transport from an adapter in transport/; nothing else in kacat
+     * changes, since the library hands on_connect and on_data plaintext. */
+    GROUP("Session:");
+    OPT("hello", 0, OT_TEXT, &a->hello_text, "TEXT", NULL, NULL,
+        "send TEXT first on every connection, ahead of queued input (escapes as --heartbeat)");
+    OPT("keep-sending", 0, OT_FLAG, &a->keep_sending, NULL, NULL, NULL,
+        "when the server ends its side, keep sending input (stdout ends there)");
     GROUP("Reconnecting:");
     OPT("once", 0, OT_FLAG, &a->once, NULL, NULL, NULL, "no reconnect: exit when the connection ends or the attempt fails");
     OPT("max-attempts", 'n', OT_UINT, &k->max_attempts, "N", "max_attempts",
@@ -533,6 +570,7 @@ static void usage(FILE *f)
 {
     fputs("usage: kacat [options] HOST PORT\n"
           "       kacat [options] HOST:PORT | [IPV6]:PORT\n"
+          "       kacat [options] SERVER SERVER...   (each in one of the forms above)\n"
           "Sends stdin to the server and prints what it sends back; reconnects when\n"
           "the connection drops and queues input meanwhile. Status goes to stderr.\n", f);
     if (f == stderr) fputs("Try 'kacat --help' for the options.\n", f);
@@ -562,6 +600,11 @@ static void help(void)
            "half-closes the connection and prints what the server still sends, until\n"
            "it closes or --linger runs out. Empty input still waits for a connection.\n"
            "The last line on stderr says where the input went and who closed first.\n"
+           "With --keep-sending, a server that ends its side first (FIN) is sent the\n"
+           "rest of the input on the same connection; kacat's stdout ends at its FIN.\n"
+           "\nSeveral servers (up to %d) are tried in turn: a failed attempt moves on\n"
+           "to the next; after a connection that lasted --backoff-reset, the first\n"
+           "comes first again. --once tries each of them once.\n"
            "\nExit status:\n"
            "  0  all input sent over one connection, and kacat closed first\n"
            "  1  no connection (--once), an I/O error, or the connection failed after\n"
@@ -585,7 +628,8 @@ static void help(void)
            "  KA_ATTEMPT      retry number (retry, give_up), else 0\n"
            "  KA_DELAY_MS     delay before the next attempt (retry), else 0\n"
            "  KA_COALESCED    how many earlier events were folded into this one\n"
-           "  KA_HOST, KA_PORT  the server (an IPv6 address without brackets)\n"
+           "  KA_HOST, KA_PORT  the server (an IPv6 address without brackets): with\n"
+           "                  several, the one connected to, or tried last\n"
            "Example: kacat --exec 'logger \"kacat: $KA_EVENT $KA_REASON\"' 127.0.0.1 6379\n"
            "\nFor nc users: kacat is a TCP client that reconnects unless --once.\n"
            "  -q is --quiet, not nc's -q SECS (kacat half-closes at end of input and\n"
@@ -595,7 +639,7 @@ static void help(void)
            "  -e runs a hook on events; it does not attach a program to the socket.\n"
            "  -n is --max-attempts, not nc's \"no DNS\". No -l, -u, -z, -k.\n"
            "  -4, -6 and -s ADDR mean what they mean to nc.\n"
-           "See kacat(1) (doc/kacat.1).\n", HOOK_QUEUE);
+           "See kacat(1) (doc/kacat.1).\n", KA_MAX_ENDPOINTS, HOOK_QUEUE);
     free(d);
 }
 
@@ -795,34 +839,95 @@ static const char *split_endpoint(const char *arg, char *host, size_t hostcap)
     return colon + 1;
 }
 
-/* HOST PORT, HOST:PORT, [V6]:PORT, [V6] PORT, V6 PORT. The library takes
- * "[::1]" and drops the brackets; it rejects "host:port" in host. */
-static int set_endpoint(app *a, const char *const *pos, int npos)
+/* Whether one argument is a whole server, HOST:PORT or [V6]:PORT, rather
+ * than a HOST whose PORT follows: one colon, or brackets and a colon after
+ * them. A bare IPv6 address has more than one colon, and its port follows. */
+static int joined_form(const char *arg)
 {
-    const char *port = NULL;
+    const char *close = strchr(arg, ']');
+    if (arg[0] == '[') return close && close[1] == ':';
+    return strchr(arg, ':') && strchr(arg, ':') == strrchr(arg, ':');
+}
+
+static int all_digits(const char *s)
+{
+    if (!*s) return 0;
+    for (; *s; s++) if (!isdigit((unsigned char)*s)) return 0;
+    return 1;
+}
+
+/* Fills in one server from host and port as typed; the forms for people. */
+static int set_server(server *sv, const char *host, const char *port)
+{
     size_t n;
-    if (npos == 0) { usage(stderr); return -1; }
-    if (npos > 2) return bad_usage("unexpected argument '%s'", pos[2]);
-    if (npos == 2) {
-        if (strlen(pos[0]) >= sizeof a->host) return bad_usage("HOST is longer than %d characters", KA_MAX_HOST_LEN);
-        strcpy(a->host, pos[0]);
-        port = pos[1];
-    } else if (!(port = split_endpoint(pos[0], a->host, sizeof a->host))) {
-        return -1;
-    }
-    if (strlen(port) >= sizeof a->port) return bad_usage("PORT '%s' must be a number 1..65535 or a service name", port);
-    strcpy(a->port, port);
-    n = strlen(a->host);
-    if (a->host[0] == '[' && n >= 2 && a->host[n - 1] == ']') {
-        memcpy(a->host_plain, a->host + 1, n - 2);
-        a->host_plain[n - 2] = 0;
+    if (strlen(host) >= sizeof sv->host) return bad_usage("HOST is longer than %d characters", KA_MAX_HOST_LEN);
+    if (strlen(port) >= sizeof sv->port) return bad_usage("PORT '%s' must be a number 1..65535 or a service name", port);
+    strcpy(sv->host, host);
+    strcpy(sv->port, port);
+    n = strlen(sv->host);
+    if (sv->host[0] == '[' && n >= 2 && sv->host[n - 1] == ']') {
+        memcpy(sv->host_plain, sv->host + 1, n - 2);
+        sv->host_plain[n - 2] = 0;
     } else {
-        snprintf(a->host_plain, sizeof a->host_plain, "%s", a->host);
+        snprintf(sv->host_plain, sizeof sv->host_plain, "%s", sv->host);
     }
-    if (strchr(a->host_plain, ':')) snprintf(a->where, sizeof a->where, "[%s]:%s", a->host_plain, a->port);
-    else snprintf(a->where, sizeof a->where, "%s:%s", a->host_plain, a->port);
-    a->cfg.host = a->host;
-    a->cfg.port = a->port;
+    if (strchr(sv->host_plain, ':')) snprintf(sv->where, sizeof sv->where, "[%s]:%s", sv->host_plain, sv->port);
+    else snprintf(sv->where, sizeof sv->where, "%s:%s", sv->host_plain, sv->port);
+    return 0;
+}
+
+/* "a:1", or "a:1 (then b:2, c:3)" for several. */
+static void describe_servers(app *a)
+{
+    size_t n = sizeof a->where_all, used;
+    int i;
+    snprintf(a->where_all, n, "%s", a->srv[0].where);
+    for (i = 1; i < a->nsrv; i++) {
+        used = strlen(a->where_all);
+        snprintf(a->where_all + used, n - used, "%s%s", i == 1 ? " (then " : ", ", a->srv[i].where);
+    }
+    used = strlen(a->where_all);
+    if (a->nsrv > 1) snprintf(a->where_all + used, n - used, ")");
+}
+
+/* The servers: each is HOST PORT, HOST:PORT, [V6]:PORT, [V6] PORT or V6
+ * PORT, read left to right. The library takes "[::1]" and drops the
+ * brackets; it rejects "host:port" in host, which is why "a:1 80" is
+ * reported here as a port given twice. */
+static int set_servers(app *a, const char *const *pos, int npos)
+{
+    char host[KA_MAX_HOST_LEN + 3];
+    const char *port;
+    int i = 0, k;
+    if (npos == 0) { usage(stderr); return -1; }
+    while (i < npos) {
+        const char *arg = pos[i];
+        if (a->nsrv == KA_MAX_ENDPOINTS) return bad_usage("at most %d servers (from '%s' on)", KA_MAX_ENDPOINTS, arg);
+        if (joined_form(arg) && i + 1 < npos && all_digits(pos[i + 1]))
+            return bad_usage("HOST '%s' has a port in it: write HOST PORT or HOST:PORT, not both", arg);
+        if (!joined_form(arg) && i + 1 < npos) {
+            if (set_server(&a->srv[a->nsrv], arg, pos[i + 1]) != 0) return -1;
+            i += 2;
+        } else {
+            if (!joined_form(arg) && a->nsrv > 0 && !strchr(arg, ':'))
+                return bad_usage("PORT is missing after '%s': each server is HOST PORT or HOST:PORT", arg);
+            if (!(port = split_endpoint(arg, host, sizeof host))) return -1;
+            if (set_server(&a->srv[a->nsrv], host, port) != 0) return -1;
+            i++;
+        }
+        a->nsrv++;
+    }
+    for (k = 0; k < a->nsrv; k++) {
+        a->eps[k].host = a->srv[k].host;
+        a->eps[k].port = a->srv[k].port;
+    }
+    a->cfg.host = a->srv[0].host;
+    a->cfg.port = a->srv[0].port;
+    if (a->nsrv > 1) {
+        a->cfg.endpoints = a->eps;
+        a->cfg.endpoint_count = (size_t)a->nsrv;
+    }
+    describe_servers(a);
     return 0;
 }
 
@@ -832,21 +937,21 @@ static int parse_args(app *a, int argc, char **argv)
 {
     opt t[MAX_OPTS];
     size_t n = options_of(a, t);
-    const char *pos[3];
+    const char *pos[2 * KA_MAX_ENDPOINTS + 1];
     int i, npos = 0, rc;
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--") == 0) { i++; break; }
         if (arg[0] != '-' || arg[1] == 0) {
-            if (npos < 3) pos[npos++] = arg;
+            if (npos < (int)(sizeof pos / sizeof pos[0])) pos[npos++] = arg;
             continue;
         }
         rc = arg[1] == '-' ? parse_long(a, t, n, argc, argv, &i) : parse_short(a, t, n, argc, argv, &i);
         if (rc != 0) return rc;
     }
     for (; i < argc; i++)
-        if (npos < 3) pos[npos++] = argv[i];
-    return set_endpoint(a, pos, npos);
+        if (npos < (int)(sizeof pos / sizeof pos[0])) pos[npos++] = argv[i];
+    return set_servers(a, pos, npos);
 }
 
 static int hexval(int ch)
@@ -883,13 +988,6 @@ static int config_error(app *a, const char *field)
 {
     opt t[MAX_OPTS];
     size_t n = options_of(a, t), i;
-    if (strcmp(field, "host") == 0) {
-        if (strchr(a->host, ':') && a->host[0] != '[')
-            return bad_usage("HOST '%s' has a port in it: write HOST PORT or HOST:PORT, not both", a->host);
-        return bad_usage("HOST '%s' is not a host name or address (1..%d characters, no spaces)", a->host, KA_MAX_HOST_LEN);
-    }
-    if (strcmp(field, "port") == 0)
-        return bad_usage("PORT '%s' must be a number 1..65535 or a service name", a->port);
     for (i = 0; i < n; i++) {
         if (!t[i].field || strcmp(t[i].field, field) != 0) continue;
         if (a->given[i]) return bad_usage("--%s %s (given: %s)", t[i].name, t[i].rule, a->given[i]);
@@ -907,25 +1005,75 @@ static int option_given(app *a, const char *name)
     return 0;
 }
 
+/* Each server on its own, so the message names the one that is wrong:
+ * with several, the library only says "endpoints". */
+static int check_servers(app *a)
+{
+    ka_config one = a->cfg;
+    const char *field;
+    int k;
+    one.endpoints = NULL;
+    one.endpoint_count = 0;
+    for (k = 0; k < a->nsrv; k++) {
+        const server *sv = &a->srv[k];
+        one.host = sv->host;
+        one.port = sv->port;
+        field = ka_config_error(&one);
+        if (field && strcmp(field, "host") == 0) {
+            if (strchr(sv->host, ':') && sv->host[0] != '[')
+                return bad_usage("HOST '%s' has a port in it: write HOST PORT or HOST:PORT, not both", sv->host);
+            return bad_usage("HOST '%s' is not a host name or address (1..%d characters, no spaces)", sv->host, KA_MAX_HOST_LEN);
+        }
+        if (field && strcmp(field, "port") == 0)
+            return bad_usage("PORT '%s' must be a number 1..65535 or a service name", sv->port);
+    }
+    return 0;
+}
+
+/* The bytes of a --heartbeat or --hello TEXT: 1..MAX_TEXT once decoded. */
+static int decode_text(const char *name, const char *text, char *out, size_t *len)
+{
+    long n = unescape(text, out, MAX_TEXT);
+    if (n <= 0) return bad_usage("--%s must be 1..%d bytes (given: '%s')", name, MAX_TEXT, text);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* --hello goes out from on_connect; a fresh connection's socket buffer
+ * takes it whole, but where it does not, it waits in the session's own
+ * room (session_buffer_size, by default the smaller of --send-buffer and
+ * 4096), which it must fit. */
+static int check_hello(app *a)
+{
+    size_t room = a->cfg.send_buffer_size < 4096 ? a->cfg.send_buffer_size : 4096;
+    if (!a->hello_text) return 0;
+    if (decode_text("hello", a->hello_text, a->hello, &a->hello_len) != 0) return -1;
+    if (a->hello_len > room)
+        return bad_usage("--hello must be no longer than --send-buffer (%lu bytes) (given: %lu bytes)",
+                         (unsigned long)a->cfg.send_buffer_size, (unsigned long)a->hello_len);
+    return 0;
+}
+
 /* kacat's own rules first, then the library's (ka_config_error). */
 static int check_config(app *a)
 {
     const char *field;
     if (a->heartbeat_text) {
-        long n = unescape(a->heartbeat_text, a->heartbeat, sizeof a->heartbeat);
-        if (n <= 0) return bad_usage("--heartbeat must be 1..1024 bytes (given: '%s')", a->heartbeat_text);
+        if (decode_text("heartbeat", a->heartbeat_text, a->heartbeat, &a->cfg.heartbeat_len) != 0) return -1;
         a->cfg.heartbeat_data = a->heartbeat;
-        a->cfg.heartbeat_len = (size_t)n;
     }
+    if (check_hello(a) != 0) return -1;
     if (a->cfg.heartbeat_interval_ms && !a->heartbeat_text)
         return bad_usage("--heartbeat-interval needs --heartbeat TEXT");
     if (a->heartbeat_text && !a->cfg.heartbeat_interval_ms)
         return bad_usage("--heartbeat needs --heartbeat-interval TIME");
     if (a->once && option_given(a, "max-attempts"))
         return bad_usage("--once makes a single attempt: it does not go with --max-attempts");
-    if (a->once) a->cfg.max_attempts = 1;
+    if (a->once) a->cfg.max_attempts = (unsigned)a->nsrv;     /* each server once */
     if (a->only4 && a->only6) return bad_usage("-4 and -6 do not go together");
     a->cfg.family = a->only4 ? KA_FAMILY_IPV4 : a->only6 ? KA_FAMILY_IPV6 : KA_FAMILY_ANY;
+    a->cfg.keep_writing_after_fin = a->keep_sending;
+    if (check_servers(a) != 0) return -1;
     field = ka_config_error(&a->cfg);
     return field ? config_error(a, field) : 0;
 }
@@ -971,8 +1119,8 @@ static proc_t hook_spawn(app *a, const hook_event *h)
     env[6].name = "KA_ATTEMPT";     env[6].value = num[1];
     env[7].name = "KA_DELAY_MS";    env[7].value = num[2];
     env[8].name = "KA_COALESCED";   env[8].value = num[3];
-    env[9].name = "KA_HOST";        env[9].value = a->host_plain;
-    env[10].name = "KA_PORT";       env[10].value = a->port;
+    env[9].name = "KA_HOST";        env[9].value = a->srv[h->server].host_plain;
+    env[10].name = "KA_PORT";       env[10].value = a->srv[h->server].port;
     p = proc_spawn(a->exec_cmd, env, sizeof env / sizeof env[0], why, sizeof why);
     if (!p) hook_warn(a, "hook not run for %s: %s", h->name, why);
     return p;
@@ -1031,6 +1179,7 @@ static void hook_event_queue(app *a, const char *name, ka_reason r, int err, uns
 {
     hook_event h;
     if (!a->exec_cmd) return;
+    h.server = strcmp(name, "connect") == 0 || strcmp(name, "disconnect") == 0 ? a->srv_conn : a->srv_try;
     h.name = name;
     h.reason = r;
     h.err = err;
@@ -1050,8 +1199,11 @@ static void hooks_finish(app *a)
     sig_atomic_t seen = signal_count;
     unsigned long long tell_at = now_ms() + 1000;
     if (!hook_pump(a)) return;
-    fflush(stdout);
-    fclose(stdout);
+    if (!a->stdout_closed) {
+        fflush(stdout);
+        fclose(stdout);
+        a->stdout_closed = 1;
+    }
     while (hook_pump(a)) {
         if (signal_count != seen) {
             size_t i;
@@ -1237,7 +1389,8 @@ static void describe_end(const app *a, char *buf, size_t n)
     cause_text(cause, sizeof cause, a->end_reason, a->end_err);
     switch (a->end) {
     case END_INPUT_DONE:
-        if (a->server_closed) snprintf(buf, n, "kacat closed first, then the server");
+        if (a->server_eof) snprintf(buf, n, "the server ended its side first; kacat sent the rest, then closed");
+        else if (a->server_closed) snprintf(buf, n, "kacat closed first, then the server");
         else if (a->lingered_out) snprintf(buf, n, "kacat closed first; the server had not closed after --linger %s", time_text(t, sizeof t, a->linger_ms));
         else snprintf(buf, n, "kacat closed first; the wait for the server ended: %s", cause);
         break;
@@ -1284,7 +1437,31 @@ static void peer_suffix(const app *a, char *buf, size_t n)
     buf[0] = 0;
     if (getpeername(ka_client_socket(a->c), (struct sockaddr *)&ss, &sl) != 0) return;
     if (getnameinfo((struct sockaddr *)&ss, sl, addr, sizeof addr, NULL, 0, NI_NUMERICHOST) != 0) return;
-    if (strcmp(addr, a->host_plain) != 0) snprintf(buf, n, " (%s)", addr);
+    if (strcmp(addr, a->srv[a->srv_conn].host_plain) != 0) snprintf(buf, n, " (%s)", addr);
+}
+
+/* Which server the client is at, while it is connecting or connected
+ * (ka_client_endpoint says -1 in between): the one a retry concerns. */
+static void note_server(app *a)
+{
+    int k = ka_client_endpoint(a->c);
+    if (k >= 0 && k < a->nsrv) a->srv_try = k;
+}
+
+/* The hello goes first on every connection: sent from on_connect, it
+ * is the session's, ahead of the backlog. A fresh connection's socket
+ * buffer takes it whole, so it never counts as input (pending, dropped). */
+static void send_hello(app *a)
+{
+    int rc;
+    if (!a->hello_len) return;
+    rc = ka_client_send(a->c, a->hello, a->hello_len);
+    if (rc == 0) return;
+    snprintf(a->fail_text, sizeof a->fail_text, "cannot send --hello: %s", ka_strerror(rc));
+    warn(a, "%s", a->fail_text);
+    a->end = END_ERROR;
+    a->done = 1;
+    ka_client_stop(a->c);
 }
 
 static void on_connect(ka_client *c, void *user)
@@ -1292,17 +1469,49 @@ static void on_connect(ka_client *c, void *user)
     app *a = (app *)user;
     char peer[80], b[32];
     size_t pending = ka_client_pending(c);
+    note_server(a);
+    a->srv_conn = a->srv_try;
     peer_suffix(a, peer, sizeof peer);
-    say(a, "connected to %s%s", a->where, peer);
+    say(a, "connected to %s%s", a->srv[a->srv_conn].where, peer);
     if (pending) say(a, "sending %s queued while disconnected", bytes_text(b, sizeof b, pending));
     a->left_at_connect = (long long)(a->accepted - pending);
     a->said_waiting = a->said_full = a->just_lost = 0;
+    a->server_eof = 0;
     hook_event_queue(a, "connect", KA_REASON_NONE, 0, 0, 0);
+    send_hello(a);
+}
+
+/* --keep-sending: the server ended its side and everything it sent has
+ * been written out. Its byte stream is over, so stdout ends here (a reader
+ * sees EOF now, not when the upload is done); the input goes on. */
+static void on_eof(ka_client *c, void *user)
+{
+    app *a = (app *)user;
+    (void)c;
+    a->server_eof = 1;
+    say(a, "the server ended its side; still sending, stdout closed");
+    if (!a->stdout_closed) {
+        fflush(stdout);
+        fclose(stdout);
+        a->stdout_closed = 1;
+    }
+}
+
+/* What a later connection sends after stdout was closed at a server's
+ * end of stream has nowhere to go: counted and said once. */
+static void discard_output(app *a, size_t len)
+{
+    char b[32];
+    if (!a->discarded)
+        warn(a, "the server sends again after its end of stream (a new connection); stdout is closed: discarding it");
+    a->discarded += len;
+    if (a->verbose) say(a, "%s discarded so far", bytes_text(b, sizeof b, a->discarded));
 }
 
 static void on_data(ka_client *c, const void *data, size_t len, void *user)
 {
     app *a = (app *)user;
+    if (a->stdout_closed) { discard_output(a, len); return; }
     if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
         snprintf(a->fail_text, sizeof a->fail_text, "writing stdout: %s", strerror(errno));
         warn(a, "%s", a->fail_text);
@@ -1391,7 +1600,7 @@ static void on_give_up(ka_client *c, const ka_retry_info *ri, void *user)
     char cause[160];
     (void)c;
     cause_text(cause, sizeof cause, ri->reason, ri->sys_error);
-    if (a->once) warn(a, "cannot connect to %s: %s", a->where, cause);
+    if (a->once) warn(a, "cannot connect to %s: %s", a->nsrv > 1 ? "any server" : a->where_all, cause);
     else warn(a, "gave up after %u attempt%s: %s", ri->attempt, plural(ri->attempt), cause);
     a->end = a->once ? END_CONNECT_FAILED : END_GAVE_UP;
     a->attempts = ri->attempt;
@@ -1401,21 +1610,24 @@ static void on_give_up(ka_client *c, const ka_retry_info *ri, void *user)
     hook_event_queue(a, "give_up", ri->reason, ri->sys_error, ri->attempt, 0);
 }
 
+/* The library logs each attempt as it starts: the moment to see which
+ * server it goes to, even when it fails within the same call. */
 static void on_log(ka_client *c, int level, const char *msg, void *user)
 {
     app *a = (app *)user;
     (void)c;
+    note_server(a);
     if (level >= KA_LOG_WARN) warn(a, "%s", msg);
     else if (a->verbose) say(a, "%s", msg);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */
 
-/* End of input, once the last chunk is queued: ka_client_finish delivers
- * the queue and half-closes; kacat watches for that (nothing pending on a
- * live connection) and then lingers for the server's last words. With
- * nothing queued and no connection, finish would stop at once: kacat first
- * waits for a connection instead (see the top of this file). */
+/* End of input, once the last chunk is queued: when a live connection has
+ * taken all of it, ka_client_finish half-closes, and kacat lingers for the
+ * server's last words. Until then the client reconnects as usual, and
+ * on_connect can still send the --hello, which a finishing client would
+ * refuse (see the top of this file). */
 static void finish_if_done(app *a)
 {
     ka_state st = ka_client_state(a->c);
@@ -1428,7 +1640,7 @@ static void finish_if_done(app *a)
     }
     if (!a->finishing) {
         int rc;
-        if (!pending && st != KA_STATE_CONNECTED) return;
+        if (st != KA_STATE_CONNECTED || pending) return;     /* still delivering */
         rc = ka_client_finish(a->c);
         if (rc != 0) {
             snprintf(a->fail_text, sizeof a->fail_text, "cannot finish: %s", ka_strerror(rc));
@@ -1585,6 +1797,7 @@ static void set_callbacks(app *a)
     a->cfg.cb.on_retry = on_retry;
     a->cfg.cb.on_give_up = on_give_up;
     a->cfg.cb.on_log = on_log;
+    a->cfg.cb.on_eof = on_eof;
     a->cfg.user = a;
 }
 
@@ -1617,7 +1830,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0) a->in_eof = 1;     /* stdin closed: nothing to send */
     catch_signals(on_signal);
-    say(a, "connecting to %s%s", a->where, a->once ? " (once: no reconnect)" : "");
+    say(a, "connecting to %s%s", a->where_all, a->once ? " (once: no reconnect)" : "");
     ka_client_start(a->c);
     rc = run(a);
     ka_client_free(a->c);

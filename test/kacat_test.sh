@@ -47,6 +47,9 @@ end_input_and_wait() {
     wait_for_kacat "$1"
 }
 
+# one_of N A B...: N is one of them.
+one_of() { local n=$1 x; shift; for x; do [ "$n" = "$x" ] && return 0; done; return 1; }
+
 # between N LO HI: LO <= N < HI.
 between() { [ "$1" -ge "$2" ] && [ "$1" -lt "$3" ]; }
 
@@ -71,7 +74,13 @@ t_usage() {
     usage_error "option '--connect-timeout' needs a value" --connect-timeout
     usage_error "--keepalive-count: 'x' is not a whole number" --keepalive-count x 127.0.0.1 1
     usage_error "--max-attempts: '-1' is not a whole number" --max-attempts -1 127.0.0.1 1
-    usage_error "unexpected argument 'extra'" 127.0.0.1 1 extra
+    usage_error "PORT is missing after 'extra': each server is HOST PORT or HOST:PORT" 127.0.0.1 1 extra
+    usage_error "at most 16 servers (from '127.0.0.1:17' on)" $(for i in $(seq 1 17); do echo "127.0.0.1:$i"; done)
+    usage_error "^kacat: '::1:80' looks like an IPv6 address" 127.0.0.1 1 ::1:80
+    usage_error "^kacat: HOST '\[::1\]:80' has a port in it" 127.0.0.1 1 '[::1]:80' 80
+    usage_error "^kacat: PORT '99999' must be a number 1..65535 or a service name" 127.0.0.1 1 127.0.0.1 99999
+    usage_error "^kacat: --hello must be 1..1024 bytes (given: '')$" --hello '' 127.0.0.1 1
+    usage_error "^kacat: option '--keep-sending' takes no value" --keep-sending=1 127.0.0.1 1
     usage_error "--linger: '5x' is not a duration" --linger 5x 127.0.0.1 1
     usage_error "--linger: '1.5' is not a duration" --linger 1.5 127.0.0.1 1
     usage_error "--linger: '99999h' is too long" --linger 99999h 127.0.0.1 1
@@ -98,6 +107,8 @@ t_config_errors() {
     usage_error "'\[::1': no ']'" '[::1'
     usage_error "PORT is missing: write HOST PORT or HOST:PORT" 127.0.0.1
     usage_error "^kacat: --source must be an IPv4 or IPv6 address (not a name)" -s localhost 127.0.0.1 1
+    usage_error "^kacat: --interface must be an interface name: 1..15 characters, no spaces or '/' (given: a b)$" --interface 'a b' 127.0.0.1 1
+    usage_error "^kacat: --interface must be an interface name" --interface 0123456789abcdef 127.0.0.1 1
 }
 
 t_help_version() {
@@ -647,6 +658,176 @@ t_own_loop() {
     check "the line came back through its select() loop" has_line "$T/out" "^< hello from own_loop$"
 }
 
+# socat_sink PORT FILE: a server (forking) that appends what it reads to FILE.
+socat_sink() { start_server "$1" socat -u "TCP-LISTEN:$1,bind=127.0.0.1,reuseaddr,fork" "OPEN:$2,creat,append"; }
+
+# --hello opens every connection, ahead of input queued while the server
+# was away; a server restart gets it again.
+t_hello() {
+    local p s1
+    need socat || return
+    p=$(free_port)
+    start_kacat "${FAST[@]}" --hello 'LOGIN kacat\n' 127.0.0.1 "$p"
+    echo "queued while away" >&7
+    check "the input waits for the server" wait_until 20 has_line "$T/err" "waiting for the connection" || return
+    check "a socat sink starts" socat_sink "$p" "$T/sink" || return
+    s1=$last_server
+    check "the hello, then the queued input" wait_until 20 has_line "$T/sink" "queued while away" || return
+    stop_server "$s1"
+    check "kacat notices the server went" wait_until 20 has_line "$T/err" "connection lost" || return
+    echo "after the restart" >&7
+    check "the sink starts again" socat_sink "$p" "$T/sink" || return
+    check "the next line arrives" wait_until 20 has_line "$T/sink" "after the restart" || return
+    printf 'LOGIN kacat\nqueued while away\nLOGIN kacat\nafter the restart\n' >"$T/want"
+    check "each connection began with the hello, before any input" cmp -s "$T/want" "$T/sink" || show "$T/sink"
+    end_input_and_wait 20
+    check "exit 5: the input went over two connections (the hello is not input)" [ "$kacat_rc" = 5 ] || show "$T/err"
+    check "the last line counts the input only" ends_with "$T/err" "exit 5: all input sent (36 bytes), split over 2 connections"
+}
+
+# The hello goes first even with all the input already queued and ended.
+t_hello_then_eof() {
+    local p
+    need socat || return
+    p=$(free_port); check "socat echo starts" socat_echo "$p" || return
+    printf 'data\n' | timeout 20 "$KACAT" --hello 'HELLO\r\n' 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "exit 0" [ $? = 0 ] || show "$T/err"
+    printf 'HELLO\r\ndata\n' >"$T/want"
+    check "the echo: the decoded hello, then the input" cmp -s "$T/want" "$T/out"
+    check "the last line counts the input only" ends_with "$T/err" "exit 0: all input sent (5 bytes) over one connection; kacat closed first, then the server$"
+}
+
+# Several servers: a refused one is skipped; when the one in use goes, the
+# next one takes over; the exit status still says the input was split.
+t_several_servers() {
+    local r a b sa
+    need socat || return
+    r=$(free_port); a=$(free_port); b=$(free_port)
+    echo hi | timeout 20 "$KACAT" "${FAST[@]}" 127.0.0.1 "$r" "127.0.0.1:$a" >"$T/out0" 2>"$T/err0" &
+    kacat_pid=$!; procs="$procs $kacat_pid"
+    check "socat echo A starts" socat_echo "$a" || return
+    sa=$last_server
+    check "kacat ends" wait_for_kacat 20 || return
+    check "a refused first server, then the second: exit 0" [ "$kacat_rc" = 0 ] || show "$T/err0"
+    check "the first line names both" has_line "$T/err0" "connecting to 127.0.0.1:$r (then 127.0.0.1:$a)$"
+    check "it connected to the second" has_line "$T/err0" "connected to 127.0.0.1:$a$"
+    check "the echo came back" has_line "$T/out0" "^hi$"
+    check "socat echo B starts" socat_echo "$b" || return
+    export HOOKDIR=$T
+    start_kacat "${FAST[@]}" --backoff-reset 200 --exec 'echo "$KA_EVENT $KA_PORT" >>"$HOOKDIR/events"' \
+        127.0.0.1 "$a" 127.0.0.1 "$b"
+    echo "to A" >&7
+    check "the first line comes back from A" wait_until 20 has_line "$T/out" "^to A$" || return
+    stop_server "$sa"
+    check "kacat moves on to B" wait_until 20 has_line "$T/err" "connected to 127.0.0.1:$b$" || return
+    echo "to B" >&7
+    check "the next line comes back from B" wait_until 20 has_line "$T/out" "^to B$" || return
+    end_input_and_wait 20
+    check "exit 5: split over two servers, not 0" [ "$kacat_rc" = 5 ] || show "$T/err"
+    check "hooks name the server of each connection" \
+        [ "$(grep '^connect\|^disconnect' "$T/events" | tr '\n' ' ')" = "connect $a disconnect $a connect $b " ] || show "$T/events"
+    check "and of each failed retry (A, refused, after it went)" has_line "$T/events" "^retry $a$"
+    timeout 20 "$KACAT" --once 127.0.0.1 "$r" 127.0.0.1 "$(free_port)" </dev/null >/dev/null 2>"$T/err2"
+    check "--once with two refused servers: exit 1" [ $? = 1 ] || show "$T/err2"
+    check "each was tried once" [ "$(grep -c 'refused' "$T/err2")" -ge 2 ]
+    check "the last line" ends_with "$T/err2" "exit 1: no input; no connection (--once): refused"
+}
+
+# --interface: SO_BINDTODEVICE. lo reaches 127.0.0.1; a missing interface
+# is named; in a namespace of its own (root), a socket bound to a veth
+# cannot reach 127.0.0.1 at all.
+t_interface() {
+    local p rc
+    need socat || return
+    p=$(free_port); check "socat echo starts" socat_echo "$p" || return
+    echo hi | timeout 20 "$KACAT" --interface lo 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ $rc != 0 ] && has_line "$T/err" "operation not permitted"; then
+        skip "SO_BINDTODEVICE needs CAP_NET_RAW on this kernel"; return
+    fi
+    check "--interface lo: exit 0" [ $rc = 0 ] || show "$T/err"
+    check "--interface lo: echoed" has_line "$T/out" "^hi$"
+    timeout 20 "$KACAT" --once --interface no-such-if0 127.0.0.1 "$p" </dev/null >/dev/null 2>"$T/err2"
+    check "--interface no-such-if0: exit 1" [ $? = 1 ]
+    check "named by the library" has_line "$T/err2" "cannot connect to 127.0.0.1:$p: socket error (no such device, errno 19)$"
+    if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1; then
+        skip "the veth half needs root and ip (iproute2)"; return
+    fi
+    unshare -n sh -c "ip link set lo up && ip link add kc0 type veth peer name kc1 && ip link set kc0 up &&
+        ip link set kc1 up && ip addr add 10.77.0.1/24 dev kc0 || exit 9
+        socat TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork EXEC:cat & s=\$!
+        i=0; while [ \$i -lt 100 ] && ! grep -q ':$(printf %04X "$p") .* 0A ' /proc/net/tcp; do sleep 0.05; i=\$((i + 1)); done
+        echo lo | timeout 20 $KACAT --once -w 1s --interface lo 127.0.0.1 $p >$T/ns.lo 2>&1; echo \"lo \$?\" >$T/ns.rc
+        timeout 20 $KACAT --once -w 1s --interface kc0 127.0.0.1 $p </dev/null >$T/ns.kc0 2>&1; echo \"kc0 \$?\" >>$T/ns.rc
+        kill \$s" 2>"$T/ns.err"
+    if [ $? = 9 ]; then skip "cannot make a veth pair here: $(head -c 100 "$T/ns.err")"; return; fi
+    check "in a namespace: bound to lo, 127.0.0.1 answers" has_line "$T/ns.rc" "^lo 0$" || show "$T/ns.lo"
+    check "bound to a veth, it cannot (exit 1)" has_line "$T/ns.rc" "^kc0 1$" || show "$T/ns.kc0"
+    check "the attempt timed out" has_line "$T/ns.kc0" "cannot connect to 127.0.0.1:$p: connect timeout"
+}
+
+# half_closer PORT SINK: socat sends a banner, ends its side (the banner's
+# command is done), and goes on writing what arrives to SINK.
+half_closer() {
+    start_server "$1" socat -t 60 "TCP-LISTEN:$1,bind=127.0.0.1,reuseaddr" "SYSTEM:echo banner!!OPEN:$2,creat,trunc"
+}
+
+# --keep-sending: the server's FIN ends kacat's stdout, not the upload.
+t_keep_sending() {
+    local p reader
+    need socat || return
+    p=$(free_port)
+    check "a half-closing socat starts" half_closer "$p" "$T/sink" || return
+    mkfifo "$T/in" "$T/pipe"
+    { cat "$T/pipe" >"$T/out"; echo done >"$T/eof"; } &
+    reader=$!
+    "$KACAT" --keep-sending 127.0.0.1 "$p" <"$T/in" >"$T/pipe" 2>"$T/err" &
+    kacat_pid=$!; procs="$procs $kacat_pid"
+    exec 7>"$T/in"
+    echo "before" >&7
+    check "kacat says the server ended its side" wait_until 20 has_line "$T/err" "the server ended its side; still sending, stdout closed" || return
+    check "stdout ends there, while kacat runs" wait_until 10 test -f "$T/eof" || return
+    wait "$reader"
+    check "kacat still runs" kill -0 "$kacat_pid"
+    check "stdout held the banner" [ "$(cat "$T/out")" = banner ]
+    echo "after" >&7
+    end_input_and_wait 20
+    check "exit 0: all input over one connection" [ "$kacat_rc" = 0 ] || show "$T/err"
+    check "the server got all of it" wait_until 10 cmp -s <(printf 'before\nafter\n') "$T/sink"
+    check "the last line: the server ended first, kacat sent the rest" \
+        ends_with "$T/err" "exit 0: all input sent (13 bytes) over one connection; the server ended its side first; kacat sent the rest, then closed$"
+}
+
+# Without --keep-sending the same server's FIN ends the connection: the
+# input does not all reach it, and kacat does not exit 0.
+t_no_keep_sending() {
+    local p
+    need socat || return
+    p=$(free_port)
+    check "a half-closing socat starts" half_closer "$p" "$T/sink" || return
+    start_kacat --once 127.0.0.1 "$p"
+    check "kacat ends when the server's FIN comes" wait_for_kacat 20 || return
+    check "exit 4: the server closed first" [ "$kacat_rc" = 4 ] || show "$T/err"
+    check "named peer closed" has_line "$T/err" "connection lost after .*: peer closed$"
+    exec 7>&-
+}
+
+# --keep-sending and a server that dies mid-upload (it reads 100 KB and
+# goes; its unread bytes make the kernel answer with RST): not 0.
+t_keep_sending_reset() {
+    local p
+    need socat || return
+    p=$(free_port)
+    check "a half-closing socat that reads 100 KB starts" start_server "$p" socat -t 60 \
+        "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" "SYSTEM:echo banner!!SYSTEM:head -c 100000 >/dev/null" || return
+    head -c $((4 * 1024 * 1024)) /dev/zero >"$T/data"
+    timeout 30 "$KACAT" --once --keep-sending 127.0.0.1 "$p" <"$T/data" >"$T/out" 2>"$T/err"
+    kacat_rc=$?
+    check "exit 4 or 6 (the input did not all arrive), never 0" one_of "$kacat_rc" 4 6 || { show "$T/err"; return; }
+    check "the server's end came first" has_line "$T/err" "the server ended its side"
+    check "then the reset" has_line "$T/err" "connection lost after .*: peer reset"
+}
+
 # doc/kacat.1: lint-clean, and it documents every option --help lists.
 t_manpage() {
     local o missing=""
@@ -708,6 +889,13 @@ run_test "no heartbeat after the final half-close; a server that never closes en
 run_test "a socket above FD_SETSIZE falls back to poll()" t_high_fd
 run_test "flaky_server: FIN, RST and a closed port are each named; kacat comes back" t_flaky_server
 run_test "own_loop: the embedding example echoes through socat" t_own_loop
+run_test "--hello opens every connection, before queued input; not counted as input" t_hello
+run_test "--hello 'HELLO\r\n' is decoded and goes before input that had already ended" t_hello_then_eof
+run_test "several servers: a refused one is skipped; when one goes the next takes over; exit 5, not 0" t_several_servers
+run_test "--interface lo reaches 127.0.0.1; a missing one is named; bound to a veth it cannot" t_interface
+run_test "--keep-sending: a server that half-closed first gets the rest; stdout ends at its FIN; exit 0" t_keep_sending
+run_test "without --keep-sending the same server's FIN ends the connection: exit 4" t_no_keep_sending
+run_test "--keep-sending and a server that dies mid-upload: exit 4 or 6, never 0" t_keep_sending_reset
 run_test "doc/kacat.1 is lint-clean and documents every option and exit status" t_manpage
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

@@ -1,6 +1,7 @@
 # Shared harness for the shell test suites (test/kacat_test.sh,
-# test/wine_demos.sh). Source it after setting FILTER; it creates $work and
-# cleans it, and every server started through it, on exit.
+# test/wine_demos.sh, test/demo/sessions_test.sh). Source it after setting
+# FILTER; it creates $work and cleans it, and every server started through
+# it, on exit (KEEP_WORK=1 keeps $work, each test's logs, for a look).
 #
 # A test is a function run by `run_test NAME FUNCTION`; `check WHAT CMD...`
 # records a failure, `skip WHY` a skip. Every wait is a deadline loop on an
@@ -18,7 +19,7 @@ cleanup() {
     for p in $groups; do kill -- "-$p" 2>/dev/null; done
     for p in $procs; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$work"
+    [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -66,9 +67,9 @@ wait_until() {
 }
 
 # Log readers ignore CR, which Windows programs under Wine write.
-has_line() { tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2"; }
+has_line() { tr -d '\r' 2>/dev/null <"$1" | grep -q -- "$2"; }
 lacks() { ! has_line "$@"; }
-count_is_at_least() { [ "$(tr -d '\r' <"$1" 2>/dev/null | grep -c -- "$2")" -ge "$3" ]; }
+count_is_at_least() { [ "$(tr -d '\r' 2>/dev/null <"$1" | grep -c -- "$2")" -ge "$3" ]; }
 show() { tr -d '\r' <"$1" | sed 's/^/    | /'; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 need() { command -v "$1" >/dev/null 2>&1 || { skip "$1 not installed (make deps)"; return 1; }; }
@@ -145,7 +146,7 @@ stop_all() {
 }
 
 # last_word FILE: kacat's last line ("kacat: exit N: ..."), CR removed.
-last_word() { tr -d '\r' <"$1" 2>/dev/null | grep '^kacat: \(.* \)\?exit [0-9]*: ' | tail -n 1; }
+last_word() { tr -d '\r' 2>/dev/null <"$1" | grep '^kacat: \(.* \)\?exit [0-9]*: ' | tail -n 1; }
 # ends_with FILE PATTERN: kacat's last line matches PATTERN.
 ends_with() { last_word "$1" | grep -q -- "$2"; }
 
