@@ -210,6 +210,29 @@ t_reset_seen_by_kacat_exe() {
     show "$T/err"
 }
 
+# --hello and a server list: the first refuses, the second echoes; the
+# hello comes back first. --keep-sending: a socat that sends a banner and
+# ends its side still gets the input (kacat.exe closes its stdout then).
+t_sessions() {
+    local p r
+    command -v socat >/dev/null 2>&1 || { skip "socat not installed (make deps)"; return; }
+    p=$(free_port); r=$(free_port)
+    check "echo server starts" echo_server "$p" || return
+    echo data | timeout 60 "$wine" demo/kacat.exe "${FAST[@]}" --hello 'HELLO\n' 127.0.0.1 "$r" "127.0.0.1:$p" >"$T/out" 2>"$T/err"
+    check "kacat.exe exits 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "it skipped the refusing server" has_line "$T/err" "connected to 127.0.0.1:$p$"
+    check "the hello came back first, then the input" [ "$(tr -d '\r' <"$T/out" | tr '\n' ' ')" = "HELLO data " ] || show "$T/out"
+    p=$(free_port)
+    check "a half-closing socat starts" start_server "$p" socat -t 60 "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" \
+        "SYSTEM:echo banner!!OPEN:$T/sink,creat,trunc" || return
+    make_data "$T/data"
+    timeout 120 "$wine" demo/kacat.exe --keep-sending 127.0.0.1 "$p" <"$T/data" >"$T/out2" 2>"$T/err2"
+    check "--keep-sending: exit 0" [ $? = 0 ] || { show "$T/err2"; return; }
+    check "the banner on stdout" [ "$(tr -d '\r' <"$T/out2")" = banner ]
+    check "the server got all of the input" wait_until 20 cmp -s "$T/data" "$T/sink"
+    check "the last line says who ended first" ends_with "$T/err2" "the server ended its side first; kacat sent the rest, then closed$"
+}
+
 echo "wine demos: demo/*.exe under $("$wine" --version 2>/dev/null </dev/null), servers on 127.0.0.1"
 for f in demo/kacat.exe demo/own_loop.exe demo/flaky_server.exe; do
     [ -f "$f" ] || { echo "$f missing"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -224,5 +247,6 @@ run_test "kacat.exe: --once exits 1 on a refused port; -qn4 hooks run one at a t
 run_test "own_loop.exe: the embedding example echoes through a Linux server" t_own_loop
 run_test "flaky_server.exe: FIN, RST and a closed port, named by the Linux kacat" t_flaky_server
 run_test "kacat.exe names an RST from flaky_server.exe peer reset" t_reset_seen_by_kacat_exe
+run_test "kacat.exe: --hello and a list of servers; --keep-sending to a server that half-closed first" t_sessions
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
