@@ -153,7 +153,7 @@ static ka_client *client_new(ka_transport *t, size_t sndbuf)
     return c;
 }
 
-static void poll_until(ka_client *c, int *flag, int want)
+static void poll_until(ka_client *c, const int *flag, int want)
 {
     unsigned long long end = now_us() + 10000000u;
     while (*flag < want) {

@@ -6,17 +6,18 @@
 #
 # Suite tls (test/tls/run.sh): both adapters against openssl s_server,
 # redis-server --tls-port, stunnel in front of socat; certificate failures;
-# 16 MiB through a server restart with replay_until_acked; 200 reconnects
-# with descriptors and memory flat; and, as root, a pulled cable and a
-# crashed host in network namespaces beside plain TCP. Certificates are
-# made at test time (test/tls/certs.sh).
+# SNI; 16 MiB through a server restart with replay_until_acked; 200
+# reconnects with descriptors and memory flat; the adapters compile for
+# Windows (MinGW, syntax only); and, as root, a pulled cable and a crashed
+# host in network namespaces beside plain TCP. Certificates are made at
+# test time (test/tls/certs.sh). About 45 s.
 #
 # suite-tls-soak (not in SUITES: about 2 minutes): 1,000 TLS reconnects per
 # adapter under ASan+UBSan and under valgrind, descriptors and memory flat.
 # make tls-bench: throughput, round trip and handshakes (bench/tls_bench.c).
 
 SUITES    += tls
-DEPS_PKGS += libssl-dev libmbedtls-dev openssl stunnel4 redis-server socat iproute2
+DEPS_PKGS += libssl-dev libmbedtls-dev openssl stunnel4 redis-server socat iproute2 gcc-mingw-w64-x86-64
 
 TLS_DIR = build/tls
 # Asked once per make run: can the compiler find the headers?
@@ -60,6 +61,12 @@ TLS_TEST_CFLAGS = $(KA_CFLAGS) -Werror -Itransport $(TLS_HAVE_DEFS)
 $(TLS_DIR)/tls_client: test/tls/tls_client.c ka_client.h $(LIB) $(TLS_BUILT)
 	@mkdir -p $(@D)
 	$(CC) $(TLS_TEST_CFLAGS) -o $@ test/tls/tls_client.c $(TLS_LINK) $(LIB) $(LDFLAGS)
+
+# kacat's --tls (mk/demo.mk): the OpenSSL adapter when it is built. This
+# file is included before mk/demo.mk, so these are known to its rules.
+KACAT_TLS_DEPS   = $(if $(TLS_OPENSSL_OK),libka_openssl.a)
+KACAT_TLS_CFLAGS = $(if $(TLS_OPENSSL_OK),-DKACAT_TLS -Itransport $(OPENSSL_CFLAGS))
+KACAT_TLS_LIBS   = $(if $(TLS_OPENSSL_OK),libka_openssl.a $(OPENSSL_LIBS))
 
 # The sanitizer build compiles the library and the adapters into the
 # program, so all three are instrumented (SAN_FLAGS from mk/harden.mk).

@@ -125,7 +125,7 @@ static void tls_msg(char *msg, size_t len, const char *fmt, ...)
     va_list ap;
     if (!msg || !len) return;
     va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
+    vsnprintf(msg, len, fmt, ap);      /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
     va_end(ap);
 }
 
@@ -681,11 +681,14 @@ static int mbed_make(ka_mbed *t, const ka_mbedtls_config *cfg, char *msg, size_t
         tls_msg(msg, msglen, "TLS: cannot set up Mbed TLS: %s", mbed_error(rc, why, sizeof why));
         return KA_EINVAL;
     }
-    if (cfg->server_name && !(t->server_name = (char *)malloc(strlen(cfg->server_name) + 1))) {
-        tls_msg(msg, msglen, "TLS: out of memory");
-        return KA_ENOMEM;
+    if (cfg->server_name) {
+        size_t n = strlen(cfg->server_name) + 1;
+        if (!(t->server_name = (char *)malloc(n))) {
+            tls_msg(msg, msglen, "TLS: out of memory");
+            return KA_ENOMEM;
+        }
+        memcpy(t->server_name, cfg->server_name, n);
     }
-    if (t->server_name) memcpy(t->server_name, cfg->server_name, strlen(cfg->server_name) + 1);
     mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
     mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);

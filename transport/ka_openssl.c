@@ -109,7 +109,7 @@ static void tls_msg(char *msg, size_t len, const char *fmt, ...)
     va_list ap;
     if (!msg || !len) return;
     va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
+    vsnprintf(msg, len, fmt, ap);      /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
     va_end(ap);
 }
 
