@@ -19,7 +19,12 @@
 
 #include <stddef.h>
 #ifdef _WIN32
-#include <winsock2.h>           /* SOCKET, fd_set, struct sockaddr */
+/* SOCKET and fd_set: from <winsock2.h>, or from the <winsock.h> that a
+ * <windows.h> included first has already brought (winsock2.h after it
+ * would clash); either order works. */
+#if !defined(_WINSOCK2API_) && !defined(_WINSOCKAPI_)
+#include <winsock2.h>
+#endif
 #else
 #include <sys/select.h>         /* fd_set */
 #endif
@@ -479,7 +484,11 @@ int         ka_client_retry_now(ka_client *c);
  * shows them, and a later ka_client_start sends them. Idempotent. */
 void        ka_client_stop(ka_client *c);
 
-/* Closes and releases everything, without callbacks. NULL is fine. From a
+/* Closes and releases everything. NULL is fine. No callback runs but
+ * on_socket (each watched socket withdrawn, want 0, before it closes) and
+ * resolve_cancel (a pending lookup of the application's): once it returns,
+ * nothing of the client is registered anywhere and no callback of it runs
+ * again. A lookup on the helper thread finishes on its own. From a
  * callback, see ka_callbacks above. */
 void        ka_client_free(ka_client *c);
 
