@@ -447,7 +447,7 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
 #endif
 /* TCP_INFO_v0 as mstcpip.h has it (Windows 10 1703+); MinGW's headers may not. */
 typedef struct ka_tcp_info_v0 {
-    int State;
+    int State;                  /* cppcheck-suppress unusedStructMember ; the layout, not all of it read */
     ULONG Mss;
     ULONG64 ConnectionTimeMs;
     BOOLEAN TimestampsEnabled;
