@@ -110,6 +110,7 @@ static ka_socket ka_socket_open(int family, int type, int proto)
     return s;
 }
 
+#ifndef KA_NO_THREADS
 /* The lookup thread wakes the client's loop through a socket the loop
  * watches like any other: Windows select() takes sockets only, and has no
  * socketpair, so a UDP socket on loopback connected to itself. */
@@ -131,6 +132,7 @@ static int ka_signal_open(ka_socket *rd, ka_socket *wr)
     return 0;
 }
 static void ka_signal_close(ka_socket rd, ka_socket wr) { (void)wr; closesocket(rd); }
+#endif
 
 static unsigned long long ka_now_ms(void) { return GetTickCount64(); }
 
@@ -226,6 +228,7 @@ static ka_socket ka_socket_open(int family, int type, int proto)
     return s;
 }
 
+#ifndef KA_NO_THREADS
 /* The lookup thread wakes the client's loop through a socket pair the loop
  * watches like any other socket: select(), poll() and epoll all see it. */
 static int ka_signal_open(ka_socket *rd, ka_socket *wr)
@@ -245,6 +248,7 @@ done:
     return 0;
 }
 static void ka_signal_close(ka_socket rd, ka_socket wr) { close(rd); close(wr); }
+#endif
 
 static unsigned long long ka_now_ms(void)
 {
@@ -443,7 +447,7 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
 #endif
 /* TCP_INFO_v0 as mstcpip.h has it (Windows 10 1703+); MinGW's headers may not. */
 typedef struct ka_tcp_info_v0 {
-    int State;
+    int State;                  /* cppcheck-suppress unusedStructMember ; the layout, not all of it read */
     ULONG Mss;
     ULONG64 ConnectionTimeMs;
     BOOLEAN TimestampsEnabled;

@@ -19,7 +19,12 @@
 
 #include <stddef.h>
 #ifdef _WIN32
-#include <winsock2.h>           /* SOCKET, fd_set, struct sockaddr */
+/* SOCKET and fd_set: from <winsock2.h>, or from the <winsock.h> that a
+ * <windows.h> included first has already brought (winsock2.h after it
+ * would clash); either order works. */
+#if !defined(_WINSOCK2API_) && !defined(_WINSOCKAPI_)
+#include <winsock2.h>
+#endif
 #else
 #include <sys/select.h>         /* fd_set */
 #endif
@@ -292,7 +297,7 @@ typedef struct ka_endpoint {
  * because that option also replaces the keepalive probe count, ends zero-window
  * probing of a live peer and cuts SYN retransmission (see README.md, "How a
  * dead peer is found"). */
-typedef struct ka_config {
+typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding): 1.0's field order stays; fields are only appended */
     const char *host;                 /* name, IPv4 or IPv6 literal; 1..255 characters */
     const char *port;                 /* number (1..65535) or service name */
     unsigned keepalive_idle_ms;       /* idle time before the first probe (default 5000) */
@@ -322,11 +327,11 @@ typedef struct ka_config {
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
     unsigned stall_timeout_ms;        /* end a connection whose peer kept its window closed this long (KA_REASON_STALLED); 0 = never */
+    unsigned resolve_timeout_ms;      /* bound on a name lookup, apart from connect_timeout_ms (default 5000) */
 
     /* Reaching the server */
     const ka_endpoint *endpoints;     /* several servers (primary, backup...); host/port are then ignored. Copied. */
     size_t   endpoint_count;          /* 0 = host/port; at most KA_MAX_ENDPOINTS */
-    unsigned resolve_timeout_ms;      /* bound on a name lookup, apart from connect_timeout_ms (default 5000) */
     unsigned connection_attempt_delay_ms; /* RFC 8305: start the next address this long after the previous one (default 250) */
     int      family;                  /* KA_FAMILY_ANY (default), KA_FAMILY_IPV4 or KA_FAMILY_IPV6 */
     const char *bind_address;         /* local address to connect from (IPv4 or IPv6 literal; only that family is dialled); NULL = any. Copied. */
@@ -342,15 +347,13 @@ typedef struct ka_config {
     int  (*resolve)(ka_client *c, const char *host, const char *port, int family, void *user);
     void (*resolve_cancel)(ka_client *c, void *user);
 
-    /* Sessions for real protocols */
+    /* Sessions for real protocols; seeing the link */
     int      hold_until_ready;        /* 1: after each connect only what is sent from on_connect until ka_client_ready() goes out; the backlog waits */
     int      replay_until_acked;      /* 1: messages the kernel took are kept until ka_client_ack() and sent again on the next connection */
     int      keep_writing_after_fin;  /* 1: the peer's FIN ends its side only (on_eof); the client keeps sending */
+    unsigned health_threshold_ms;     /* on_health: degraded when data waits this long for an ACK (0 = a quarter of the busy deadline) */
     size_t   session_buffer_size;     /* room for what is sent before the session is ready, apart from the backlog (0 = the smaller of send_buffer_size and 4096) */
     const ka_transport *transport;    /* NULL = plain TCP; e.g. TLS from transport/ka_openssl.h */
-
-    /* Seeing the link */
-    unsigned health_threshold_ms;     /* on_health: degraded when data waits this long for an ACK (0 = a quarter of the busy deadline) */
     /* Retry policy: replaces the computed delay before each retry; info
      * says which attempt and why, proposed_ms is what the backoff rule
      * drew. The result is still capped by backoff_max_ms. It must not call
@@ -479,7 +482,11 @@ int         ka_client_retry_now(ka_client *c);
  * shows them, and a later ka_client_start sends them. Idempotent. */
 void        ka_client_stop(ka_client *c);
 
-/* Closes and releases everything, without callbacks. NULL is fine. From a
+/* Closes and releases everything. NULL is fine. No callback runs but
+ * on_socket (each watched socket withdrawn, want 0, before it closes) and
+ * resolve_cancel (a pending lookup of the application's): once it returns,
+ * nothing of the client is registered anywhere and no callback of it runs
+ * again. A lookup on the helper thread finishes on its own. From a
  * callback, see ka_callbacks above. */
 void        ka_client_free(ka_client *c);
 

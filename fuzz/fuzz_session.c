@@ -112,7 +112,7 @@ static void app_call(fz *f, int action)
         memset(g_buf, (int)(f->msg_counter & 0xff), n);
         rc = ka_client_send(c, g_buf, n);
         if (rc != 0 && rc != KA_EAGAIN && rc != KA_ENOTCONN && rc != KA_ESTATE && rc != KA_EMSGSIZE) abort();
-        if (rc == KA_EMSGSIZE && n <= f->cfg.send_buffer_size && n <= 4096 && !f->cfg.session_buffer_size) abort();
+        if (rc == KA_EMSGSIZE && n <= f->cfg.send_buffer_size && !f->cfg.session_buffer_size && f->cfg.send_buffer_size <= 4096) abort();
         f->msg_counter++;
         break;
     }

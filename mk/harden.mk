@@ -9,7 +9,7 @@
 # to CFLAGS/LDFLAGS; plain builds use CC. Everything built here goes under
 # build/ except the two native test programs, which sit beside test/unit.
 
-SUITES    += harden soak asan-clang asan-gcc valgrind static fuzz
+SUITES    += harden soak asan-clang asan-gcc valgrind tsan static fuzz
 DEPS_PKGS += clang gcc valgrind cppcheck clang-tidy libclang-rt-14-dev binutils
 
 CLANG     ?= clang
@@ -55,6 +55,15 @@ SAN_PROGS = unit harden soak
 # Each program prints "N passed, N failed, N skipped"; test/sumrun.sh adds
 # them up and counts a crash, a sanitizer report or a non-zero exit as a
 # failure. The soak runs 500 cycles under the tools (leaks, not RSS).
+# ThreadSanitizer: the name-lookup thread against the client's own, over
+# the loopback suite (its 200..1,000 start/stop cycles during lookups).
+$(HB)/tsan/unit: test/unit.c ka_client.c $(HARDEN_DEPS)
+	@mkdir -p $(@D)
+	$(CLANG) $(WARN) $(PTHREAD) $(CFLAGS) -fsanitize=thread -fno-omit-frame-pointer -I. -Itest -o $@ $< test/testlib.c ka_client.c $(LDFLAGS)
+
+suite-tsan: $(HB)/tsan/unit
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 KA_TEST_QUICK=1 sh test/sumrun.sh ./$(HB)/tsan/unit
+
 suite-asan-clang: $(SAN_PROGS:%=$(HB)/clang/%)
 	@$(SAN_ENV) KA_HARDEN_QUICK=1 KA_TEST_QUICK=1 KA_SOAK_CYCLES=1000 sh test/sumrun.sh $(^:%=./%)
 
@@ -87,4 +96,4 @@ fuzz-build: $(FUZZ_TARGETS:%=$(HB)/fuzz/%)
 suite-fuzz:
 	@CLANG="$(CLANG)" MAKE="$(MAKE)" FUZZ_TIME="$(FUZZ_TIME)" sh fuzz/run.sh $(FUZZ_TARGETS)
 
-.PHONY: suite-asan-clang suite-asan-gcc suite-valgrind suite-harden suite-soak suite-static suite-fuzz fuzz-build
+.PHONY: suite-tsan suite-asan-clang suite-asan-gcc suite-valgrind suite-harden suite-soak suite-static suite-fuzz fuzz-build

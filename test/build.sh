@@ -57,6 +57,18 @@ for f in mk/*.mk; do
     check "Makefile includes $f" grep -q "^include $f\( \|\$\)" Makefile
 done
 
+# Windows: the header works whether <windows.h> (which may bring the old
+# <winsock.h>) came before it or after, and -DKA_NO_THREADS still builds.
+if command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
+    printf '#include <windows.h>\n#include "ka_client.h"\nint main(void) { ka_config k; ka_config_init(&k); return 0; }\n' > "$tmp/w1.c"
+    printf '#include "ka_client.h"\n#include <windows.h>\nint main(void) { ka_config k; ka_config_init(&k); return 0; }\n' > "$tmp/w2.c"
+    check "Windows: <windows.h> before the header" x86_64-w64-mingw32-gcc $W -I. -c "$tmp/w1.c" -o "$tmp/w1.o"
+    check "Windows: <windows.h> after the header" x86_64-w64-mingw32-gcc $W -I. -c "$tmp/w2.c" -o "$tmp/w2.o"
+else
+    skip "Windows header order (no x86_64-w64-mingw32-gcc)"
+fi
+check "-DKA_NO_THREADS builds warning-free (blocking lookups)" $CC $W -DKA_NO_THREADS -c ka_client.c -o "$tmp/nothr.o"
+
 # make install and the packages it writes: suites install, shared and cmake.
 
 echo "$pass passed, $fail failed, $skip skipped"
