@@ -26,7 +26,8 @@
  * next connection; a server that restarted simply does a full handshake.
  *
  * One transport may serve several clients, on one thread at a time (its
- * cache, its error text and its statistics are not locked). It must
+ * cache, its error text and its statistics are not locked; the words for a
+ * code are those of the latest failure with that code). It must
  * outlive them: the client keeps a pointer to it. The library itself never
  * links OpenSSL: this file is its own library (libka_openssl.a), linked
  * with -lssl -lcrypto. */
