@@ -9,6 +9,15 @@
  *   rawbusy -h H -p P -i -v -c -T -t        plain socket, keepalive, no user timeout, busy
  *   storm   -n clients -j jitter [-o file]  reconnect storm against a restarting server
  *   rss     -- prog args...                 runs prog, prints its peak RSS
+ *   trace   -h H -p P -u -r -T -o -e [-t]   streams, samples ka_client_stats and on_health
+ *                                           through a cable pulled between SIGUSR1 and SIGUSR2
+ *   acceptor -p P -T                        accepts on every address (IPv4 and IPv6) and
+ *                                           closes at once: the connect-time server
+ *   connect -h NAME -p P -n -C -t           time from ka_client_start to on_connect, n runs
+ *   dnsout  -h NAME -p P -s -R -t           restart a client in a select() loop while its
+ *                                           resolver is dark; the longest library call
+ *   idle    -h H -p P -s [-w] -t            wake-ups of an idle healthy connection (on_health
+ *                                           set with -w)
  *
  * Bench-only code: built with -D_GNU_SOURCE for pthreads and tcp_info. */
 #include <sys/types.h>
@@ -84,7 +93,8 @@ static int connect_to(const char *addr, int port)
 static const char *reason_name(ka_reason r)
 {
     static const char *const n[] = { "NONE", "PEER_CLOSED", "PEER_RESET", "TIMEOUT", "UNREACHABLE", "REFUSED",
-                                     "CONNECT_TIMEOUT", "RESOLVE", "HEARTBEAT", "LOCAL", "ERROR" };
+                                     "CONNECT_TIMEOUT", "RESOLVE", "HEARTBEAT", "LOCAL", "ERROR", "STALLED",
+                                     "ABORTED", "TLS" };
     return (unsigned)r < sizeof n / sizeof n[0] ? n[r] : "?";
 }
 
@@ -482,17 +492,337 @@ static int cmd_rss(int argc, char **argv)
     return 0;
 }
 
+/* ---- trace: a cable pulled under load, as the library reports it ----------------------
+ * One client streams RATE bytes/s in 1 KiB messages through the lab and
+ * samples ka_client_stats every 20 ms; on_health and on_disconnect are
+ * stamped. The driver sends SIGUSR1 just before it pulls the cable and
+ * SIGUSR2 once the pull has returned, so the picture's zero is the pull.
+ * Writes the samples (-o: seconds from the pull, RTT and its variation in
+ * ms, retransmissions of the oldest data, segments retransmitted, KiB
+ * unacknowledged, KiB in the kernel's send queue) and the marks as gnuplot
+ * assignments (-e). */
+
+#define TRACE_MAX 4096
+
+static struct {
+    volatile sig_atomic_t pull, pulled;
+    long long t_pull, t_pulled;          /* read after the flags are seen */
+    long long t_start, t_warn, t_good, t_end;
+    ka_health warn;
+    ka_disconnect_info di;
+    int connected, ended, n;
+    struct { long long t; ka_stats st; } s[TRACE_MAX];
+} TR;
+
+static void tr_usr1(int sig) { (void)sig; TR.pull = 1; }
+static void tr_usr2(int sig) { (void)sig; TR.pulled = 1; }
+
+static void tr_connect(ka_client *c, void *u) { (void)c; (void)u; TR.connected = 1; }
+
+static void tr_health(ka_client *c, const ka_health *h, void *u)
+{
+    (void)c; (void)u;
+    if (h->degraded && !TR.t_warn && TR.pull) { TR.t_warn = now_us(); TR.warn = *h; }
+    if (!h->degraded && TR.t_warn && !TR.t_good) TR.t_good = now_us();
+    printf("INFO trace: %.3f s health degraded=%d cause=%u unacked_ms=%lu rtt_us=%lu retransmits=%lu deadline_ms=%lu\n",
+           (double)(now_us() - TR.t_start) / 1e6, h->degraded, h->cause, h->unacked_ms, h->rtt_us, h->retransmits,
+           h->deadline_ms);
+}
+
+static void tr_disconnect(ka_client *c, const ka_disconnect_info *di, void *u)
+{
+    (void)c; (void)u;
+    if (!TR.ended) { TR.ended = 1; TR.t_end = now_us(); TR.di = *di; }
+}
+
+static void tr_sample(ka_client *c)
+{
+    if (TR.n == TRACE_MAX || ka_client_state(c) != KA_STATE_CONNECTED) return;
+    TR.s[TR.n].st.size = sizeof TR.s[TR.n].st;
+    if (ka_client_stats(c, &TR.s[TR.n].st) != 0) return;
+    TR.s[TR.n++].t = now_us();
+}
+
+static double tr_sec(long long t) { return (double)(t - TR.t_pull) / 1e6; }
+
+static void tr_write(const char *data, const char *marks, unsigned busy_ms)
+{
+    FILE *f;
+    int i;
+    if (data && (f = fopen(data, "w")) != NULL) {
+        fprintf(f, "# s_from_pull rtt_ms rttvar_ms retransmits total_retrans unacked_kib send_queue_kib\n");
+        for (i = 0; i < TR.n; i++) {
+            const ka_stats *st = &TR.s[i].st;
+            fprintf(f, "%.3f %.3f %.3f %lu %lu %.1f %.1f\n", tr_sec(TR.s[i].t), st->rtt_us / 1000.0,
+                    st->rttvar_us / 1000.0, st->retransmits, st->total_retrans, st->unacked_bytes / 1024.0,
+                    st->send_queue_bytes / 1024.0);
+        }
+        fclose(f);
+    }
+    if (marks && (f = fopen(marks, "w")) != NULL) {
+        fprintf(f, "pulled = %.3f\nwarn = %.3f\ndeadline = %.3f\nended = %.3f\nbusy = %u\ntmin = %.3f\n",
+                tr_sec(TR.t_pulled), tr_sec(TR.t_warn), tr_sec(TR.t_warn) + TR.warn.deadline_ms / 1000.0,
+                tr_sec(TR.t_end), busy_ms, TR.n ? tr_sec(TR.s[0].t) : -2.0);
+        fclose(f);
+    }
+}
+
+static int cmd_trace(void)
+{
+    ka_config cfg;
+    ka_client *c;
+    struct sigaction sa;
+    static char chunk[1024];
+    const char *tag = opt('t', "trace");
+    double rate = (double)optl('r', 100000), credit = 0;
+    long long end, last = 0, next_sample = 0, ready_at = 0;
+    ka_config_init(&cfg);
+    cfg.host = opt('h', "127.0.0.1");
+    cfg.port = opt('p', "7000");
+    cfg.user_timeout_ms = (unsigned)optl('u', 8000);
+    cfg.backoff_initial_ms = cfg.backoff_max_ms = 60000;
+    cfg.send_buffer_size = 1 << 20;
+    cfg.cb.on_connect = tr_connect;
+    cfg.cb.on_health = tr_health;
+    cfg.cb.on_disconnect = tr_disconnect;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = tr_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = tr_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
+    memset(chunk, 't', sizeof chunk);
+    TR.t_start = now_us();
+    end = TR.t_start + optl('T', 30000) * 1000;
+    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) { fprintf(stderr, "trace: start failed\n"); return 1; }
+    while (!TR.ended && now_us() < end) {
+        fd_set rd, wr;
+        struct timeval tv;
+        long long now = now_us();
+        int nfds, n;
+        /* the signals' moments, stamped here: the handlers only set flags */
+        if (TR.pull && !TR.t_pull) TR.t_pull = now;
+        if (TR.pulled && !TR.t_pulled) TR.t_pulled = now;
+        if (TR.connected) {
+            credit += last ? rate * (double)(now - last) / 1e6 : 0;
+            if (credit > rate) credit = rate;
+            while (credit >= sizeof chunk && ka_client_send(c, chunk, sizeof chunk) == KA_OK) credit -= sizeof chunk;
+            last = now;
+            if (!ready_at) ready_at = now + 1000000;
+            if (ready_at > 0 && now >= ready_at) { printf("READY\n"); ready_at = -1; }
+        }
+        if (now >= next_sample) { tr_sample(c); next_sample = now + 20000; }
+        FD_ZERO(&rd); FD_ZERO(&wr);
+        nfds = ka_client_fdset(c, &rd, &wr);
+        tv.tv_sec = 0; tv.tv_usec = 10000;
+        n = select(nfds, &rd, &wr, NULL, &tv);
+        if (n < 0 && errno != EINTR) break;
+        ka_client_process(c, n > 0 ? &rd : NULL, n > 0 ? &wr : NULL);
+    }
+    if (!TR.t_pull || !TR.t_warn || !TR.ended) {
+        printf("INFO %s: incomplete (pull %d, warning %d, end %d)\n", tag, TR.t_pull != 0, TR.t_warn != 0, TR.ended);
+        ka_client_free(c);
+        return 1;
+    }
+    tr_write(opt('o', NULL), opt('e', NULL), cfg.user_timeout_ms);
+    printf("RESULT %s_warn_ms %.1f\n", tag, (double)(TR.t_warn - TR.t_pull) / 1000.0);
+    printf("RESULT %s_end_ms %.1f\n", tag, (double)(TR.t_end - TR.t_pull) / 1000.0);
+    printf("RESULT %s_left_at_warn_ms %lu\n", tag, TR.warn.deadline_ms);
+    printf("RESULT %s_pull_cmd_ms %.1f\n", tag, (double)(TR.t_pulled - TR.t_pull) / 1000.0);
+    printf("INFO %s: warning cause %u after %.0f ms (retransmits %lu, rtt %lu us, %lu ms left); %s after %.0f ms\n", tag,
+           TR.warn.cause, (double)(TR.t_warn - TR.t_pull) / 1000.0, TR.warn.retransmits, TR.warn.rtt_us,
+           TR.warn.deadline_ms, reason_name(TR.di.reason), (double)(TR.t_end - TR.t_pull) / 1000.0);
+    ka_client_free(c);
+    return 0;
+}
+
+/* ---- acceptor: the connect-time server ---------------------------------------------- */
+
+static int cmd_acceptor(void)
+{
+    struct sockaddr_in6 sa;
+    int on = 1, off = 0, fd = socket(AF_INET6, SOCK_STREAM, 0);
+    long long end = now_us() + optl('T', 600) * 1000000;
+    if (fd < 0) die("socket");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);    /* IPv4 too, as ::ffff:a.b.c.d */
+    memset(&sa, 0, sizeof sa);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons((unsigned short)optl('p', 7001));
+    sa.sin6_addr = in6addr_any;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0) die("bind/listen");
+    printf("LISTENING\n");
+    nonblock(fd);
+    while (now_us() < end) {
+        struct pollfd p;
+        int s;
+        p.fd = fd; p.events = POLLIN; p.revents = 0;
+        if (poll(&p, 1, 200) <= 0) continue;
+        while ((s = accept(fd, NULL, NULL)) >= 0) close(s);
+    }
+    return 0;
+}
+
+/* ---- connect: ka_client_start to on_connect ------------------------------------------- */
+
+static int cn_connected;
+static void cn_connect(ka_client *c, void *u) { (void)c; (void)u; cn_connected = 1; }
+
+static int cmd_connect(void)
+{
+    int i, n = (int)optl('n', 5);
+    const char *tag = opt('t', "x");
+    for (i = 0; i < n; i++) {
+        ka_config cfg;
+        ka_client *c;
+        long long t0, end;
+        ka_config_init(&cfg);
+        cfg.host = opt('h', "localhost");
+        cfg.port = opt('p', "7001");
+        cfg.connect_timeout_ms = (unsigned)optl('C', 5000);
+        cfg.cb.on_connect = cn_connect;
+        cn_connected = 0;
+        if (ka_client_new(&c, &cfg) != 0) { fprintf(stderr, "connect: bad config\n"); return 1; }
+        t0 = now_us();
+        end = t0 + (long long)cfg.connect_timeout_ms * 1000 + 1000000;
+        if (ka_client_start(c) != 0) { ka_client_free(c); return 1; }
+        while (!cn_connected && now_us() < end) ka_client_poll(c, 50);
+        if (cn_connected) printf("RESULT connect_ms_%s %.2f\n", tag, (double)(now_us() - t0) / 1000.0);
+        else printf("INFO connect %s: not connected within %u ms\n", tag, cfg.connect_timeout_ms);
+        ka_client_free(c);
+    }
+    return 0;
+}
+
+/* ---- dnsout: how long a library call holds the thread while DNS is dark ------------------
+ * One client for a name whose resolver never answers, in the application's
+ * own select() loop (waits of 20 ms at most) that, every 100 ms, stops and
+ * starts it again and queues a message, for -s seconds. Every library call
+ * is timed; select() itself, the loop's own sleep, is not. */
+
+enum { DNS_START, DNS_STOP, DNS_SEND, DNS_FDSET, DNS_TIMEOUT, DNS_PROCESS, DNS_FREE, DNS_NCALLS };
+static const char *const dns_call[DNS_NCALLS] = { "start", "stop", "send", "fdset", "timeout", "process", "free" };
+static long long dns_max_us[DNS_NCALLS], dns_calls, dns_t0;
+
+static void dns_begin(void) { dns_t0 = now_us(); }
+static void dns_end(int k)
+{
+    long long d = now_us() - dns_t0;
+    dns_calls++;
+    if (d > dns_max_us[k]) dns_max_us[k] = d;
+}
+
+static int cmd_dnsout(void)
+{
+    long long end, next_restart;
+    int k, worst = 0;
+    const char *tag = opt('t', "dns");
+    ka_config cfg;
+    ka_client *c;
+    ka_config_init(&cfg);
+    cfg.host = opt('h', "dark.bench");
+    cfg.port = opt('p', "7000");
+    cfg.resolve_timeout_ms = (unsigned)optl('R', 1000);
+    cfg.backoff_initial_ms = 100;
+    cfg.backoff_max_ms = 400;
+    if (ka_client_new(&c, &cfg) != 0) return 1;
+    dns_begin(); ka_client_start(c); dns_end(DNS_START);
+    end = now_us() + optl('s', 10) * 1000000;
+    next_restart = now_us() + 100000;
+    while (now_us() < end) {
+        fd_set rd, wr;
+        struct timeval tv;
+        long t;
+        int nfds, n;
+        FD_ZERO(&rd); FD_ZERO(&wr);
+        dns_begin(); t = ka_client_timeout_ms(c); dns_end(DNS_TIMEOUT);
+        dns_begin(); nfds = ka_client_fdset(c, &rd, &wr); dns_end(DNS_FDSET);
+        if (t < 0 || t > 20) t = 20;
+        tv.tv_sec = 0; tv.tv_usec = t * 1000;
+        n = select(nfds > 0 ? nfds : 0, &rd, &wr, NULL, &tv);
+        dns_begin(); ka_client_process(c, n > 0 ? &rd : NULL, n > 0 ? &wr : NULL); dns_end(DNS_PROCESS);
+        if (now_us() >= next_restart) {
+            dns_begin(); ka_client_stop(c); dns_end(DNS_STOP);
+            dns_begin(); ka_client_send(c, "x", 1); dns_end(DNS_SEND);
+            dns_begin(); ka_client_start(c); dns_end(DNS_START);
+            next_restart = now_us() + 100000;
+        }
+    }
+    dns_begin(); ka_client_stop(c); dns_end(DNS_STOP);
+    dns_begin(); ka_client_free(c); dns_end(DNS_FREE);
+    for (k = 1; k < DNS_NCALLS; k++) if (dns_max_us[k] > dns_max_us[worst]) worst = k;
+    printf("RESULT %s_max_call_us %lld\n", tag, dns_max_us[worst]);
+    printf("INFO %s: %lld calls, longest %lld us (%s);", tag, dns_calls, dns_max_us[worst], dns_call[worst]);
+    for (k = 0; k < DNS_NCALLS; k++) printf(" %s %lld", dns_call[k], dns_max_us[k]);
+    printf(" us\n");
+    return 0;
+}
+
+/* ---- idle: wake-ups of a healthy idle connection ------------------------------------------
+ * Connects, exchanges one message (so that the link was looked at while data
+ * was outstanding), waits until the client has no timer left, then lets the
+ * library's loop run alone for -s seconds; the voluntary context switches
+ * in between, less the one that ends the period, are its wake-ups. */
+
+static int id_connected;
+static size_t id_got;
+static void id_connect(ka_client *c, void *u) { (void)u; id_connected = 1; ka_client_send(c, "hello\n", 6); }
+static void id_data(ka_client *c, const void *d, size_t n, void *u) { (void)c; (void)d; (void)u; id_got += n; }
+static void id_health(ka_client *c, const ka_health *h, void *u)
+{
+    (void)c; (void)u;
+    printf("INFO idle: health degraded=%d cause=%u\n", h->degraded, h->cause);
+}
+
+static int cmd_idle(void)
+{
+    ka_config cfg;
+    ka_client *c;
+    struct rusage r0, r1;
+    long long end, settle;
+    const char *tag = opt('t', "idle");
+    ka_config_init(&cfg);
+    cfg.host = opt('h', "127.0.0.1");
+    cfg.port = opt('p', "7000");
+    cfg.cb.on_connect = id_connect;
+    cfg.cb.on_data = id_data;
+    if (has_flag('w')) cfg.cb.on_health = id_health;
+    if (ka_client_new(&c, &cfg) != 0 || ka_client_start(c) != 0) return 1;
+    settle = now_us() + 5000000;
+    while (id_got < 6 && now_us() < settle) ka_client_poll(c, 100);
+    if (id_got < 6) { printf("INFO %s: no echo\n", tag); ka_client_free(c); return 1; }
+    /* the library's last look at the link (an eighth of the busy deadline
+     * after the send, or 250 ms with on_health): then it has no timer */
+    settle = now_us() + 10000000;
+    while (ka_client_timeout_ms(c) >= 0 && now_us() < settle) ka_client_poll(c, 100);
+    if (ka_client_timeout_ms(c) >= 0) printf("INFO %s: a timer is still armed (%ld ms)\n", tag, ka_client_timeout_ms(c));
+    getrusage(RUSAGE_SELF, &r0);
+    end = now_us() + optl('s', 30) * 1000000;
+    while (now_us() < end) ka_client_poll(c, (int)((end - now_us()) / 1000) + 1);
+    getrusage(RUSAGE_SELF, &r1);
+    printf("RESULT %s_nvcsw %ld\n", tag, r1.ru_nvcsw - r0.ru_nvcsw - 1);
+    printf("INFO %s: %ld voluntary, %ld involuntary context switches in %ld s; on_health %s\n", tag,
+           r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, optl('s', 30), cfg.cb.on_health ? "set" : "not set");
+    ka_client_free(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc < 2) { fprintf(stderr, "usage: kabench detect|rawbusy|storm|rss ...\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: kabench detect|rawbusy|storm|rss|trace|acceptor|connect|dnsout|idle ...\n"); return 2; }
     g_argc = argc - 2;
     g_argv = argv + 2;
     if (strcmp(argv[1], "detect") == 0) return cmd_detect();
     if (strcmp(argv[1], "rawbusy") == 0) return cmd_rawbusy();
     if (strcmp(argv[1], "storm") == 0) return cmd_storm();
     if (strcmp(argv[1], "rss") == 0) return cmd_rss(argc - 2, argv + 2);
+    if (strcmp(argv[1], "trace") == 0) return cmd_trace();
+    if (strcmp(argv[1], "acceptor") == 0) return cmd_acceptor();
+    if (strcmp(argv[1], "connect") == 0) return cmd_connect();
+    if (strcmp(argv[1], "dnsout") == 0) return cmd_dnsout();
+    if (strcmp(argv[1], "idle") == 0) return cmd_idle();
     fprintf(stderr, "kabench: unknown command %s\n", argv[1]);
     return 2;
 }

@@ -260,7 +260,29 @@ krow "allocations per reconnect, library (--wrap=malloc)" alloc_lib_per_cycle_nu
 krow "allocations per reconnect, whole process, host 127.0.0.1" alloc_process_per_cycle_numeric
 krow "allocations per 1000 messages while connected" alloc_steady_per_1000_msgs_numeric
 krow "peak RSS of kacat sending 64 MiB, KiB" rss_kib_kacat
+krow "cable pulled under load (busy deadline 8 s): on_health degraded after, ms" trace_warn_ms
+krow "cable pulled under load: busy deadline left at the warning, ms" trace_left_at_warn_ms
+krow "cable pulled under load: TIMEOUT reported after, ms" trace_end_ms
+krow "wake-ups in $IDLE_S s idle after an exchange, on_health set" idle_health_nvcsw
+krow "wake-ups in $IDLE_S s idle after an exchange, on_health not set" idle_plain_nvcsw
+krow "resolver dark, restarts every 100 ms: longest library call, µs" dns_max_call_us
 [ -n "$KACAT_NOTE" ] && { echo; echo "$KACAT_NOTE."; }
+echo
+echo "## Connect time on a dual-stack name"
+echo
+echo "A name with an IPv6 and an IPv4 address, the server's SYNs of one family"
+echo "dropped; from the start (\`ka_client_start\`, curl's own start) to the connection"
+echo "being up, median (p10–p90) over $HE_RUNS runs each, in ms. ka_client starts the"
+echo "next family \`connection_attempt_delay_ms\` (250) after the first; libcurl gives"
+echo "the first family 200 ms (\`CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS\`)."
+echo
+echo "| case | ka_client | curl ${CURL_VERSION:-} |"
+echo "|---|---|---|"
+echo "| both families answer | $(cell connect_ms_he_none_ka) | $(cell connect_ms_he_none_curl) |"
+echo "| IPv6 blackholed, IPv6 first (glibc's order) | $(cell connect_ms_he_v6dark_ka) | $(cell connect_ms_he_v6dark_curl) |"
+echo "| IPv4 blackholed, IPv4 first (gai.conf) | $(cell connect_ms_he_v4dark_ka) | $(cell connect_ms_he_v4dark_curl) |"
+[ -n "${HE_NOTE:-}" ] && { echo; echo "Connect time: $HE_NOTE."; }
+[ -n "${SEE_NOTE:-}" ] && { echo; echo "Seeing-the-link rows: $SEE_NOTE."; }
 echo
 echo "## Pictures"
 echo
@@ -275,8 +297,19 @@ else
     echo "Reconnect storm picture: not drawn in this run (storm not run, or gnuplot missing)."
 fi
 echo
-echo "RTT and retransmissions of a cable pulled under load, with the library's warning"
-echo "and its deadline marked: ${TRACE_NOTE:-not drawn: the namespace lab did not run}."
+if [ -n "${TRACE_IMG:-}" ]; then
+    echo "![A cable pulled under load: round trip, retransmissions and unacknowledged data from ka_client_stats, with on_health's warning, the busy deadline and the TIMEOUT marked]($TRACE_IMG)"
+    echo
+    echo "A cable pulled while ka_client streams (the last of $LAB_REPS run(s) drawn):"
+    echo "no acknowledgement comes back, so the smoothed round trip stays where it"
+    echo "was; the kernel retransmits the oldest data with a doubling timeout (capped"
+    echo "at half the busy deadline), and on_health says \"degraded\" at the first"
+    echo "retransmission, with most of the deadline left. The busy deadline ends the"
+    echo "connection (\`KA_REASON_TIMEOUT\`)."
+else
+    echo "RTT and retransmissions of a cable pulled under load, with the library's warning"
+    echo "and its deadline marked: ${TRACE_NOTE:-not drawn: the trace did not run}."
+fi
 echo
 cat <<EOF
 ## How each number is taken
@@ -365,6 +398,34 @@ driver bench/race.c), each linked with its own library only.
    \`-Wl,--wrap=malloc\` on ka_client.o, and for the whole process (libc's
    getaddrinfo included) by a malloc defined in bench/kaalloc.c; kacat's peak
    RSS from wait4().
+12. **Cable pulled under load** (\`kabench trace\`, namespace lab with
+   test/lab/lab_relay in place of the bridge, 20 ms each way): one client with
+   \`on_health\` set streams 100 kB/s in 1 KiB messages to raceserv's sink,
+   \`user_timeout_ms\` 8000 (health threshold: its default, a quarter of that);
+   \`ka_client_stats\` every 20 ms. The driver signals the client, pulls the
+   server's port, signals again; times are from the first signal. The client
+   namespace's tcp_retries2 is put back to 15 for this, so that only the
+   library's deadline can end the connection. $LAB_REPS run(s).
+13. **Connect time on a dual-stack name** (\`kabench connect\` and curl, namespace
+   lab): the client namespace's /etc/hosts gives \`dual.bench\` fd78::2 and
+   10.78.0.2; \`kabench acceptor\` in the server namespace accepts on both and
+   closes at once; nftables in the server namespace drops the SYNs of one
+   family. ka_client: default configuration, \`ka_client_start\` to
+   \`on_connect\`, a new client per run. curl: \`curl -so /dev/null
+   --connect-timeout 5 -w '%{time_connect}' telnet://dual.bench:7001\`
+   (the server's close ends the session). $HE_RUNS runs per case and client.
+14. **Resolver dark** (\`kabench dnsout\`, namespace lab): the client namespace's
+   resolv.conf names 10.78.0.53, which the bridge answers ARP for while
+   nftables drops every DNS query to it (glibc: 5 s, two tries). One client
+   for a name only DNS could answer, \`resolve_timeout_ms\` 1000, driven by the
+   bench's own \`select()\` loop (20 ms waits at most), stopped, given a
+   message and started again every 100 ms, for $DNS_S s; every library call
+   timed (start, stop, send, fdset, timeout, process, free), the loop's own
+   \`select()\` not. $LAB_REPS run(s).
+15. **Idle with on_health** (\`kabench idle\`, loopback, raceserv's echo): one
+   message exchanged, then the client's loop waits until it has no timer
+   left, then runs alone for $IDLE_S s; voluntary context switches less the one
+   that ends the period, with \`on_health\` set and without.
 
 Machine: $CPU, $CORES CPUs online, $KERNEL$VM, cpuidle driver $IDLEDRV;
 $GCC; $LIBC.

@@ -7,12 +7,17 @@
 # trips and bulk with client and server pinned to CPU 0. Then ka_client's own
 # rows: the namespace lab (detection detail, busy dead path, crashed host),
 # the reconnect storm, footprint. The race's pulled-cable rows run in the
-# same lab, on the same pull as ka_client's.
+# same lab, on the same pull as ka_client's. Seeing the link: the trace of a
+# cable pulled under load with the early warning (trace), connect time on a
+# dual-stack name with each family blackholed, ka_client beside curl
+# (eyeballs), the longest library call while the resolver is dark (dns),
+# idle wake-ups with on_health set (health).
 #
 # BENCH_QUICK=1: small sizes and few repeats (< 2 minutes), report in
-# build/bench/BENCHMARKS.quick.md. BENCH_ONLY="race lab storm footprint":
-# only those parts, report in build/bench/BENCHMARKS.only.md. The lab needs
-# root, `ip netns` and nft; without them its rows say skipped.
+# build/bench/BENCHMARKS.quick.md. BENCH_ONLY="race lab storm footprint
+# trace eyeballs dns health": only those parts, report in
+# build/bench/BENCHMARKS.only.md. The namespace parts need root, `ip netns`
+# and nft; without them their rows say skipped.
 #
 # Every wait below is bounded; namespaces and processes go on exit.
 set -u
@@ -31,10 +36,12 @@ T_START=$(date +%s)
 if [ "$QUICK" = 1 ]; then
     REPS=3 RTT_N=2000 BULK=$((32 << 20)) RSS_REPS=1 RSS_N=200 RC_REPS=1 RC_CYCLES=5 RC_DELAY=50
     SC_RTT="200 1000" SC_RC="20 100" IDLE_S=3 LAB_REPS=1 BOUND_S=12 STORM_N=100 STORM_REPS=1
+    HE_RUNS=2 DNS_S=3
     OUT=$B/BENCHMARKS.quick.md
 else
     REPS=9 RTT_N=20000 BULK=$((256 << 20)) RSS_REPS=3 RSS_N=1000 RC_REPS=3 RC_CYCLES=20 RC_DELAY=100
     SC_RTT="1000 5000" SC_RC="50 300" IDLE_S=30 LAB_REPS=3 BOUND_S=60 STORM_N=1000 STORM_REPS=3
+    HE_RUNS=7 DNS_S=12
     OUT=BENCHMARKS.md
 fi
 # a partial run must not replace the full report
@@ -100,6 +107,7 @@ lab_down() {
         for ns in $NS_C $NS_S $NS_B; do
             for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
             ip netns del "$ns" 2>/dev/null
+            rm -rf "/etc/netns/$ns"
         done
         LAB_UP=0
     fi
@@ -200,20 +208,129 @@ start_race_clients() {
     done
 }
 
-# Hook for the second picture: RTT and retransmissions of a connection
-# whose cable is pulled while it sends, with the library's warning and its
-# deadline marked. It needs the library to report connection health (a
-# health callback with RTT, retransmissions and a warning before the
-# deadline); until ka_client.h has one there is nothing true to draw, so
-# this only says so. When it exists: one kabench subcommand logging each
-# health report with a timestamp during a busy pull in this lab, and a
-# gnuplot script drawing RTT and retransmissions over time.
+# ---- seeing the link ------------------------------------------------------------------
+
+RELAY=test/lab/lab_relay
+# relay_in DELAY_MS: lab_relay in place of the bridge, DELAY_MS each way;
+# relay_out puts the bridge back.
+relay_in() {
+    local i
+    ip -n $NS_B link set vc nomaster && ip -n $NS_B link set vs nomaster || return 1
+    ip netns exec $NS_B $RELAY -a vc -b vs -d "$1" -T 120000 > $B/lab/relay.out 2>&1 &
+    RELAY_PID=$!
+    LAB_PIDS="$LAB_PIDS $RELAY_PID"
+    for i in $(seq 1 100); do grep -q relay-up $B/lab/relay.out 2>/dev/null && return 0; sleep 0.02; done
+    return 1
+}
+relay_out() {
+    kill "$RELAY_PID" 2>/dev/null; wait "$RELAY_PID" 2>/dev/null
+    ip -n $NS_B link set vc master br0; ip -n $NS_B link set vs master br0
+}
+
+# The picture the README's early-warning section links: a client streams
+# 100 kB/s through 20 ms each way (lab_relay in place of the bridge, so the
+# round trip is worth drawing), the server's cable is pulled, and
+# ka_client_stats is sampled every 20 ms until the busy deadline (8 s) ends
+# the connection; on_health's warning and the deadline are marked. The
+# client namespace has the kernel's own retransmission limit back
+# (tcp_retries2 15) meanwhile, so that only the library's deadline ends the
+# connection. LAB_REPS runs; the last one is drawn.
+TRACE_IMG=""
 trace_pulled_cable_under_load() {
-    if ! grep -q 'on_health' ka_client.h 2>/dev/null; then
-        meta TRACE_NOTE "not drawn: ka_client.h has no health callback yet, and the bench draws only what the library reports"
+    local rep i pid ok=0
+    ip netns exec $NS_C sysctl -qw net.ipv4.tcp_retries2=15
+    if ! relay_in 20; then
+        meta TRACE_NOTE "not drawn: lab_relay did not start ($(tail -1 $B/lab/relay.out 2>/dev/null))"
         return 0
     fi
-    meta TRACE_NOTE "not drawn: the library has a health callback now, but the bench's trace run is not written yet"
+    ip netns exec $NS_S $B/raceserv -b 0.0.0.0 -e 7003 -s 7002 -T 600 >>"$LOG" 2>&1 &
+    LAB_PIDS="$LAB_PIDS $!"
+    for i in $(seq 1 50); do ip netns exec $NS_S ss -Hltn 'sport = :7002' | grep -q 7002 && break; sleep 0.05; done
+    for rep in $(seq 1 $LAB_REPS); do
+        say "trace $rep/$LAB_REPS: 100 kB/s through 20 ms each way, cable pulled, busy deadline 8 s"
+        ip netns exec $NS_C $K trace -h 10.78.0.2 -p 7002 -u 8000 -r 100000 -T 20000 \
+            -o $B/trace.dat -e $B/trace_marks.gp -t trace > $B/lab/trace.out 2>>"$LOG" &
+        pid=$!
+        for i in $(seq 1 250); do grep -q READY $B/lab/trace.out 2>/dev/null && break; sleep 0.02; done
+        sleep 2                         # two seconds of healthy streaming in the picture
+        kill -USR1 $pid; ip -n $NS_B link set vs down; kill -USR2 $pid
+        wait $pid && ok=1
+        ip -n $NS_B link set vs up
+        cat $B/lab/trace.out >> "$LOG"
+        grep '^RESULT ' $B/lab/trace.out | cut -d' ' -f2- >> "$RES"
+    done
+    relay_out
+    ip netns exec $NS_C sysctl -qw net.ipv4.tcp_retries2=4
+    if [ "$ok" = 1 ] && command -v gnuplot >/dev/null; then
+        TRACE_IMG=BENCHMARKS-trace.svg
+        gnuplot -e "data='$B/trace.dat'; marks='$B/trace_marks.gp'; out='$IMG_DIR/$TRACE_IMG'" bench/trace.gp 2>>"$LOG" ||
+            TRACE_IMG=""
+    fi
+    [ -n "$TRACE_IMG" ] || meta TRACE_NOTE "not drawn: $([ "$ok" = 1 ] && echo "gnuplot missing or failed" || echo "the trace run did not complete (see $LOG)")"
+}
+
+# Connect time to a name with an IPv6 and an IPv4 address (the client
+# namespace's own /etc/hosts), the server's SYNs of one family dropped:
+# ka_client (start to on_connect, its own Happy Eyeballs: the next family
+# 250 ms after the first) beside curl (`--connect-timeout 5 telnet://`,
+# %{time_connect}; libcurl gives the first family 200 ms). "IPv4 first"
+# puts IPv4 ahead with a gai.conf for the namespace, since glibc's default
+# order puts IPv6 first. The server (kabench acceptor) accepts on both
+# families and closes at once, which also ends curl's telnet session.
+he_case() {     # he_case KEY DARK-FAMILY(none|ip|ip6) v4first|v6first
+    local key=$1 fam=$2 i t
+    rm -f /etc/netns/$NS_C/gai.conf
+    [ "$3" = v4first ] && printf '%s\n' "precedence ::1/128 50" "precedence ::/0 40" "precedence 2002::/16 30" \
+        "precedence ::/96 20" "precedence ::ffff:0:0/96 100" > /etc/netns/$NS_C/gai.conf
+    ip netns exec $NS_S nft delete table inet kabhe 2>/dev/null
+    [ "$fam" != none ] && printf 'table inet kabhe {\n chain i { type filter hook input priority 0; policy accept;\n  meta nfproto %s tcp dport 7001 tcp flags & (syn | ack) == syn drop\n }\n}\n' \
+        "$([ "$fam" = ip ] && echo ipv4 || echo ipv6)" | ip netns exec $NS_S nft -f -
+    run ip netns exec $NS_C $K connect -h dual.bench -p 7001 -n "$HE_RUNS" -C 5000 -t "${key}_ka"
+    command -v curl >/dev/null || return 0
+    for i in $(seq 1 "$HE_RUNS"); do
+        t=$(ip netns exec $NS_C curl -so /dev/null --connect-timeout 5 -w '%{time_connect}' telnet://dual.bench:7001 </dev/null 2>>"$LOG")
+        awk -v t="$t" -v k="connect_ms_${key}_curl" 'BEGIN { if (t + 0 > 0) printf "%s %.2f\n", k, t * 1000 }' >> "$RES"
+    done
+}
+eyeballs() {
+    local i
+    ip -n $NS_C addr add fd78::1/64 dev eth0 nodad && ip -n $NS_S addr add fd78::2/64 dev eth0 nodad ||
+        { meta HE_NOTE "skipped: no IPv6 in the namespaces"; return 0; }
+    mkdir -p /etc/netns/$NS_C
+    printf '127.0.0.1 localhost\nfd78::2 dual.bench\n10.78.0.2 dual.bench\n' > /etc/netns/$NS_C/hosts
+    ip netns exec $NS_S $K acceptor -p 7001 -T 600 > $B/lab/acceptor.out 2>>"$LOG" &
+    LAB_PIDS="$LAB_PIDS $!"
+    for i in $(seq 1 100); do grep -q LISTENING $B/lab/acceptor.out 2>/dev/null && break; sleep 0.02; done
+    say "eyeballs: connect to a dual-stack name, $HE_RUNS runs each, ka_client and curl"
+    he_case he_none none v6first
+    he_case he_v6dark ip6 v6first
+    he_case he_v4dark ip v4first
+    ip netns exec $NS_S nft delete table inet kabhe 2>/dev/null
+    rm -f /etc/netns/$NS_C/gai.conf
+    if command -v curl >/dev/null; then meta CURL_VERSION "$(curl --version | head -1 | cut -d' ' -f2)"
+    else meta HE_NOTE "curl not installed: its column is empty"; fi
+}
+
+# The resolver dark: the client namespace's resolv.conf names an address
+# the bridge answers ARP for but whose DNS queries it drops, so every lookup
+# hangs until glibc gives up (5 s, twice). A client for a name only DNS
+# knows is polled (20 ms at most) and stopped and started again every
+# 100 ms for DNS_S seconds, with resolve_timeout_ms 1 s; every library call
+# is timed.
+dns_outage() {
+    local rep
+    mkdir -p /etc/netns/$NS_C
+    printf '127.0.0.1 localhost\n' > /etc/netns/$NS_C/hosts
+    printf 'nameserver 10.78.0.53\n' > /etc/netns/$NS_C/resolv.conf
+    ip -n $NS_B addr add 10.78.0.53/24 dev br0 2>/dev/null
+    printf 'table inet kabdns {\n chain i { type filter hook input priority 0; policy accept;\n  udp dport 53 drop\n  tcp dport 53 drop\n }\n}\n' |
+        ip netns exec $NS_B nft -f -
+    for rep in $(seq 1 $LAB_REPS); do
+        say "dns $rep/$LAB_REPS: resolver dark, poll and restart for $DNS_S s"
+        run ip netns exec $NS_C $K dnsout -h dark.bench -p 7000 -R 1000 -s "$DNS_S" -t dns
+    done
+    ip netns exec $NS_B nft delete table inet kabdns
+    rm -f /etc/netns/$NS_C/resolv.conf
 }
 
 # ---- background: idle cost, one process per contender, they sleep ---------------
@@ -225,14 +342,29 @@ if want race; then
         IDLE_PIDS="$IDLE_PIDS $!"
     done
 fi
+# ka_client idle after one exchange, with on_health set and without
+IDLE_KA=""
+if want health; then
+    if [ -n "$SRV_PID" ] || start_raceserv; then
+        say "health: $IDLE_S s idle with on_health set and without, in the background"
+        for w in health plain; do
+            $K idle -p "$ECHO" -s "$IDLE_S" $([ $w = health ] && echo -w) -t "idle_$w" > $B/idle_ka_$w.out 2>>"$LOG" &
+            IDLE_PIDS="$IDLE_PIDS $!"
+            IDLE_KA="$IDLE_KA $B/idle_ka_$w.out"
+        done
+    else
+        say "health: raceserv did not start"
+    fi
+fi
 
 # ---- the lab: pulled cable (every contender, ka_client's detail, busy path),
 # ---- crashed host (ka_client) ---------------------------------------------------------
-LAB_NOTE=""
-if ! want lab; then
+LAB_NOTE="" SEE_NOTE=""
+if ! want lab && ! want trace && ! want eyeballs && ! want dns; then
     LAB_NOTE="namespace lab not run (BENCH_ONLY)"
 elif lab_up > $B/lab_why.txt 2>&1; then
-    for rep in $(seq 1 $LAB_REPS); do
+    want lab || LAB_NOTE="namespace lab not run (BENCH_ONLY)"
+    for rep in $(want lab && seq 1 $LAB_REPS); do
         say "lab $rep/$LAB_REPS: pulled cable, every contender out of the box and tightest (up to $BOUND_S s)"
         CLIENT_OUTS=""
         if start_lab_server; then
@@ -259,14 +391,21 @@ elif lab_up > $B/lab_why.txt 2>&1; then
             stop_lab_server
         fi
     done
-    trace_pulled_cable_under_load
+    if want trace; then
+        if [ -x $RELAY ]; then trace_pulled_cable_under_load
+        else meta TRACE_NOTE "not drawn: $RELAY not built"; fi
+    fi
+    want eyeballs && eyeballs
+    want dns && dns_outage
     lab_down
 else
     LAB_NOTE="namespace lab skipped: $(tail -1 $B/lab_why.txt)"
+    SEE_NOTE=$LAB_NOTE
     say "$LAB_NOTE"
     lab_down
 fi
 meta LAB_NOTE "$LAB_NOTE"
+meta SEE_NOTE "$SEE_NOTE"
 
 # ---- the race on loopback ---------------------------------------------------------
 # calls_per KEY N1 N2 UNIT CMD...: system calls per operation, by
@@ -366,7 +505,10 @@ if [ -n "$IDLE_PIDS" ]; then
     say "waiting for the idle runs"
     for p in $IDLE_PIDS; do wait "$p" 2>/dev/null; done
     IDLE_PIDS=""
-    for c in $RACERS; do cat $B/idle_$c.out >> "$LOG"; grep '^RESULT ' $B/idle_$c.out | cut -d' ' -f2- >> "$RES"; done
+    if want race; then
+        for c in $RACERS; do cat $B/idle_$c.out >> "$LOG"; grep '^RESULT ' $B/idle_$c.out | cut -d' ' -f2- >> "$RES"; done
+    fi
+    for f in $IDLE_KA; do cat "$f" >> "$LOG"; grep '^RESULT ' "$f" | cut -d' ' -f2- >> "$RES"; done
 fi
 [ -n "$SRV_PID" ] && { kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=""; }
 
@@ -381,11 +523,12 @@ if want storm && [ -s $B/storm_j0.dat ]; then
     fi
 fi
 meta STORM_IMG "$STORM_IMG"
+meta TRACE_IMG "$TRACE_IMG"
 
 meta LOAD_END "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta RUN_SECONDS "$(( $(date +%s) - T_START ))"
 for v in QUICK REPS RTT_N BULK RSS_REPS RSS_N RC_REPS RC_CYCLES RC_DELAY SC_RTT SC_RC IDLE_S LAB_REPS BOUND_S \
-         STORM_N STORM_REPS PIN; do
+         STORM_N STORM_REPS PIN HE_RUNS DNS_S; do
     meta "$v" "${!v}"
 done
 bash bench/report.sh "$OUT" "$B"
