@@ -1958,6 +1958,9 @@ static void ka_connected(ka_client *c)
     }
     if (!c->cfg.hold_until_ready) c->ready = 1;
     if ((rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
+    /* The server's first bytes may have come with the end of the handshake:
+     * already decrypted, they will not make the socket readable again. */
+    if (c->tp->pending && c->tp_session && c->tp->pending(c->tp_session)) c->read_more = 1;
 }
 
 static void ka_handshake_step(ka_client *c);
@@ -2799,11 +2802,13 @@ int ka_client_send(ka_client *c, const void *data, size_t len)
     int rc;
     if (!c || (!data && len)) return KA_EINVAL;
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
-    if (c->finishing) return KA_ESTATE;
+    /* Before the session is ready, what the client's own callbacks send
+     * (on_connect's login, on_data's answer to the server's challenge)
+     * belongs to this connection's handshake and goes first; whatever the
+     * application sends from elsewhere meanwhile is backlog. */
+    q = c->state == KA_STATE_CONNECTED && !c->ready && c->depth > 0 ? &c->hs : &c->mq;
+    if (c->finishing && q == &c->mq) return KA_ESTATE;      /* the handshake of a finishing client still goes */
     if (len == 0) return 0;
-    /* Before the session is ready, messages belong to this connection's
-     * handshake and go first; the rest is backlog. */
-    q = c->state == KA_STATE_CONNECTED && !c->ready ? &c->hs : &c->mq;
     if (len > q->cap) return KA_EMSGSIZE;
     rc = ka_enqueue(c, q, data, len);
     return ka_leave(c, rc);
@@ -2979,8 +2984,8 @@ ka_state ka_client_state(const ka_client *c) { return c ? c->state : KA_STATE_ST
 
 int ka_client_endpoint(const ka_client *c)
 {
-    if (!c || (c->state != KA_STATE_CONNECTED && c->state != KA_STATE_CONNECTING)) return -1;
-    return (int)c->cur_ep;
+    if (!c || !c->n_attempts) return -1;
+    return (int)c->cur_ep;          /* also in on_retry / on_disconnect: the one that just ended */
 }
 
 /* Every socket the client watches now, with what it waits for. */
