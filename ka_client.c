@@ -582,18 +582,22 @@ typedef struct ka_watch {
 
 /* A ring of bytes that grows on demand up to max (from the allocator), or
  * sits in the client's block at its full size (no-heap mode: fixed). */
+/* Queue sizes are bounded by 1 GiB (ka_config_error): 32 bits hold them,
+ * and an idle client's bookkeeping stays small. */
+typedef unsigned ka_len;
+
 typedef struct ka_ring {
     unsigned char *buf;
-    size_t size, head, len, max;
+    ka_len size, head, len, max;
     int fixed;
 } ka_ring;
 
 typedef struct ka_queue {
     ka_ring data, lens;         /* message bytes back to back; each message's length */
-    size_t cap;                 /* bound on the bytes held */
-    size_t msgs;                /* messages held */
-    size_t done_msgs, done_bytes, done_lens;    /* from the head: handed over whole, kept for replay */
-    size_t part;                /* bytes of the message being written already handed over */
+    ka_len cap;                 /* bound on the bytes held */
+    ka_len msgs;                /* messages held */
+    ka_len done_msgs, done_bytes, done_lens;    /* from the head: handed over whole, kept for replay */
+    ka_len part;                /* bytes of the message being written already handed over */
     int keep;                   /* keep what is handed over until acknowledged */
 } ka_queue;
 
@@ -659,7 +663,7 @@ struct ka_client {
     /* counters for ka_client_stats */
     unsigned long long n_attempts, n_connections, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
     unsigned long long n_dropped, high_water, up_ms_total;
-    unsigned long long n_disc[KA_REASON_TLS + 1];
+    unsigned n_disc[KA_REASON_TLS + 1];
 
     /* connection */
     ka_watch conn;
@@ -1189,7 +1193,7 @@ static int ka_ring_room(const ka_client *c, ka_ring *r, size_t n)
     }
     ka_dealloc(c, r->buf);
     r->buf = nb;
-    r->size = want;
+    r->size = (ka_len)want;
     r->head = 0;
     return 0;
 }
@@ -1199,7 +1203,7 @@ static void ka_ring_put(ka_ring *r, const void *src, size_t n)
     size_t tail = (r->head + r->len) % r->size, first = r->size - tail < n ? r->size - tail : n;
     memcpy(r->buf + tail, src, first);
     memcpy(r->buf, (const unsigned char *)src + first, n - first);
-    r->len += n;
+    r->len += (ka_len)n;
 }
 
 /* The bytes from offset off on: where they start and how many of them (up
@@ -1214,8 +1218,8 @@ static const unsigned char *ka_ring_span(const ka_ring *r, size_t off, size_t n,
 static void ka_ring_drop(ka_ring *r, size_t n)
 {
     if (!n) return;
-    r->head = (r->head + n) % r->size;
-    r->len -= n;
+    r->head = (ka_len)((r->head + n) % r->size);
+    r->len -= (ka_len)n;
     if (!r->len) r->head = 0;
 }
 
@@ -1300,14 +1304,14 @@ static size_t ka_q_sent(ka_queue *q, size_t n)
         size_t step = n < left ? n : left;
         if (!q->keep) ka_ring_drop(&q->data, step);
         n -= step;
-        q->part += step;
+        q->part += (ka_len)step;
         if (q->part < len) return done;
         q->part = 0;
         done++;
         if (q->keep) {
             q->done_msgs++;
-            q->done_bytes += len;
-            q->done_lens += vl;
+            q->done_bytes += (ka_len)len;
+            q->done_lens += (ka_len)vl;
         } else {
             ka_ring_drop(&q->lens, vl);
             q->msgs--;
@@ -1326,8 +1330,8 @@ static int ka_q_ack(ka_queue *q, size_t k)
         ka_ring_drop(&q->lens, vl);
         q->msgs--;
         q->done_msgs--;
-        q->done_bytes -= len;
-        q->done_lens -= vl;
+        q->done_bytes -= (ka_len)len;
+        q->done_lens -= (ka_len)vl;
     }
     return 0;
 }
@@ -1923,7 +1927,7 @@ static int ka_enqueue(ka_client *c, ka_queue *q, const void *data, size_t len)
         return 0;
     }
     if (n && q->keep) c->n_msgs_sent += ka_q_sent(q, (size_t)n);
-    else if (n) q->part = (size_t)n;            /* the only unsent message; those bytes were never stored */
+    else if (n) q->part = (ka_len)n;            /* the only unsent message; those bytes were never stored */
     if (c->hs.data.len + c->mq.data.len > c->high_water) c->high_water = c->hs.data.len + c->mq.data.len;
     return 0;
 }
@@ -1954,6 +1958,9 @@ static void ka_connected(ka_client *c)
     }
     if (!c->cfg.hold_until_ready) c->ready = 1;
     if ((rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
+    /* The server's first bytes may have come with the end of the handshake:
+     * already decrypted, they will not make the socket readable again. */
+    if (c->tp->pending && c->tp_session && c->tp->pending(c->tp_session)) c->read_more = 1;
 }
 
 static void ka_handshake_step(ka_client *c);
@@ -2695,8 +2702,8 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues)
             if (c) {
                 q[j]->data.buf = base + at;
                 q[j]->lens.buf = base + at + cap;
-                q[j]->data.size = q[j]->data.max = cap;
-                q[j]->lens.size = q[j]->lens.max = lens;
+                q[j]->data.size = q[j]->data.max = (ka_len)cap;
+                q[j]->lens.size = q[j]->lens.max = (ka_len)lens;
                 q[j]->data.fixed = q[j]->lens.fixed = 1;
             }
             at += cap + lens;
@@ -2712,11 +2719,11 @@ size_t ka_client_size(const ka_config *cfg)
 
 static void ka_queue_init(ka_queue *q, size_t cap, int keep)
 {
-    q->cap = cap;
+    q->cap = (ka_len)cap;
     q->keep = keep;
     if (q->data.fixed) return;
-    q->data.max = cap;
-    q->lens.max = ka_lens_cap(cap);
+    q->data.max = (ka_len)cap;
+    q->lens.max = (ka_len)ka_lens_cap(cap);
 }
 
 static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
@@ -2795,11 +2802,13 @@ int ka_client_send(ka_client *c, const void *data, size_t len)
     int rc;
     if (!c || (!data && len)) return KA_EINVAL;
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
-    if (c->finishing) return KA_ESTATE;
+    /* Before the session is ready, what the client's own callbacks send
+     * (on_connect's login, on_data's answer to the server's challenge)
+     * belongs to this connection's handshake and goes first; whatever the
+     * application sends from elsewhere meanwhile is backlog. */
+    q = c->state == KA_STATE_CONNECTED && !c->ready && c->depth > 0 ? &c->hs : &c->mq;
+    if (c->finishing && q == &c->mq) return KA_ESTATE;      /* the handshake of a finishing client still goes */
     if (len == 0) return 0;
-    /* Before the session is ready, messages belong to this connection's
-     * handshake and go first; the rest is backlog. */
-    q = c->state == KA_STATE_CONNECTED && !c->ready ? &c->hs : &c->mq;
     if (len > q->cap) return KA_EMSGSIZE;
     rc = ka_enqueue(c, q, data, len);
     return ka_leave(c, rc);
@@ -2975,8 +2984,8 @@ ka_state ka_client_state(const ka_client *c) { return c ? c->state : KA_STATE_ST
 
 int ka_client_endpoint(const ka_client *c)
 {
-    if (!c || (c->state != KA_STATE_CONNECTED && c->state != KA_STATE_CONNECTING)) return -1;
-    return (int)c->cur_ep;
+    if (!c || !c->n_attempts) return -1;
+    return (int)c->cur_ep;          /* also in on_retry / on_disconnect: the one that just ended */
 }
 
 /* Every socket the client watches now, with what it waits for. */

@@ -432,11 +432,14 @@ int         ka_client_poll(ka_client *c, int timeout_ms);
  * (with replay_until_acked the message is kept as well); otherwise it is
  * copied into the queue. Allowed in every state but STOPPED (KA_ENOTCONN)
  * and finishing (KA_ESTATE).
- * Two queues: what is sent while a connection's session is not ready (from
- * on_connect, and with hold_until_ready until ka_client_ready) goes on the
- * wire first, in order, with room of its own (session_buffer_size), and
- * dies with that connection; everything else is the backlog, which goes
- * out once the session is ready. Backlog messages never handed to the
+ * Two queues: what the client's own callbacks send while a connection's
+ * session is not ready (on_connect's login; with hold_until_ready, also
+ * on_data's answers until ka_client_ready) goes on the wire first, in
+ * order, with room of its own (session_buffer_size), and dies with that
+ * connection; everything else, including what the application sends from
+ * outside the callbacks meanwhile, is the backlog, which goes out once the
+ * session is ready. A finishing client still takes its callbacks'
+ * handshake messages. Backlog messages never handed to the
  * kernel survive a reconnect; a message partly written when a connection
  * died is dropped, its remainder counted in ka_disconnect_info.unsent_bytes
  * (with replay_until_acked it is kept whole and sent again). Each message
@@ -493,7 +496,9 @@ void        ka_client_free(ka_client *c);
 ka_state    ka_client_state(const ka_client *c);   /* NULL: KA_STATE_STOPPED */
 
 /* Which endpoint the current connection (or attempt) goes to: an index into
- * ka_config.endpoints (0 for the host/port form); -1 when there is none. */
+ * ka_config.endpoints (0 for the host/port form). In BACKOFF and STOPPED,
+ * and so in on_disconnect, on_retry and on_give_up, the one whose attempt
+ * or connection just ended; -1 before the first attempt. */
 int         ka_client_endpoint(const ka_client *c);
 
 /* The answer to a resolve() hook's lookup: n addresses (struct sockaddr_in
@@ -508,7 +513,9 @@ int         ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs
 /* Bytes queued and not yet handed to the kernel (both queues). With
  * replay_until_acked, ka_client_unacked is the bytes handed over and not
  * yet confirmed; send_buffer_size bounds the backlog's pending plus
- * unacked. ka_client_unacked_messages counts those messages. */
+ * unacked. ka_client_unacked_messages counts those messages. When a
+ * connection ends, what was unconfirmed goes back to pending (it will be
+ * sent again), so in on_disconnect both unacked counts are already 0. */
 size_t      ka_client_pending(const ka_client *c);
 size_t      ka_client_unacked(const ka_client *c);
 size_t      ka_client_unacked_messages(const ka_client *c);

@@ -1498,9 +1498,44 @@ static void login_from_on_connect_goes_before_the_backlog(void)
     pair_close(&t);
 }
 
+/* The server's answer to AUTH: the next handshake step, sent from on_data. */
+static void select_on_auth_ok(ka_client *c, const void *d, size_t n, void *u)
+{
+    t_rec *r = (t_rec *)u;
+    if (n >= 3 && memcmp(d, "+OK", 3) == 0) ka_client_send(c, "SELECT;", 7);
+    memcpy(r->data, d, n < sizeof r->data ? n : sizeof r->data);
+    r->dlen += n;
+}
+
+/* A client that is finishing still opens each connection with its login:
+ * the handshake is the connection's, only the backlog is closed to sends. */
+static void finishing_client_still_logs_in(void)
+{
+    t_pair t;
+    char buf[16];
+    long n;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.cb.on_connect = send_login;
+    login_msg = "LOGIN;";
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    CHECK_EQ(ka_client_send(t.c, "data;", 5), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    CHECK_EQ(ka_client_finish(t.c), 0);
+    CHECK_EQ(ka_client_send(t.c, "more;", 5), KA_ESTATE);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.warnings, 0);                /* the login was taken */
+    CHECK(t_recv_exact(t.p, buf, 11, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "LOGIN;data;", 11) == 0);
+    n = t_recv_some(t.p, buf, sizeof buf, t.c, 3000);
+    CHECK_EQ(n, 0);                             /* then its FIN */
+    pair_close(&t);
+}
+
 /* With hold_until_ready nothing of the backlog (and no heartbeat) goes
- * before ka_client_ready; what is sent meanwhile does; a connection that
- * ends before ready keeps the whole backlog. */
+ * before ka_client_ready; what the callbacks send meanwhile does, what the
+ * application sends from elsewhere waits; a connection that ends before
+ * ready keeps the whole backlog. */
 static void backlog_waits_for_ready(void)
 {
     t_pair t;
@@ -1512,6 +1547,7 @@ static void backlog_waits_for_ready(void)
     t.cfg.heartbeat_data = "HB";
     t.cfg.heartbeat_len = 2;
     t.cfg.cb.on_connect = send_login;
+    t.cfg.cb.on_data = select_on_auth_ok;
     login_msg = "AUTH;";
     CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
     CHECK_EQ(ka_client_send(t.c, "backlog;", 8), 0);
@@ -1521,23 +1557,24 @@ static void backlog_waits_for_ready(void)
     CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
     CHECK(t_recv_exact(t.p, buf, 5, t.c, 3000) == 0);
     CHECK(memcmp(buf, "AUTH;", 5) == 0);
-    CHECK_EQ(ka_client_send(t.c, "SELECT;", 7), 0);     /* still before ready: a session message */
+    CHECK(t_send_all(t.p, "+OK", 3, t.c, 1000) == 0);  /* on_data answers: a session message */
     CHECK(t_recv_exact(t.p, buf, 7, t.c, 3000) == 0);
     CHECK(memcmp(buf, "SELECT;", 7) == 0);
+    CHECK_EQ(ka_client_send(t.c, "later;", 6), 0);      /* not from a callback: backlog, held */
     t_poll_for(t.c, 200);                       /* heartbeats would be due; nothing may come */
     n = recv(t.p, buf, sizeof buf, 0);
     CHECK(n < 0);
-    CHECK_EQ(ka_client_pending(t.c), 8);
+    CHECK_EQ(ka_client_pending(t.c), 14);
     t_close(t.p);                               /* ends before ready: the backlog stays */
     t.p = t_accept(t.l, t.c, 3000);
     CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
     CHECK(t_recv_exact(t.p, buf, 5, t.c, 3000) == 0);
     CHECK(memcmp(buf, "AUTH;", 5) == 0);
-    CHECK_EQ(ka_client_pending(t.c), 8);
-    CHECK_EQ(ka_client_ready(t.c), 0);          /* "+OK": the backlog goes, then heartbeats */
+    CHECK_EQ(ka_client_pending(t.c), 14);
+    CHECK_EQ(ka_client_ready(t.c), 0);          /* ready: the backlog goes, then heartbeats */
     CHECK_EQ(ka_client_ready(t.c), 0);
-    CHECK(t_recv_exact(t.p, buf, 8, t.c, 3000) == 0);
-    CHECK(memcmp(buf, "backlog;", 8) == 0);
+    CHECK(t_recv_exact(t.p, buf, 14, t.c, 3000) == 0);
+    CHECK(memcmp(buf, "backlog;later;", 14) == 0);
     CHECK(t_recv_exact(t.p, buf, 2, t.c, 3000) == 0);
     CHECK(memcmp(buf, "HB", 2) == 0);
     pair_close(&t);
@@ -1935,11 +1972,10 @@ static void stats_count_what_happened(void)
         CHECK(st.valid & KA_STATS_UNACKED);
         CHECK_EQ(st.unacked_bytes, 0);          /* all acknowledged by now */
     }
-    t_reset(t.p);
-    t.p = KA_INVALID_SOCKET;
-    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    ka_client_stop(t.c);
+    CHECK_EQ(t.rec.disconnects, 1);
     CHECK_EQ(ka_client_stats(t.c, &st), 0);
-    CHECK_EQ(st.disconnects[KA_REASON_PEER_RESET], 1);
+    CHECK_EQ(st.disconnects[KA_REASON_LOCAL], 1);
     CHECK_EQ(st.connected_ms, 0);
     CHECK_EQ(st.valid, 0);                      /* no connection: no kernel view */
     CHECK(st.connected_ms_total < 3000);
@@ -2955,6 +2991,7 @@ static const t_case cases[] = {
     { "message larger than the queue is KA_EMSGSIZE", message_larger_than_the_queue_is_emsgsize },
     { "login from on_connect goes before the backlog", login_from_on_connect_goes_before_the_backlog },
     { "the backlog waits for ka_client_ready", backlog_waits_for_ready },
+    { "a finishing client still logs in", finishing_client_still_logs_in },
     { "unacknowledged messages are replayed", unacknowledged_messages_are_replayed },
     { "a half-closing server gets the whole upload", half_closing_server_gets_the_whole_upload },
     { "memory follows use", memory_follows_use },
