@@ -57,12 +57,15 @@ DEPS_PKGS =
 .DEFAULT_GOAL := all
 include mk/bench.mk    # make bench: latency, throughput and footprint tables (BENCHMARKS.md)
 include mk/cross.mk    # suites musl, qemu-arm, qemu-aarch64, qemu-s390x; make size
+include mk/tls.mk      # suite tls: TLS adapters (transport/) as libka_openssl.a / libka_mbedtls.a; make tls-bench
 include mk/demo.mk     # kacat, flaky_server, own_loop; make demo; suite kacat
 include mk/harden.mk   # sanitizers, valgrind, static analysis, fuzzing, soak, hardening tests
 include mk/lab.mk      # suite lab: dead-peer detection in network namespaces
 include mk/wine.mk     # suite wine: MinGW-w64 build run under Wine
 include mk/pkg.mk      # suites shared, install, cmake, mingw-cmake, abi; make abi-dump
 include mk/adapters.mk # suite adapters: epoll, libuv and GLib adapters (adapters/)
+include mk/sessions.mk # suite sessions: telemetry and MQTT demos under server restarts
+include mk/examples.mk # suite examples: retry policies and a server's retry-after (examples/)
 
 all: $(LIB) $(SHLIBS) $(TESTS) $(DEMOS)
 
@@ -129,6 +132,7 @@ install: $(LIB) $(SHLIBS) demo/kacat
 	for p in $(MAN_PAGES); do \
 		s=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && install -m 644 $$p $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
 	done
+	@$(MAKE) --no-print-directory -s install-tls   # the TLS adapters that were built here
 
 # Removes what install put there, the pages whether or not this tree has
 # them, and the directories only ka_client uses.
@@ -138,7 +142,9 @@ uninstall:
 		$(DESTDIR)$(PKGCONFIGDIR)/ka_client.pc $(DESTDIR)$(BINDIR)/kacat \
 		$(DESTDIR)$(CMAKEDIR)/ka_clientConfig.cmake $(DESTDIR)$(CMAKEDIR)/ka_clientConfigVersion.cmake \
 		$(DESTDIR)$(CMAKEDIR)/ka_clientTargets.cmake $(DESTDIR)$(DOCDIR)/LICENSE \
-		$(DESTDIR)$(MANDIR)/man1/kacat.1 $(DESTDIR)$(MANDIR)/man3/ka_client.3
+		$(DESTDIR)$(MANDIR)/man1/kacat.1 $(DESTDIR)$(MANDIR)/man3/ka_client.3 \
+		$(DESTDIR)$(INCDIR)/ka_openssl.h $(DESTDIR)$(INCDIR)/ka_mbedtls.h \
+		$(DESTDIR)$(LIBDIR)/libka_openssl.a $(DESTDIR)$(LIBDIR)/libka_mbedtls.a
 	-rmdir $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
