@@ -632,6 +632,7 @@ struct ka_client {
     unsigned said;              /* KA_SAID_*: what on_log has been told once */
     int view;                   /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
     int degraded;               /* on_health was last told "degraded" */
+    int probes_capped;          /* this connection's window-probe backoff is capped */
 
     /* servers */
     ka_ep *ep;
@@ -837,9 +838,10 @@ static void ka_set_busy_deadline(ka_client *c)
 /* Linux 6.15+: the longest retransmission (and zero-window probe) backoff.
  * Capping it at half the busy deadline means a peer whose window is closed
  * is probed at least twice per deadline, so one that dies meanwhile is
- * found in about that time, not after probes two minutes apart. Set once
- * connected: it also caps the SYN's backoff, and with the kernel's six SYN
- * retries that would end a connect before connect_timeout_ms. */
+ * found in about that time, not after probes two minutes apart. Set when a
+ * window is first seen closed, not on every socket: it also caps the
+ * SYN's backoff (the kernel's six SYN retries would then end a connect
+ * before connect_timeout_ms), and most connections never need it. */
 #if defined(__linux__) && !defined(TCP_RTO_MAX_MS)
 #define TCP_RTO_MAX_MS 44
 #endif
@@ -907,10 +909,7 @@ static void ka_set_busy_deadline(ka_client *c)
     unsigned ms = ka_busy_deadline_ms(&c->cfg);
     int level = KA_LOG_DEBUG;
     const char *how = "off";
-    if (ms && ka_view_works(c)) {
-        how = "enforced from TCP_INFO";
-        ka_cap_probe_backoff(c, KA_CONN(c));
-    }
+    if (ms && ka_view_works(c)) how = "enforced from TCP_INFO";
     else if (ms) {
 #if defined(TCP_MAXUNACKTIME)
         how = "TCP_MAXUNACKTIME";       /* FreeBSD, seconds */
@@ -1947,7 +1946,7 @@ static void ka_connected(ka_client *c)
     c->check_at = 0;
     c->nwlog = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
-    c->degraded = 0;
+    c->degraded = c->probes_capped = 0;
     c->n_connections++;
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
@@ -2311,6 +2310,10 @@ static void ka_check_link(ka_client *c, unsigned long long now)
     }
     ka_wlog_add(c, v.written, (uint32_t)now);
     if (v.unacked == 0) {
+        if (!c->probes_capped) {
+            c->probes_capped = 1;
+            ka_cap_probe_backoff(c, KA_CONN(c));
+        }
         if (busy && v.probes >= 2 && v.since_ack >= busy) { ka_declare_dead(c, KA_REASON_TIMEOUT, KA_ERR_TIMEDOUT); return; }
         if (stall && v.since_send >= stall) { ka_declare_dead(c, KA_REASON_STALLED, 0); return; }
         cause = KA_HEALTH_STALLED;
