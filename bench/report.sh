@@ -302,10 +302,9 @@ if [ -n "${TRACE_IMG:-}" ]; then
     echo
     echo "A cable pulled while ka_client streams (the last of $LAB_REPS run(s) drawn):"
     echo "no acknowledgement comes back, so the smoothed round trip stays where it"
-    echo "was; the kernel retransmits the oldest data with a doubling timeout (capped"
-    echo "at half the busy deadline), and on_health says \"degraded\" at the first"
-    echo "retransmission, with most of the deadline left. The busy deadline ends the"
-    echo "connection (\`KA_REASON_TIMEOUT\`)."
+    echo "was; the kernel retransmits the oldest data with a doubling timeout, and"
+    echo "on_health says \"degraded\" at the first retransmission, with most of the"
+    echo "deadline left. The busy deadline ends the connection (\`KA_REASON_TIMEOUT\`)."
 else
     echo "RTT and retransmissions of a cable pulled under load, with the library's warning"
     echo "and its deadline marked: ${TRACE_NOTE:-not drawn: the trace did not run}."
