@@ -348,7 +348,9 @@ if want health; then
     if [ -n "$SRV_PID" ] || start_raceserv; then
         say "health: $IDLE_S s idle with on_health set and without, in the background"
         for w in health plain; do
-            $K idle -p "$ECHO" -s "$IDLE_S" $([ $w = health ] && echo -w) -t "idle_$w" > $B/idle_ka_$w.out 2>>"$LOG" &
+            flag=""; [ $w = health ] && flag=-w
+            # shellcheck disable=SC2086 # an empty flag is no argument
+            $K idle -p "$ECHO" -s "$IDLE_S" $flag -t "idle_$w" > $B/idle_ka_$w.out 2>>"$LOG" &
             IDLE_PIDS="$IDLE_PIDS $!"
             IDLE_KA="$IDLE_KA $B/idle_ka_$w.out"
         done
