@@ -34,11 +34,18 @@
  * is never a plain success; a message cut in half is counted (unsent_bytes).
  *
  * --exec hooks run one at a time, in event order, from a bounded queue (see
- * the hooks section).
+ * the hooks section); on_health adds a "health" event when the link turns
+ * degraded or good again.
  *
- * Layout: platform, status words, options, hooks, input, the end,
- * callbacks, loop. Only the platform section knows about POSIX or Windows;
- * what the demos share (clocks, select() with empty sets) is demo_os.h.
+ * --tls and its options hand ka_config.transport an OpenSSL transport
+ * (transport/ka_openssl.h) when kacat is built with it (KACAT_TLS, from
+ * mk/tls.mk); nothing else changes, since the library hands on_connect and
+ * on_data plaintext. --stats prints ka_client_stats as one line at exit and
+ * on SIGUSR1; -v adds a status line with the kernel's view now and then.
+ *
+ * Layout: platform, status words, options, TLS, hooks, statistics, input,
+ * the end, callbacks, loop. Only the platform section knows about POSIX or
+ * Windows; what the demos share (clocks, select() with empty sets) is demo_os.h.
  *
  * On Windows stdin cannot be select()ed: a thread reads it and hands it to
  * the loop through a loopback socket (demo/win_stdin.h). --exec runs
@@ -50,6 +57,7 @@
  *
  *   platform_init()                      Winsock, binary stdout
  *   catch_signals(), signal_rearm()      SIGINT/SIGTERM
+ *   catch_status_signal()                SIGUSR1 (POSIX): print the statistics
  *   input_start/fd/read/errtext()        stdin as something select() can watch
  *   proc_t, proc_spawn(), proc_poll()    a hook: CMD in the shell, polled, never waited for
  */
@@ -62,8 +70,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ka_client.h"
+#ifdef KACAT_TLS
+#include "ka_openssl.h"
+#endif
 
-typedef struct env_var { const char *name, *value; } env_var;
+typedef struct env_var { const char *name, *value; } env_var;     /* value NULL: unset */
 
 #ifdef _WIN32
 
@@ -75,6 +86,7 @@ typedef HANDLE proc_t;                  /* NULL: no process */
 #define HOOK_SHELL "cmd.exe /d /s /c"
 #define HOOK_NOT_FOUND 9009u            /* cmd.exe: "is not recognized as a command" */
 #define SIGNAL_CHECK_MS 200             /* Ctrl+C runs its handler on another thread */
+#define STATUS_SIGNAL_WORDS ""          /* no SIGUSR1 */
 #define SYS_ERROR_WORD "WSA error"
 #define poll WSAPoll                    /* only for the FD_SETSIZE fallback, unused here */
 
@@ -106,6 +118,8 @@ static void catch_signals(void (*handler)(int))
  * so a second Ctrl+C is seen too (it ends kacat's wait for hooks). */
 static void signal_rearm(int sig, void (*handler)(int)) { signal(sig, handler); }
 
+static void catch_status_signal(void (*handler)(int)) { (void)handler; }   /* no SIGUSR1 here */
+
 static int input_start(void) { return win_stdin_start(); }
 static ka_socket input_fd(void) { return win_stdin_socket; }
 static int sock_nfds(ka_socket s) { (void)s; return 0; }     /* Windows ignores nfds */
@@ -127,7 +141,8 @@ static const char *input_errtext(void)
 }
 
 /* Starts "cmd.exe /d /s /c CMD" with the variables set (in kacat's own
- * environment, which the child copies; the input thread never reads it),
+ * environment, which the child copies; the input thread never reads it;
+ * a NULL value removes one, so an earlier event's does not linger),
  * stdin from NUL, stdout and stderr to kacat's stderr. */
 static proc_t proc_spawn(const char *cmd, const env_var *env, size_t nenv, char *err, size_t errlen)
 {
@@ -184,6 +199,7 @@ typedef pid_t proc_t;                   /* 0: no process */
 #define HOOK_SHELL "/bin/sh -c"
 #define HOOK_NOT_FOUND 127u             /* sh: command not found, or not executable */
 #define SIGNAL_CHECK_MS (-1)            /* signals interrupt select() with EINTR */
+#define STATUS_SIGNAL_WORDS " (and on SIGUSR1)"
 #define SYS_ERROR_WORD "errno"
 
 static int platform_init(void) { return 0; }
@@ -200,6 +216,16 @@ static void catch_signals(void (*handler)(int))
 }
 
 static void signal_rearm(int sig, void (*handler)(int)) { (void)sig; (void)handler; }  /* sigaction keeps it */
+
+/* SIGUSR1 prints the statistics, as dd does; no SA_RESTART either. */
+static void catch_status_signal(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+}
 
 static int input_start(void) { return fcntl(0, F_GETFD) != -1; }   /* 0: stdin closed */
 static ka_socket input_fd(void) { return 0; }
@@ -229,7 +255,10 @@ static proc_t proc_spawn(const char *cmd, const env_var *env, size_t nenv, char 
         int fd = open("/dev/null", O_RDONLY);
         if (fd >= 0) { dup2(fd, 0); if (fd > 2) close(fd); }
         dup2(2, 1);
-        for (i = 0; i < nenv; i++) setenv(env[i].name, env[i].value, 1);
+        for (i = 0; i < nenv; i++) {
+            if (env[i].value) setenv(env[i].name, env[i].value, 1);
+            else unsetenv(env[i].name);     /* from kacat's own environment */
+        }
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -262,8 +291,15 @@ static int proc_poll(proc_t p, unsigned long *code, int *signo)
 #define CHUNK       65536       /* largest read from stdin */
 #define HOOK_QUEUE  8           /* events waiting for their hook; more are folded (see hooks) */
 #define HOOK_TICK_MS 20         /* how often a running hook is checked on */
-#define MAX_OPTS    44
+#define MAX_OPTS    64          /* room in the option table (options_of) */
 #define MAX_TEXT    1024        /* --heartbeat and --hello, decoded */
+#ifdef KACAT_TLS
+#define TLS_GROUP "TLS (OpenSSL):"
+#else
+#define TLS_GROUP "TLS (not in this build: kacat was built without TLS):"
+#endif
+#define SAMPLE_EVERY_MS 1000    /* --stats, -v: the kernel's view is looked at no more often, and only on a round that runs anyway */
+#define STATUS_EVERY_MS 30000   /* -v: a status line this often while connected */
 
 /* How kacat's run ended (the second half of the last line). */
 enum end_kind {
@@ -279,12 +315,14 @@ enum end_kind {
 
 /* One --exec event waiting for its turn. */
 typedef struct hook_event {
-    const char *name;           /* "connect", "disconnect", "retry", "give_up" */
+    const char *name;           /* "connect", "disconnect", "retry", "give_up", "health" */
     ka_reason reason;
     int err;
+    char err_text[200];         /* KA_ERROR_TEXT: for KA_REASON_TLS the transport's words */
     unsigned attempt, delay_ms;
     unsigned coalesced;         /* earlier events folded into this one */
     int server;                 /* which server it concerns (KA_HOST, KA_PORT) */
+    ka_health health;           /* "health" only */
 } hook_event;
 
 /* One server: host as the library takes it ("[::1]" keeps its brackets),
@@ -311,7 +349,12 @@ typedef struct app {
     const char *hello_text;
     const char *exec_cmd;
     unsigned linger_ms;
-    int quiet, verbose, timestamps, once, only4, only6, keep_sending;
+    int quiet, verbose, timestamps, once, only4, only6, keep_sending, stats;
+    /* TLS: the options as given, and the transport made from them (NULL: plain TCP) */
+    int tls_on, tls_insecure;
+    const char *tls_cafile, *tls_cert, *tls_key, *tls_servername;
+    ka_transport *tls;
+    char tls_text[200];             /* the transport's words for the latest KA_REASON_TLS */
     const char *given[MAX_OPTS];    /* each option's value as typed, for error messages */
     const char *w_bare;             /* -w given a small bare number: nc users mean seconds */
     char heartbeat[MAX_TEXT];       /* heartbeat_text with escapes decoded */
@@ -351,9 +394,13 @@ typedef struct app {
     hook_event hq[HOOK_QUEUE];
     size_t hq_len;
     unsigned folded;                /* events folded since the queue was last empty */
+    /* the kernel's view of the connection as last seen (valid 0: never),
+     * when to look again, when -v says how the link is */
+    ka_stats seen;
+    unsigned long long sample_at, status_at;
 } app;
 
-static volatile sig_atomic_t got_signal, signal_count;
+static volatile sig_atomic_t got_signal, signal_count, got_status;
 
 /* ---- status words ---------------------------------------------------------- */
 
@@ -395,34 +442,55 @@ static void warn(const app *a, const char *fmt, ...)
 
 static const char *plural(unsigned long long n) { return n == 1 ? "" : "s"; }
 
-/* "1 byte", "65536 bytes"; by hand, since %llu is not in every C runtime. */
-static const char *bytes_text(char *buf, size_t n, unsigned long long v)
+/* "65536"; by hand, since %llu is not in every C runtime. */
+static const char *count_text(char *buf, size_t n, unsigned long long v)
 {
     char digits[24];
     size_t i = sizeof digits - 1;
-    unsigned long long x = v;
     digits[i] = 0;
-    do { digits[--i] = (char)('0' + x % 10); x /= 10; } while (x);
-    snprintf(buf, n, "%s byte%s", digits + i, plural(v));
+    do { digits[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    snprintf(buf, n, "%s", digits + i);
+    return buf;
+}
+
+/* "1 byte", "65536 bytes". */
+static const char *bytes_text(char *buf, size_t n, unsigned long long v)
+{
+    char digits[24];
+    snprintf(buf, n, "%s byte%s", count_text(digits, sizeof digits, v), plural(v));
     return buf;
 }
 
 /* "peer reset (connection reset by peer, errno 104)", "peer closed". The
- * words are the library's: ka_reason_str and ka_sys_strerror. */
-static const char *cause_text(char *buf, size_t n, ka_reason r, int err)
+ * words are the library's: ka_reason_str and ka_sys_strerror; for a TLS
+ * failure, the transport's own (ka_client_transport_error, kept when the
+ * callback reported it: see note_tls_error). */
+static const char *cause_text(const app *a, char *buf, size_t n, ka_reason r, int err)
 {
-    if (!err) snprintf(buf, n, "%s", ka_reason_str(r));
+    if (r == KA_REASON_TLS && a->tls_text[0]) snprintf(buf, n, "%s: %s", ka_reason_str(r), a->tls_text);
+    else if (!err) snprintf(buf, n, "%s", ka_reason_str(r));
     else snprintf(buf, n, "%s (%s, %s %d)", ka_reason_str(r), ka_sys_strerror(r, err),
                   r == KA_REASON_RESOLVE ? "getaddrinfo" : SYS_ERROR_WORD, err);
     return buf;
 }
 
 /* "1.4 s", or "250 ms" where tenths of a second would round to nothing. */
-static const char *duration_text(char *buf, size_t n, unsigned ms)
+static const char *duration_text(char *buf, size_t n, unsigned long long ms)
 {
-    if (ms < 1000) snprintf(buf, n, "%u ms", ms);
-    else snprintf(buf, n, "%.1f s", ms / 1000.0);
+    if (ms < 1000) snprintf(buf, n, "%u ms", (unsigned)ms);
+    else snprintf(buf, n, "%.1f s", (double)ms / 1000.0);
     return buf;
+}
+
+/* Adds to the text in buf, cut short at n. */
+static void append(char *buf, size_t n, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    va_list ap;
+    if (used + 1 >= n) return;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, n - used, fmt, ap);
+    va_end(ap);
 }
 
 /* A duration as it would be typed: "250ms", "5s", "1m", "0". */
@@ -437,16 +505,50 @@ static const char *time_text(char *buf, size_t n, unsigned ms)
 }
 
 /* KA_REASON for hooks: the library's words for the reason as one token,
- * up to any parenthesis ("peer reset" -> "peer_reset", "peer stalled
- * (window closed)" -> "peer_stalled"). */
+ * up to any parenthesis, each run of other characters one underscore
+ * ("peer reset" -> "peer_reset", "peer stalled (window closed)" ->
+ * "peer_stalled", "TLS / transport failure" -> "tls_transport_failure"). */
 static const char *reason_token(char *buf, size_t n, ka_reason r)
 {
     const char *s = ka_reason_str(r);
     size_t i = 0;
-    for (; *s && *s != '(' && i + 1 < n; s++)
-        buf[i++] = isalnum((unsigned char)*s) ? (char)tolower((unsigned char)*s) : '_';
+    for (; *s && *s != '(' && i + 1 < n; s++) {
+        if (isalnum((unsigned char)*s)) buf[i++] = (char)tolower((unsigned char)*s);
+        else if (i > 0 && buf[i - 1] != '_') buf[i++] = '_';
+    }
     while (i > 0 && buf[i - 1] == '_') i--;
     buf[i] = 0;
+    return buf;
+}
+
+/* The library's words for a reason, up to any parenthesis: "peer stalled". */
+static const char *reason_words(char *buf, size_t n, ka_reason r)
+{
+    const char *s = ka_reason_str(r), *paren = strchr(s, '(');
+    size_t len = paren ? (size_t)(paren - s) : strlen(s);
+    while (len > 0 && s[len - 1] == ' ') len--;
+    snprintf(buf, n, "%.*s", (int)len, s);
+    return buf;
+}
+
+/* "1.2 ms", "0.05 ms": a round trip in the unit people think in. */
+static const char *rtt_text(char *buf, size_t n, unsigned long us)
+{
+    if (us < 10000) snprintf(buf, n, "%.2f ms", us / 1000.0);
+    else snprintf(buf, n, "%.1f ms", us / 1000.0);
+    return buf;
+}
+
+/* KA_HEALTH_CAUSE: "unacked,retrans", "stalled", "" when good. */
+static const char *health_causes(char *buf, size_t n, unsigned cause)
+{
+    static const struct { unsigned bit; const char *word; } words[] = {
+        { KA_HEALTH_UNACKED, "unacked" }, { KA_HEALTH_RETRANS, "retrans" }, { KA_HEALTH_STALLED, "stalled" }
+    };
+    size_t i, used = 0;
+    buf[0] = 0;
+    for (i = 0; i < sizeof words / sizeof words[0] && used < n; i++)
+        if (cause & words[i].bit) used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? "," : "", words[i].word);
     return buf;
 }
 
@@ -502,9 +604,13 @@ static size_t options_of(app *a, opt *t)
         "must be 1..1024 bytes and no longer than --send-buffer", "bytes to send when idle; \\n \\r \\t \\\\ \\xHH escapes");
     OPT("heartbeat-interval", 0, OT_TIME, &k->heartbeat_interval_ms, "TIME", "heartbeat_interval_ms",
         "is out of range", "send the heartbeat after this long without sending (0: off)");
-    /* TLS options (--tls and what goes with it) belong here: they set
-     * k->transport from an adapter in transport/; nothing else in kacat
-     * changes, since the library hands on_connect and on_data plaintext. */
+    GROUP(TLS_GROUP);
+    OPT("tls", 0, OT_FLAG, &a->tls_on, NULL, NULL, NULL, "TLS over the connection, the server's certificate checked (ncat --ssl-verify)");
+    OPT("cafile", 0, OT_TEXT, &a->tls_cafile, "FILE", NULL, NULL, "trust the CAs in this PEM file instead of the system's");
+    OPT("cert", 0, OT_TEXT, &a->tls_cert, "FILE", NULL, NULL, "client certificate (PEM), for servers that ask for one");
+    OPT("key", 0, OT_TEXT, &a->tls_key, "FILE", NULL, NULL, "its private key (PEM), if it is not in --cert's file");
+    OPT("servername", 0, OT_TEXT, &a->tls_servername, "NAME", NULL, NULL, "name for SNI and the certificate check instead of HOST");
+    OPT("insecure", 0, OT_FLAG, &a->tls_insecure, NULL, NULL, NULL, "accept any certificate (tests only: anyone can listen in)");
     GROUP("Session:");
     OPT("hello", 0, OT_TEXT, &a->hello_text, "TEXT", NULL, NULL,
         "send TEXT first on every connection, ahead of queued input (escapes as --heartbeat)");
@@ -532,7 +638,9 @@ static size_t options_of(app *a, opt *t)
     OPT("linger", 0, OT_TIME, &a->linger_ms, "TIME", NULL, NULL, "at the end, wait this long for the server to close");
     OPT("exec", 'e', OT_TEXT, &a->exec_cmd, "CMD", NULL, NULL, "run CMD with " HOOK_SHELL " on every event (see below)");
     OPT("quiet", 'q', OT_FLAG, &a->quiet, NULL, NULL, NULL, "only warnings and errors on stderr (not nc's -q)");
-    OPT("verbose", 'v', OT_FLAG, &a->verbose, NULL, NULL, NULL, "also the library's diagnostics (keepalive options, attempts)");
+    OPT("verbose", 'v', OT_FLAG, &a->verbose, NULL, NULL, NULL,
+        "also the library's diagnostics, the link's health, and its round trip now and then");
+    OPT("stats", 0, OT_FLAG, &a->stats, NULL, NULL, NULL, "print the connection's statistics at exit" STATUS_SIGNAL_WORDS);
     OPT("timestamps", 'T', OT_FLAG, &a->timestamps, NULL, NULL, NULL, "prefix status lines with the time of day");
     OPT("help", 'h', OT_HELP, NULL, NULL, NULL, NULL, "this text");
     OPT("version", 0, OT_VERSION, NULL, NULL, NULL, NULL, "kacat's and the library's version");
@@ -616,13 +724,14 @@ static void help(void)
            "  5  all input sent, but split over more than one connection\n"
            "  6  input dropped: a connection died while a message was half sent\n"
            "  128+N  ended by signal N (SIGINT: 130)\n"
-           "\n--exec CMD runs on connect, disconnect, retry and give_up, one at a time,\n"
-           "in order, without holding up the connection; at exit kacat waits for the\n"
-           "queued ones (a signal stops that wait). With %d events waiting, the oldest\n"
-           "is folded into the next (KA_COALESCED counts them); give_up and the newest\n"
-           "event are never folded. Its stdout goes to kacat's stderr. Environment:\n"
-           "  KA_EVENT        connect | disconnect | retry | give_up\n"
-           "  KA_REASON       peer_closed, peer_reset, timeout, refused, ... (none on connect)\n"
+           "\n--exec CMD runs on connect, disconnect, retry, give_up and health (the link\n"
+           "turned degraded, or good again), one at a time, in order, without holding\n"
+           "up the connection; at exit kacat waits for the queued ones (a signal stops\n"
+           "that wait). With %d events waiting, the oldest is folded into the next\n"
+           "(KA_COALESCED counts them); give_up and the newest event are never folded.\n"
+           "Its stdout goes to kacat's stderr. Environment:\n"
+           "  KA_EVENT        connect | disconnect | retry | give_up | health\n"
+           "  KA_REASON       peer_closed, peer_reset, timeout, refused, ... (none on connect, health)\n"
            "  KA_REASON_TEXT  the same in words; KA_REASON_CODE its ka_reason number\n"
            "  KA_ERRNO        the system error number, 0 if none; KA_ERROR_TEXT in words\n"
            "  KA_ATTEMPT      retry number (retry, give_up), else 0\n"
@@ -630,6 +739,10 @@ static void help(void)
            "  KA_COALESCED    how many earlier events were folded into this one\n"
            "  KA_HOST, KA_PORT  the server (an IPv6 address without brackets): with\n"
            "                  several, the one connected to, or tried last\n"
+           "  KA_HEALTH       degraded | good (health only, like the next three)\n"
+           "  KA_HEALTH_CAUSE unacked, retrans, stalled: comma-separated; empty if good\n"
+           "  KA_RTT_US       the kernel's smoothed round trip in microseconds, 0 unknown\n"
+           "  KA_RETRANS      retransmissions of the oldest data under way\n"
            "Example: kacat --exec 'logger \"kacat: $KA_EVENT $KA_REASON\"' 127.0.0.1 6379\n"
            "\nFor nc users: kacat is a TCP client that reconnects unless --once.\n"
            "  -q is --quiet, not nc's -q SECS (kacat half-closes at end of input and\n"
@@ -646,6 +759,11 @@ static void help(void)
 static void version(void)
 {
     printf("kacat %s (ka_client demo), ka_client library %s\n", KA_VERSION_STRING, ka_version());
+#ifdef KACAT_TLS
+    printf("TLS: OpenSSL, through transport/ka_openssl (--tls)\n");
+#else
+    printf("TLS: not in this build\n");
+#endif
 }
 
 static int bad_usage(const char *fmt, ...)
@@ -1078,6 +1196,44 @@ static int check_config(app *a)
     return field ? config_error(a, field) : 0;
 }
 
+/* ---- TLS ---------------------------------------------------------------------------
+ *
+ * --tls and its options become the transport the client uses, made by the
+ * OpenSSL adapter from them as typed: it also says what is wrong with them
+ * (--cafile without --tls, a file that does not load, a key that does not
+ * fit). A build without the adapter refuses them.
+ */
+
+static int tls_setup(app *a)
+{
+#ifdef KACAT_TLS
+    char msg[512];
+    int rc = ka_openssl_from_args(&a->tls, a->tls_on, a->tls_cafile, a->tls_cert, a->tls_key,
+                                  a->tls_servername, a->tls_insecure, msg, sizeof msg);
+    if (rc < 0) return bad_usage("%s", msg);
+    if (rc == KA_TLS_INSECURE) warn(a, "%s", msg);
+    a->cfg.transport = a->tls;  /* NULL without --tls: plain TCP */
+    return 0;
+#else
+    static const char *const names[] = { "tls", "cafile", "cert", "key", "servername", "insecure" };
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (option_given(a, names[i])) return bad_usage("--%s: kacat was built without TLS", names[i]);
+    return 0;
+#endif
+}
+
+/* A TLS failure is told in the transport's words, which are only valid
+ * until the next call into the client: kept for the lines and hooks that
+ * come later. */
+static void note_tls_error(app *a, ka_reason r)
+{
+    const char *text;
+    if (r != KA_REASON_TLS) return;
+    text = ka_client_transport_error(a->c);
+    snprintf(a->tls_text, sizeof a->tls_text, "%s", text ? text : "");
+}
+
 /* ---- hooks (--exec) ------------------------------------------------------------
  *
  * Each event is queued and its hook runs when the one before has ended:
@@ -1100,27 +1256,37 @@ static void hook_warn(const app *a, const char *fmt, ...)
 
 static int hook_is_final(const hook_event *h) { return strcmp(h->name, "give_up") == 0; }
 
+static int hook_is_health(const hook_event *h) { return strcmp(h->name, "health") == 0; }
+
 static proc_t hook_spawn(app *a, const hook_event *h)
 {
-    char num[5][24], token[48], why[128];
-    env_var env[11];
+    char num[7][24], token[48], causes[40], why[128];
+    env_var env[15];
+    int health = hook_is_health(h);
     proc_t p;
     snprintf(num[0], sizeof num[0], "%d", h->err);
     snprintf(num[1], sizeof num[1], "%u", h->attempt);
     snprintf(num[2], sizeof num[2], "%u", h->delay_ms);
     snprintf(num[3], sizeof num[3], "%u", h->coalesced);
     snprintf(num[4], sizeof num[4], "%d", (int)h->reason);
+    snprintf(num[5], sizeof num[5], "%lu", h->health.rtt_us);
+    snprintf(num[6], sizeof num[6], "%lu", h->health.retransmits);
     env[0].name = "KA_EVENT";       env[0].value = h->name;
     env[1].name = "KA_REASON";      env[1].value = reason_token(token, sizeof token, h->reason);
     env[2].name = "KA_REASON_TEXT"; env[2].value = ka_reason_str(h->reason);
     env[3].name = "KA_REASON_CODE"; env[3].value = num[4];
     env[4].name = "KA_ERRNO";       env[4].value = num[0];
-    env[5].name = "KA_ERROR_TEXT";  env[5].value = ka_sys_strerror(h->reason, h->err);
+    env[5].name = "KA_ERROR_TEXT";  env[5].value = h->err_text[0] ? h->err_text : ka_sys_strerror(h->reason, h->err);
     env[6].name = "KA_ATTEMPT";     env[6].value = num[1];
     env[7].name = "KA_DELAY_MS";    env[7].value = num[2];
     env[8].name = "KA_COALESCED";   env[8].value = num[3];
     env[9].name = "KA_HOST";        env[9].value = a->srv[h->server].host_plain;
     env[10].name = "KA_PORT";       env[10].value = a->srv[h->server].port;
+    /* health's own: unset for the other events */
+    env[11].name = "KA_HEALTH";       env[11].value = !health ? NULL : h->health.degraded ? "degraded" : "good";
+    env[12].name = "KA_HEALTH_CAUSE"; env[12].value = health ? health_causes(causes, sizeof causes, h->health.cause) : NULL;
+    env[13].name = "KA_RTT_US";       env[13].value = health ? num[5] : NULL;
+    env[14].name = "KA_RETRANS";      env[14].value = health ? num[6] : NULL;
     p = proc_spawn(a->exec_cmd, env, sizeof env / sizeof env[0], why, sizeof why);
     if (!p) hook_warn(a, "hook not run for %s: %s", h->name, why);
     return p;
@@ -1175,20 +1341,39 @@ static int hook_pump(app *a)
     return a->hook_proc != 0;
 }
 
+static void hook_push(app *a, const hook_event *h)
+{
+    if (a->hq_len == HOOK_QUEUE) hook_fold_oldest(a);
+    a->hq[a->hq_len++] = *h;
+    hook_pump(a);
+}
+
 static void hook_event_queue(app *a, const char *name, ka_reason r, int err, unsigned attempt, unsigned delay_ms)
 {
     hook_event h;
     if (!a->exec_cmd) return;
+    memset(&h, 0, sizeof h);
     h.server = strcmp(name, "connect") == 0 || strcmp(name, "disconnect") == 0 ? a->srv_conn : a->srv_try;
     h.name = name;
     h.reason = r;
     h.err = err;
+    if (r == KA_REASON_TLS) snprintf(h.err_text, sizeof h.err_text, "%s", a->tls_text);
     h.attempt = attempt;
     h.delay_ms = delay_ms;
-    h.coalesced = 0;
-    if (a->hq_len == HOOK_QUEUE) hook_fold_oldest(a);
-    a->hq[a->hq_len++] = h;
-    hook_pump(a);
+    hook_push(a, &h);
+}
+
+/* The link of the current connection turned degraded, or good again. */
+static void hook_health_queue(app *a, const ka_health *hl)
+{
+    hook_event h;
+    if (!a->exec_cmd) return;
+    memset(&h, 0, sizeof h);
+    h.server = a->srv_conn;
+    h.name = "health";
+    h.reason = KA_REASON_NONE;
+    h.health = *hl;
+    hook_push(a, &h);
 }
 
 /* At exit: every queued hook still runs, one at a time. stdout is closed
@@ -1222,6 +1407,117 @@ static void hooks_finish(app *a)
             tell_at = (unsigned long long)-1;
         }
         sleep_ms(HOOK_TICK_MS);
+    }
+}
+
+/* ---- statistics (--stats, SIGUSR1, -v) ---------------------------------------------
+ *
+ * The counters are the library's (ka_client_stats). The kernel's view of a
+ * connection (round trip, retransmissions, unacknowledged bytes) exists
+ * only while it is up, so kacat keeps the last one it saw: on connect, at
+ * most every SAMPLE_EVERY_MS on rounds that run anyway (an idle connection
+ * is never woken for it), and just before kacat closes.
+ */
+
+static void stats_take(app *a, ka_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->size = sizeof *st;
+    if (ka_client_stats(a->c, st) == 0 && st->valid) a->seen = *st;
+}
+
+/* Only to keep the kernel's view for later. */
+static void stats_look(app *a)
+{
+    ka_stats st;
+    stats_take(a, &st);
+}
+
+/* "rtt 0.05 ms (var 0.02 ms), retransmissions 0 now, 3 in all, 0 bytes
+ * unacknowledged": the fields the OS gave, none made up. */
+static void kernel_text(char *buf, size_t n, const ka_stats *st)
+{
+    char r[32], v[32], b[32];
+    buf[0] = 0;
+    if (st->valid & KA_STATS_RTT) {
+        append(buf, n, "rtt %s", rtt_text(r, sizeof r, st->rtt_us));
+        if (st->valid & KA_STATS_RTTVAR) append(buf, n, " (var %s)", rtt_text(v, sizeof v, st->rttvar_us));
+    }
+    if (st->valid & KA_STATS_RETRANS)
+        append(buf, n, "%sretransmissions %lu now, %lu in all", buf[0] ? ", " : "", st->retransmits, st->total_retrans);
+    if (st->valid & KA_STATS_UNACKED)
+        append(buf, n, "%s%s unacknowledged", buf[0] ? ", " : "", bytes_text(b, sizeof b, st->unacked_bytes));
+}
+
+/* "3 attempts, 2 connections, 1 ended (1 peer closed)" */
+static void connections_text(char *buf, size_t n, const ka_stats *st)
+{
+    char num[3][24], w[48];
+    unsigned long long ended = 0;
+    int r, first = 1;
+    for (r = 0; r < KA_REASON_SLOTS; r++) ended += st->disconnects[r];
+    snprintf(buf, n, "%s attempt%s, %s connection%s, %s ended", count_text(num[0], sizeof num[0], st->attempts),
+             plural(st->attempts), count_text(num[1], sizeof num[1], st->connections), plural(st->connections),
+             count_text(num[2], sizeof num[2], ended));
+    for (r = 0; r < KA_REASON_SLOTS; r++) {
+        if (!st->disconnects[r]) continue;
+        append(buf, n, "%s%s %s", first ? " (" : ", ", count_text(num[0], sizeof num[0], st->disconnects[r]),
+               reason_words(w, sizeof w, (ka_reason)r));
+        first = 0;
+    }
+    if (!first) append(buf, n, ")");
+}
+
+/* --stats at exit and SIGUSR1: everything in one line, always shown. */
+static void stats_say(app *a)
+{
+    ka_stats st;
+    char line[900], part[400], b[2][32], m[2][24], t[32];
+    stats_take(a, &st);
+    connections_text(part, sizeof part, &st);
+    snprintf(line, sizeof line, "stats: %s", part);
+    append(line, sizeof line, "; sent %s in %s message%s, received %s in %s message%s, %s dropped",
+           bytes_text(b[0], sizeof b[0], st.bytes_sent), count_text(m[0], sizeof m[0], st.messages_sent),
+           plural(st.messages_sent), bytes_text(b[1], sizeof b[1], st.bytes_received),
+           count_text(m[1], sizeof m[1], st.messages_received), plural(st.messages_received),
+           bytes_text(t, sizeof t, st.bytes_dropped));
+    append(line, sizeof line, "; connected %s", duration_text(t, sizeof t, st.connected_ms_total));
+    if (st.valid) {
+        kernel_text(part, sizeof part, &st);
+        append(line, sizeof line, "; %s", part);
+    } else if (a->seen.valid) {
+        kernel_text(part, sizeof part, &a->seen);
+        append(line, sizeof line, "; last seen: %s", part);
+    }
+    warn(a, "%s", line);
+}
+
+/* -v: how the link is, on connect and disconnect and every
+ * STATUS_EVERY_MS while connected. */
+static void status_say(app *a)
+{
+    ka_stats st;
+    char k[200], b[2][32];
+    if (!a->verbose) return;
+    stats_take(a, &st);
+    kernel_text(k, sizeof k, st.valid ? &st : &a->seen);
+    say(a, "status%s: %s%ssent %s, received %s in all", st.valid ? "" : ", as last seen", k, k[0] ? "; " : "",
+        bytes_text(b[0], sizeof b[0], st.bytes_sent), bytes_text(b[1], sizeof b[1], st.bytes_received));
+}
+
+/* Once a round: a look at the kernel's view now and then, and -v's line. */
+static void stats_watch(app *a)
+{
+    unsigned long long now;
+    if ((!a->stats && !a->verbose) || ka_client_state(a->c) != KA_STATE_CONNECTED) return;
+    now = now_ms();
+    if (a->verbose && now >= a->status_at) {
+        status_say(a);
+        a->status_at = now + STATUS_EVERY_MS;
+        a->sample_at = now + SAMPLE_EVERY_MS;
+    } else if (now >= a->sample_at) {
+        stats_look(a);
+        a->sample_at = now + SAMPLE_EVERY_MS;
     }
 }
 
@@ -1385,8 +1681,8 @@ static void describe_input(const app *a, char *buf, size_t n)
 
 static void describe_end(const app *a, char *buf, size_t n)
 {
-    char cause[160], t[32];
-    cause_text(cause, sizeof cause, a->end_reason, a->end_err);
+    char cause[360], t[32];
+    cause_text(a, cause, sizeof cause, a->end_reason, a->end_err);
     switch (a->end) {
     case END_INPUT_DONE:
         if (a->server_eof) snprintf(buf, n, "the server ended its side first; kacat sent the rest, then closed");
@@ -1419,7 +1715,7 @@ static void describe_end(const app *a, char *buf, size_t n)
 /* The last line: shown unless -q and all went well. */
 static void say_end(const app *a, int status)
 {
-    char input[256], end[256];
+    char input[256], end[480];
     describe_input(a, input, sizeof input);
     describe_end(a, end, sizeof end);
     if (status == EXIT_OK) say(a, "exit 0: %s; %s", input, end);
@@ -1477,6 +1773,8 @@ static void on_connect(ka_client *c, void *user)
     a->left_at_connect = (long long)(a->accepted - pending);
     a->said_waiting = a->said_full = a->just_lost = 0;
     a->server_eof = 0;
+    a->sample_at = a->status_at = now_ms();     /* a first look, and -v's first line, now */
+    stats_watch(a);
     hook_event_queue(a, "connect", KA_REASON_NONE, 0, 0, 0);
     send_hello(a);
 }
@@ -1527,7 +1825,7 @@ static void on_data(ka_client *c, const void *data, size_t len, void *user)
  * (--idle-timeout) just ends the wait early. */
 static void finish_on_disconnect(app *a, const ka_disconnect_info *di)
 {
-    char cause[160], b[32];
+    char cause[360], b[32];
     if (di->unsent_bytes)
         warn(a, "dropped %s of input: the connection died in the middle of a message",
              bytes_text(b, sizeof b, di->unsent_bytes));
@@ -1539,9 +1837,10 @@ static void finish_on_disconnect(app *a, const ka_disconnect_info *di)
         if (a->server_closed && a->verbose) say(a, "server closed the connection");
     } else {
         warn(a, "connection lost after kacat's end of input: %s; the server may not have received the last bytes",
-             cause_text(cause, sizeof cause, di->reason, di->sys_error));
+             cause_text(a, cause, sizeof cause, di->reason, di->sys_error));
         a->end = END_FINISH_FAILED;
     }
+    status_say(a);
     a->done = 1;
 }
 
@@ -1556,7 +1855,8 @@ static void explain_stall(const app *a)
 static void on_disconnect(ka_client *c, const ka_disconnect_info *di, void *user)
 {
     app *a = (app *)user;
-    char cause[160], b[32];
+    char cause[360], b[32];
+    note_tls_error(a, di->reason);
     count_connection_end(a, di);
     if (a->done) return;        /* our own ka_client_stop: nothing to tell */
     if (a->finishing && ka_client_state(c) == KA_STATE_STOPPED) {
@@ -1564,8 +1864,9 @@ static void on_disconnect(ka_client *c, const ka_disconnect_info *di, void *user
         return;
     }
     say(a, "connection lost after %.1f s: %s", (double)di->connected_ms / 1000.0,
-        cause_text(cause, sizeof cause, di->reason, di->sys_error));
+        cause_text(a, cause, sizeof cause, di->reason, di->sys_error));
     if (di->reason == KA_REASON_STALLED) explain_stall(a);
+    status_say(a);
     if (di->unsent_bytes)
         warn(a, "dropped %s of input: the connection died in the middle of a message",
              bytes_text(b, sizeof b, di->unsent_bytes));
@@ -1582,14 +1883,15 @@ static void on_disconnect(ka_client *c, const ka_disconnect_info *di, void *user
 static void on_retry(ka_client *c, const ka_retry_info *ri, void *user)
 {
     app *a = (app *)user;
-    char cause[160], delay[32];
+    char cause[360], delay[32];
     (void)c;
+    note_tls_error(a, ri->reason);
     duration_text(delay, sizeof delay, ri->delay_ms);
     if (a->just_lost)
         say(a, "reconnecting in %s (attempt %u)", delay, ri->attempt);
     else
         say(a, "connect failed: %s; retrying in %s (attempt %u)",
-            cause_text(cause, sizeof cause, ri->reason, ri->sys_error), delay, ri->attempt);
+            cause_text(a, cause, sizeof cause, ri->reason, ri->sys_error), delay, ri->attempt);
     a->just_lost = 0;
     hook_event_queue(a, "retry", ri->reason, ri->sys_error, ri->attempt, ri->delay_ms);
 }
@@ -1597,9 +1899,10 @@ static void on_retry(ka_client *c, const ka_retry_info *ri, void *user)
 static void on_give_up(ka_client *c, const ka_retry_info *ri, void *user)
 {
     app *a = (app *)user;
-    char cause[160];
+    char cause[360];
     (void)c;
-    cause_text(cause, sizeof cause, ri->reason, ri->sys_error);
+    note_tls_error(a, ri->reason);
+    cause_text(a, cause, sizeof cause, ri->reason, ri->sys_error);
     if (a->once) warn(a, "cannot connect to %s: %s", a->nsrv > 1 ? "any server" : a->where_all, cause);
     else warn(a, "gave up after %u attempt%s: %s", ri->attempt, plural(ri->attempt), cause);
     a->end = a->once ? END_CONNECT_FAILED : END_GAVE_UP;
@@ -1608,6 +1911,41 @@ static void on_give_up(ka_client *c, const ka_retry_info *ri, void *user)
     a->end_err = ri->sys_error;
     a->done = 1;
     hook_event_queue(a, "give_up", ri->reason, ri->sys_error, ri->attempt, 0);
+}
+
+/* -v's words for a health change: "link degraded (stalled): rtt 5.37 ms,
+ * 0 retransmissions; the server takes no data (...)". */
+static void health_text(char *buf, size_t n, const ka_health *h)
+{
+    char causes[40], rtt[32], t[32];
+    if (h->rtt_us) rtt_text(rtt, sizeof rtt, h->rtt_us);
+    else snprintf(rtt, sizeof rtt, "unknown");
+    if (!h->degraded) {
+        snprintf(buf, n, "link good again: rtt %s", rtt);
+        return;
+    }
+    snprintf(buf, n, "link degraded (%s): rtt %s, %lu retransmission%s", health_causes(causes, sizeof causes, h->cause),
+             rtt, h->retransmits, plural(h->retransmits));
+    if (h->cause & KA_HEALTH_UNACKED)
+        append(buf, n, "; data waiting %s for an acknowledgement", duration_text(t, sizeof t, h->unacked_ms));
+    if (h->cause & KA_HEALTH_STALLED)
+        append(buf, n, "; the server takes no data (its receive window is closed)");
+    if (h->deadline_ms)
+        append(buf, n, "; %s left before the connection is given up", duration_text(t, sizeof t, h->deadline_ms));
+}
+
+/* The link turned degraded, or good again (the library looks while data
+ * is outstanding): -v says how, the hook hears it. */
+static void on_health(ka_client *c, const ka_health *h, void *user)
+{
+    app *a = (app *)user;
+    char line[400];
+    (void)c;
+    if (a->verbose) {
+        health_text(line, sizeof line, h);
+        say(a, "%s", line);
+    }
+    hook_health_queue(a, h);
 }
 
 /* The library logs each attempt as it starts: the moment to see which
@@ -1679,6 +2017,11 @@ static long wait_ms(const app *a, int hook_running)
         if (t < 0 || d < t) t = d;
     }
     if (hook_running && (t < 0 || t > HOOK_TICK_MS)) t = HOOK_TICK_MS;
+    if (a->verbose && ka_client_state(a->c) == KA_STATE_CONNECTED) {
+        unsigned long long now = now_ms();
+        long d = a->status_at > now ? (long)(a->status_at - now) : 0;
+        if (t < 0 || d < t) t = d;
+    }
     if (SIGNAL_CHECK_MS >= 0 && (t < 0 || t > SIGNAL_CHECK_MS)) t = SIGNAL_CHECK_MS;
     return t;
 }
@@ -1754,6 +2097,7 @@ static void loop_once(app *a)
     if (!a->done) input_push(a);
     note_backpressure(a);
     finish_if_done(a);
+    stats_watch(a);
 }
 
 /* SIGINT/SIGTERM end the loop so kacat can say what was left unsent; one
@@ -1763,6 +2107,13 @@ static void on_signal(int sig)
     signal_rearm(sig, on_signal);
     got_signal = sig;
     signal_count++;
+}
+
+/* SIGUSR1: the loop prints the statistics (a handler may print nothing). */
+static void on_status_signal(int sig)
+{
+    (void)sig;
+    got_status = 1;
 }
 
 static void interrupted(app *a)
@@ -1778,13 +2129,21 @@ static void interrupted(app *a)
 static int run(app *a)
 {
     int status;
-    while (!a->done && !got_signal) loop_once(a);
+    while (!a->done && !got_signal) {
+        loop_once(a);
+        if (got_status) {
+            got_status = 0;
+            stats_say(a);
+        }
+    }
     if (!a->done) interrupted(a);
     a->done = 1;                /* on_disconnect: no "connection lost" for our own stop */
+    if (a->stats) stats_look(a);    /* the kernel's view, while a connection may still be up */
     ka_client_stop(a->c);
     input_settle(a);
     status = exit_status(a);
     hooks_finish(a);
+    if (a->stats) stats_say(a);
     say_end(a, status);
     return status;
 }
@@ -1798,7 +2157,20 @@ static void set_callbacks(app *a)
     a->cfg.cb.on_give_up = on_give_up;
     a->cfg.cb.on_log = on_log;
     a->cfg.cb.on_eof = on_eof;
+    /* Only when someone listens: it makes the library look at a busy
+     * connection every 250 ms. */
+    if (a->verbose || a->exec_cmd) a->cfg.cb.on_health = on_health;
     a->cfg.user = a;
+}
+
+/* The client first: the transport must outlive it. */
+static void app_free(app *a)
+{
+    ka_client_free(a->c);
+#ifdef KACAT_TLS
+    ka_openssl_free(a->tls);
+#endif
+    free(a);
 }
 
 int main(int argc, char **argv)
@@ -1811,29 +2183,29 @@ int main(int argc, char **argv)
     rc = parse_args(a, argc, argv);
     if (rc == PARSE_HELP) { help(); free(a); return EXIT_OK; }
     if (rc == PARSE_VERSION) { version(); free(a); return EXIT_OK; }
-    if (rc < 0 || check_config(a) != 0) { free(a); return EXIT_USAGE; }
+    if (rc < 0 || check_config(a) != 0 || tls_setup(a) != 0) { free(a); return EXIT_USAGE; }
     if (a->w_bare && !a->quiet)
         warn(a, "-w %s is %s milliseconds (nc counts seconds there: write -w %ss for seconds)", a->w_bare, a->w_bare, a->w_bare);
     set_callbacks(a);
     rc = ka_client_new(&a->c, &a->cfg);
     if (rc != 0) {
         fprintf(stderr, "kacat: %s\n", ka_strerror(rc));
-        free(a);
+        app_free(a);
         return rc == KA_EINVAL ? EXIT_USAGE : EXIT_FAILED;
     }
     rc = input_start();
     if (rc < 0) {
         fputs("kacat: cannot start reading stdin\n", stderr);
-        ka_client_free(a->c);
-        free(a);
+        app_free(a);
         return EXIT_FAILED;
     }
     if (rc == 0) a->in_eof = 1;     /* stdin closed: nothing to send */
     catch_signals(on_signal);
-    say(a, "connecting to %s%s", a->where_all, a->once ? " (once: no reconnect)" : "");
+    catch_status_signal(on_status_signal);
+    say(a, "connecting to %s%s%s%s", a->where_all, a->tls ? " with " : "", a->tls ? a->tls->name : "",
+        a->once ? " (once: no reconnect)" : "");
     ka_client_start(a->c);
     rc = run(a);
-    ka_client_free(a->c);
-    free(a);
+    app_free(a);
     return rc;
 }
