@@ -1,7 +1,9 @@
 #!/bin/bash
 # Suite "kacat": demo/kacat against real servers nobody here wrote
-# (redis-server, socat), a refused port and the IPv6 loopback, and against
-# itself being misused; and its manual page, linted.
+# (redis-server, socat, openssl s_server, redis-server --tls-port), a
+# refused port and the IPv6 loopback, and against itself being misused;
+# and its manual page, linted. TLS certificates are made for the run by
+# test/tls/certs.sh, in the suite's temporary directory (none is committed).
 #
 # Every wait is a deadline loop on an observable fact (a line on stderr, a
 # port in LISTEN state, a queue backing up, a process gone), never a sleep
@@ -128,6 +130,7 @@ t_help_version() {
     check "--version exits 0" [ $rc = 0 ]
     check "--version names kacat's version ($want)" has_line "$T/version" "^kacat $want "
     check "--version names the library's, from ka_version()" has_line "$T/version" "ka_client library $want$"
+    check "--version says whether TLS is built in" has_line "$T/version" "^TLS: "
 }
 
 t_socat_echo_binary() {
@@ -813,19 +816,206 @@ t_no_keep_sending() {
 }
 
 # --keep-sending and a server that dies mid-upload (it reads 100 KB and
-# goes; its unread bytes make the kernel answer with RST): not 0.
+# goes; its unread bytes make the kernel answer with RST): not 0. 32 MiB,
+# far more than the kernel holds for the connection (kacat's send buffer
+# grows to tcp_wmem's 4 MiB by default; the server's receive buffer is held
+# at 64 KiB): with 4 MiB the kernel could take it all before the server
+# ran, and kacat rightly called it sent.
 t_keep_sending_reset() {
     local p
     need socat || return
     p=$(free_port)
     check "a half-closing socat that reads 100 KB starts" start_server "$p" socat -t 60 \
-        "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" "SYSTEM:echo banner!!SYSTEM:head -c 100000 >/dev/null" || return
-    head -c $((4 * 1024 * 1024)) /dev/zero >"$T/data"
-    timeout 30 "$KACAT" --once --keep-sending 127.0.0.1 "$p" <"$T/data" >"$T/out" 2>"$T/err"
-    kacat_rc=$?
+        "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,rcvbuf=65536" "SYSTEM:echo banner!!SYSTEM:head -c 100000 >/dev/null" || return
+    head -c $((32 * 1024 * 1024)) /dev/zero | timeout 30 "$KACAT" --once --keep-sending 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    kacat_rc=${PIPESTATUS[1]}
     check "exit 4 or 6 (the input did not all arrive), never 0" one_of "$kacat_rc" 4 6 || { show "$T/err"; return; }
     check "the server's end came first" has_line "$T/err" "the server ended its side"
     check "then the reset" has_line "$T/err" "connection lost after .*: peer reset"
+}
+
+# ---- TLS (--tls): openssl s_server and redis-server --tls-port ---------------------
+
+CERTS=$work/certs
+kacat_has_tls() { "$KACAT" --version 2>/dev/null | grep -q "^TLS: OpenSSL"; }
+
+# tls_ready: kacat was built with TLS, and the test CA and certificates
+# exist (made on first use); else a skip, or a failure if they cannot be made.
+tls_ready() {
+    kacat_has_tls || { skip "kacat was built without TLS (libssl-dev: make deps)"; return 1; }
+    need openssl || return 1
+    [ -f "$CERTS/ca.pem" ] && return 0
+    sh test/tls/certs.sh "$CERTS" >"$T/certs.log" 2>&1 && return 0
+    check "the test certificates are made (test/tls/certs.sh)" false
+    show "$T/certs.log"
+    return 1
+}
+
+# sserver PORT CERT: openssl s_server -rev (each line comes back reversed)
+# with CERT.pem from the test CA's set.
+sserver() {
+    start_server "$1" openssl s_server -quiet -rev -accept "$1" -cert "$CERTS/$2.pem" -key "$CERTS/server.key"
+}
+
+TLS_CA=(--tls --cafile "$CERTS/ca.pem")
+
+# What the TLS options do not take, in either build.
+t_tls_usage() {
+    if ! kacat_has_tls; then
+        usage_error "^kacat: --tls: kacat was built without TLS$" --tls 127.0.0.1 1
+        usage_error "^kacat: --cafile: kacat was built without TLS$" --cafile x 127.0.0.1 1
+        return
+    fi
+    usage_error "^kacat: --cafile, --cert, --key, --servername and --insecure need --tls$" --cafile x 127.0.0.1 1
+    usage_error "^kacat: --cafile, --cert, --key, --servername and --insecure need --tls$" --insecure 127.0.0.1 1
+    usage_error "^kacat: TLS: cannot load the CA file $T/none.pem" --tls --cafile "$T/none.pem" 127.0.0.1 1
+    usage_error "^kacat: TLS: a key file without a certificate file$" --tls --key "$T/none.key" 127.0.0.1 1
+    usage_error "^kacat: option '--tls' takes no value" --tls=1 127.0.0.1 1
+}
+
+t_tls_sserver() {
+    local p
+    tls_ready || return
+    p=$(free_port); check "openssl s_server starts" sserver "$p" server || return
+    echo hello | timeout 20 "$KACAT" "${TLS_CA[@]}" --once 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "exit 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "s_server's answer came back through TLS" has_line "$T/out" "^olleh$"
+    check "the first line names the transport" has_line "$T/err" "connecting to 127.0.0.1:$p with TLS (OpenSSL [0-9]"
+    check "the last line: all input over one connection" ends_with "$T/err" "exit 0: all input sent (6 bytes) over one connection; kacat closed first"
+    echo named | timeout 20 "$KACAT" "${TLS_CA[@]}" --once localhost "$p" >"$T/out2" 2>"$T/err2"
+    check "by name (SNI localhost): exit 0" [ $? = 0 ] || show "$T/err2"
+    check "by name: answered" has_line "$T/out2" "^deman$"
+}
+
+# A certificate for another name: every attempt fails with KA_REASON_TLS,
+# in the adapter's words, on stderr and in the hook; the backoff holds.
+t_tls_wrong_name() {
+    local p rc
+    tls_ready || return
+    p=$(free_port); check "openssl s_server starts" sserver "$p" server || return
+    export HOOKDIR=$T
+    timeout 20 "$KACAT" "${TLS_CA[@]}" --servername wrong.example -n 2 --backoff-initial 100 --backoff-jitter 0 \
+        --exec "$HOOK" 127.0.0.1 "$p" </dev/null >/dev/null 2>"$T/err"
+    rc=$?
+    check "exit 3: gave up" [ "$rc" = 3 ] || { show "$T/err"; return; }
+    check "never connected" lacks "$T/err" "connected to"
+    check "the attempt failed with the reason and the adapter's words" has_line "$T/err" \
+        "connect failed: TLS / transport failure: TLS: the certificate of wrong.example was rejected: hostname mismatch (.*, not wrong.example); retrying in 100 ms (attempt 1)$" || show "$T/err"
+    check "the last line says why" ends_with "$T/err" "exit 3: no input; gave up after 2 attempts: TLS / transport failure: TLS: .*hostname mismatch"
+    check "the hook has the hooks' reason word" has_line "$T/retry.1" "^KA_REASON=tls_transport_failure$"
+    check "and KA_REASON_TLS's number (13)" has_line "$T/retry.1" "^KA_REASON_CODE=13$"
+    check "KA_ERROR_TEXT is the adapter's text" has_line "$T/retry.1" "^KA_ERROR_TEXT=TLS: the certificate of wrong.example was rejected: hostname mismatch"
+    check "give_up too" has_line "$T/give_up.2" "^KA_REASON=tls_transport_failure$"
+}
+
+# A self-signed certificate fails; --insecure takes it, with a warning
+# that even -q shows.
+t_tls_insecure() {
+    local p
+    tls_ready || return
+    p=$(free_port); check "openssl s_server (self-signed) starts" sserver "$p" selfsigned || return
+    echo hi | timeout 20 "$KACAT" "${TLS_CA[@]}" --once 127.0.0.1 "$p" >/dev/null 2>"$T/err"
+    check "verified: exit 1" [ $? = 1 ] || show "$T/err"
+    check "verified: rejected in the adapter's words" has_line "$T/err" "cannot connect to 127.0.0.1:$p: TLS / transport failure: TLS: .*self-signed certificate"
+    echo hi | timeout 20 "$KACAT" --tls --insecure --once 127.0.0.1 "$p" >"$T/out2" 2>"$T/err2"
+    check "--insecure: exit 0" [ $? = 0 ] || show "$T/err2"
+    check "--insecure: answered" has_line "$T/out2" "^ih$"
+    check "--insecure: the warning" has_line "$T/err2" "^kacat: TLS: WARNING: server certificates are not verified (insecure)"
+    check "--insecure: the first line says so too" has_line "$T/err2" "with TLS (OpenSSL .*, certificates NOT verified)"
+    echo hi | timeout 20 "$KACAT" -q --tls --insecure --once 127.0.0.1 "$p" >/dev/null 2>"$T/err3"
+    check "--insecure -q: the warning is the only line" \
+        [ "$(grep -c . "$T/err3")/$(grep -c 'WARNING: server certificates are not verified' "$T/err3")" = 1/1 ] || show "$T/err3"
+}
+
+# redis-server with TLS only, client certificates required: --cert, --key.
+t_tls_redis() {
+    local p
+    tls_ready || return
+    need redis-server || return
+    p=$(free_port)
+    if ! start_server "$p" redis-server --port 0 --tls-port "$p" --bind 127.0.0.1 --tls-cert-file "$CERTS/server.pem" \
+        --tls-key-file "$CERTS/server.key" --tls-ca-cert-file "$CERTS/ca.pem" --tls-auth-clients yes \
+        --save '' --appendonly no --dir "$T"; then
+        if has_line "$T/server.log" "tls.*not\|not.*tls\|Bad directive"; then skip "this redis-server is built without TLS"; return; fi
+        check "redis-server listens on its TLS port" false
+        return
+    fi
+    printf 'PING\r\n' | timeout 20 "$KACAT" --once --stats "${TLS_CA[@]}" --cert "$CERTS/client.pem" --key "$CERTS/client.key" \
+        127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "exit 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "+PONG through TLS" has_line "$T/out" "^+PONG"
+    check "--stats counts the plaintext" has_line "$T/err" "^kacat: stats: 1 attempt, 1 connection, .*; sent 6 bytes in 1 message, received 7 bytes in 1 message, 0 bytes dropped;"
+}
+
+# ---- --stats, SIGUSR1, health -------------------------------------------------------
+
+t_stats() {
+    local p
+    need socat || return
+    p=$(free_port); check "socat echo starts" socat_echo "$p" || return
+    echo hello | timeout 20 "$KACAT" -q --stats 127.0.0.1 "$p" >/dev/null 2>"$T/err"
+    check "exit 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "-q --stats: the statistics are the only line" [ "$(grep -c . "$T/err")" = 1 ] || show "$T/err"
+    check "counters: attempts, connections, how they ended, bytes and messages, drops, time" has_line "$T/err" \
+        "^kacat: stats: 1 attempt, 1 connection, 1 ended (1 peer closed); sent 6 bytes in 1 message, received 6 bytes in [0-9]* messages\?, 0 bytes dropped; connected [0-9.]* m\?s; " || show "$T/err"
+    check "the kernel's view, as last seen (Linux TCP_INFO)" has_line "$T/err" \
+        "; last seen: rtt [0-9.]* ms (var [0-9.]* ms), retransmissions [0-9]* now, [0-9]* in all, [0-9]* bytes\? unacknowledged$"
+    # SIGUSR1, with or without --stats: the line now, and kacat goes on.
+    start_kacat 127.0.0.1 "$p"
+    echo one >&7
+    check "echoed" wait_until 20 has_line "$T/out" "^one$" || return
+    kill -USR1 "$kacat_pid"
+    check "SIGUSR1 prints the statistics, live" wait_until 10 has_line "$T/err" \
+        "^kacat: stats: 1 attempt, 1 connection, 0 ended; sent 4 bytes in 1 message, received 4 bytes in 1 message, 0 bytes dropped; connected [0-9.]* m\?s; rtt [0-9.]* ms" || { show "$T/err"; return; }
+    check "kacat goes on" kill -0 "$kacat_pid" || return
+    echo two >&7
+    check "and still echoes" wait_until 20 has_line "$T/out" "^two$" || return
+    kill -USR1 "$kacat_pid"
+    check "a second SIGUSR1, a second line" wait_until 10 has_line "$T/err" "stats: .*; sent 8 bytes in 2 messages" || return
+    end_input_and_wait 20
+    check "exit 0" [ "$kacat_rc" = 0 ] || show "$T/err"
+    check "without --stats, no line at exit" [ "$(grep -c 'stats:' "$T/err")" = 2 ]
+}
+
+# shellcheck disable=SC2016
+HEALTH_HOOK='env | grep "^KA_" | sort >"$HOOKDIR/.t$$" && mv "$HOOKDIR/.t$$" "$HOOKDIR/$KA_EVENT${KA_HEALTH:+.$KA_HEALTH}"
+echo "$KA_EVENT${KA_HEALTH:+ $KA_HEALTH}" >>"$HOOKDIR/events"'
+
+# The server stops reading while kacat sends: its window closes, kacat's
+# queue fills, and the hook hears "health degraded (stalled)" long before
+# any deadline; when the server reads again, "health good". socat opens
+# the fifo for writing only after accepting, and the open waits for a
+# reader: until the test starts one, the server reads nothing.
+t_health_hook() {
+    local p writer
+    [ "$(uname -s)" = Linux ] || { skip "the link's health is read from TCP_INFO here: Linux only"; return; }
+    need socat || return
+    p=$(free_port)
+    mkfifo "$T/drain"
+    check "a server that reads nothing until told starts" start_server "$p" socat -u \
+        "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,rcvbuf=4096" "OPEN:$T/drain" || return
+    export HOOKDIR=$T
+    start_kacat -v --exec "$HEALTH_HOOK" 127.0.0.1 "$p"
+    head -c $((4 * 1024 * 1024)) /dev/zero >&7 &
+    writer=$!; procs="$procs $writer"
+    check "the hook hears health degraded" wait_until 20 test -f "$T/health.degraded" || { show "$T/err"; return; }
+    check "while the server's window is closed and data waits" stuck "$p"
+    check "KA_HEALTH_CAUSE says stalled" has_line "$T/health.degraded" "^KA_HEALTH_CAUSE=\(.*,\)\?stalled$" || show "$T/health.degraded"
+    check "KA_RTT_US and KA_RETRANS are numbers" sh -c "grep -q '^KA_RTT_US=[0-9][0-9]*$' '$T/health.degraded' && grep -q '^KA_RETRANS=[0-9][0-9]*$' '$T/health.degraded'"
+    check "KA_REASON none, the server named" sh -c "grep -q '^KA_REASON=none$' '$T/health.degraded' && grep -q '^KA_PORT=$p$' '$T/health.degraded'"
+    check "-v says it in words" has_line "$T/err" "link degraded (stalled): rtt .*the server takes no data"
+    check "the connection is still up" lacks "$T/err" "connection lost"
+    cat "$T/drain" >/dev/null 7>&- &     # not holding kacat's input open
+    procs="$procs $!"
+    check "once the server reads, all the input goes" wait_until 30 gone "$writer" || return
+    check "and the hook hears health good" wait_until 20 test -f "$T/health.good" || { show "$T/err"; return; }
+    check "KA_HEALTH_CAUSE is empty when good" has_line "$T/health.good" "^KA_HEALTH_CAUSE=$"
+    check "-v: good again" has_line "$T/err" "link good again: rtt "
+    end_input_and_wait 30
+    check "exit 0" [ "$kacat_rc" = 0 ] || show "$T/err"
+    check "the hooks ran in event order" [ "$(head -n 3 "$T/events" | tr '\n' ' ')" = "connect health degraded health good " ] || show "$T/events"
+    check "the other events have no KA_HEALTH" lacks "$T/connect" "^KA_HEALTH"
+    check "-v: a status line with the round trip on connect" has_line "$T/err" "^kacat: status: rtt [0-9.]* ms (var [0-9.]* ms), retransmissions [0-9]* now"
 }
 
 # doc/kacat.1: lint-clean, and it documents every option --help lists.
@@ -853,6 +1043,7 @@ t_manpage() {
         check "the page documents exit status $o" grep -q "^\.B $o$" doc/kacat.1
     done
     check "the page lists the hook variables" grep -q "^\.B KA_COALESCED$" doc/kacat.1
+    check "and the health event's" grep -q "^\.B KA_HEALTH_CAUSE$" doc/kacat.1
 }
 
 echo "kacat suite: $KACAT against redis-server and socat on 127.0.0.1 (and ::1)"
@@ -896,6 +1087,13 @@ run_test "--interface lo reaches 127.0.0.1; a missing one is named; bound to a v
 run_test "--keep-sending: a server that half-closed first gets the rest; stdout ends at its FIN; exit 0" t_keep_sending
 run_test "without --keep-sending the same server's FIN ends the connection: exit 4" t_no_keep_sending
 run_test "--keep-sending and a server that dies mid-upload: exit 4 or 6, never 0" t_keep_sending_reset
+run_test "TLS options: --cafile without --tls, a missing CA file, a build without TLS: exit 2" t_tls_usage
+run_test "--tls --cafile CA against openssl s_server: by address and by name, exit 0" t_tls_sserver
+run_test "--tls: a certificate for another name fails each attempt, in the adapter's words, hook included" t_tls_wrong_name
+run_test "--tls: a self-signed certificate fails; --insecure takes it with a warning -q keeps" t_tls_insecure
+run_test "--tls --cert --key: redis-server --tls-port answers PING" t_tls_redis
+run_test "--stats at exit; SIGUSR1 prints the statistics and kacat goes on" t_stats
+run_test "a server that stops reading: the hook hears health degraded (stalled), then good" t_health_hook
 run_test "doc/kacat.1 is lint-clean and documents every option and exit status" t_manpage
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

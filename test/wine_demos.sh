@@ -52,6 +52,10 @@ t_help() {
     check "and is named" has_line "$T/err" "unknown option '-x' in '-qx'"
     timeout 60 "$wine" demo/kacat.exe --backoff-jitter 2 127.0.0.1 1 >/dev/null 2>"$T/err"
     check "a value the library rejects is named by its option" has_line "$T/err" "^kacat: --backoff-jitter must be within 0..1 (given: 2)$"
+    check "--version says there is no TLS in this build" has_line "$T/version" "^TLS: not in this build$"
+    timeout 60 "$wine" demo/kacat.exe --tls 127.0.0.1 1 </dev/null >/dev/null 2>"$T/err"
+    check "--tls exits 2" [ $? = 2 ]
+    check "and says why" has_line "$T/err" "^kacat: --tls: kacat was built without TLS$"
 }
 
 # make_data FILE: 1 MiB of random bytes (more than the send queue and the
@@ -233,11 +237,23 @@ t_sessions() {
     check "the last line says who ended first" ends_with "$T/err2" "the server ended its side first; kacat sent the rest, then closed$"
 }
 
+# --stats: the library's counters at exit (the kernel's view only where
+# Wine gives SIO_TCP_INFO; the line says nothing it was not given).
+t_stats() {
+    local p
+    p=$(free_port); check "echo server starts" echo_server "$p" || return
+    echo hello | timeout 60 "$wine" demo/kacat.exe -q --stats 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "kacat.exe exits 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "the statistics at exit, even with -q" has_line "$T/err" \
+        "^kacat: stats: 1 attempt, 1 connection, 1 ended (1 peer closed); sent 6 bytes in 1 message, received 6 bytes in [0-9]* messages\?, 0 bytes dropped; connected " || show "$T/err"
+    echo "    $(tr -d '\r' <"$T/err" | grep 'stats:')"
+}
+
 echo "wine demos: demo/*.exe under $("$wine" --version 2>/dev/null </dev/null), servers on 127.0.0.1"
 for f in demo/kacat.exe demo/own_loop.exe demo/flaky_server.exe; do
     [ -f "$f" ] || { echo "$f missing"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 done
-run_test "kacat.exe: --help names cmd.exe, --version, bad usage exits 2 and names the option" t_help
+run_test "kacat.exe: --help names cmd.exe, --version, bad usage exits 2 and names the option; no TLS here" t_help
 run_test "kacat.exe: 1 MiB file through a Linux echo server comes back byte-identical" t_file_echo
 run_test "kacat.exe: the same from a pipe" t_pipe_echo
 run_test "kacat.exe: the server restarts; kacat.exe reconnects, queued input arrives, exit 5 (split)" t_restart
@@ -248,5 +264,6 @@ run_test "own_loop.exe: the embedding example echoes through a Linux server" t_o
 run_test "flaky_server.exe: FIN, RST and a closed port, named by the Linux kacat" t_flaky_server
 run_test "kacat.exe names an RST from flaky_server.exe peer reset" t_reset_seen_by_kacat_exe
 run_test "kacat.exe: --hello and a list of servers; --keep-sending to a server that half-closed first" t_sessions
+run_test "kacat.exe: --stats prints the library's counters at exit" t_stats
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
