@@ -1,14 +1,20 @@
 /* ka_client: one TCP client connection kept alive. MIT licensed; see README.md.
  *
- * Layout, top to bottom:
+ * Layout, top to bottom (search for "---- N."):
  *   1. compat: feature-test macros, includes, a few tiny platform helpers
- *   2. keepalive: the one place that knows each OS's option names and units
- *   3. send queue: a ring of bytes with a bitmap of message ends
- *   4. the state machine: one function per transition and one dispatcher
- *   5. public API
+ *   2. internal types: queues, watched sockets, the client
+ *   3. keepalive and deadlines: the one place that knows each OS's options
+ *   4. addresses and name lookups: literals, the lookup thread
+ *   5. send queue: rings of bytes and of message lengths
+ *   6. transports: plain TCP behind the ka_transport table
+ *   7. state machine: states, transitions, the callback bracket
+ *   8. watched sockets: what on_socket is told
+ *   9. attempts and connections: the race, writing, reading, the link
+ *      checks, and the dispatcher every public call ends in
+ *  10. public API
  */
 
-/* ---- 1. compat ------------------------------------------------------------ */
+/* ---- 1. compat ---------------------------------------------------------- */
 
 /* Under -std=c99 glibc and musl hide TCP_KEEPIDLE, clock_gettime() and
  * friends; these macros bring them back. _POSIX_C_SOURCE is deliberately not
@@ -549,7 +555,7 @@ static int ka_would_block(int e)
     return e == KA_ERR_WOULDBLOCK || e == KA_ERR_AGAIN || e == KA_ERR_INPROGRESS;
 }
 
-/* ---- internal types -------------------------------------------------------- */
+/* ---- 2. internal types -------------------------------------------------- */
 
 #define KA_MAX_PORT_LEN 32      /* a service name; getaddrinfo takes no longer */
 
@@ -618,7 +624,9 @@ typedef struct ka_queue {
 typedef struct ka_lookup ka_lookup;
 
 /* Where a connect attempt is. */
-enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE, KA_PHASE_HANDSHAKE };
+/* KA_PHASE_FAILED: the attempt failed inside a call that runs no callback
+ * (start, retry_now, retry_in); the next poll reports it. */
+enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE, KA_PHASE_HANDSHAKE, KA_PHASE_FAILED };
 
 struct ka_client {
     ka_config cfg;              /* strings point into our storage */
@@ -646,6 +654,7 @@ struct ka_client {
     ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
     ka_watch lookup_w;          /* its end-of-lookup signal, while a lookup is awaited */
     int hook_waiting;           /* a resolve() hook's answer is awaited */
+    int quiet;                  /* inside start/retry_now/retry_in: failures wait for the next poll */
     unsigned char order[KA_MAX_ADDRS];
     unsigned norder, next_addr; /* the race's addresses, and the next one to try */
     ka_watch race[KA_MAX_RACE]; /* attempts in flight */
@@ -729,7 +738,7 @@ static int ka_first_time(ka_client *c, unsigned what)
     return 1;
 }
 
-/* ---- 2. keepalive and deadlines ---------------------------------------------- */
+/* ---- 3. keepalive and deadlines ----------------------------------------- */
 
 /* Keepalive times go to the OS in whole seconds, rounded up, at least 1:
  * every deadline the library computes uses the same rounded values, so
@@ -764,6 +773,31 @@ static int ka_setopt(ka_client *c, ka_socket s, int level, int opt, const char *
  * gets its own deadline (ka_set_busy_deadline). Options are chosen by
  * whether the headers define them, not by OS name; one the OS refuses is
  * logged, never fatal. */
+
+/* Linux 6.15+: the longest retransmission (and zero-window probe) backoff.
+ * Capping it at half the busy deadline means a peer whose window is closed
+ * is probed at least twice per deadline, so one that dies meanwhile is
+ * found in about that time, not after probes two minutes apart. Set when a
+ * window is first seen closed, not on every socket: it also caps the
+ * SYN's backoff (the kernel's six SYN retries would then end a connect
+ * before connect_timeout_ms), and most connections never need it. */
+#if defined(__linux__) && !defined(TCP_RTO_MAX_MS)
+#define TCP_RTO_MAX_MS 44
+#endif
+
+static void ka_cap_probe_backoff(ka_client *c, ka_socket s)
+{
+#ifdef TCP_RTO_MAX_MS
+    unsigned ms = ka_busy_deadline_ms(&c->cfg) / 2;
+    int val = (int)(ms < 1000 ? 1000 : ms > 120000 ? 120000 : ms);
+    if (!ka_busy_deadline_ms(&c->cfg)) return;
+    if (setsockopt(s, IPPROTO_TCP, TCP_RTO_MAX_MS, (const char *)&val, sizeof val) != 0 && ka_first_time(c, KA_SAID_RTO_MAX))
+        ka_log(c, KA_LOG_INFO, "TCP_RTO_MAX_MS refused (error %d, kernel before 6.15): a peer that dies while its window is closed may be found up to 2 minutes late", ka_sock_err());
+#else
+    (void)c; (void)s;
+#endif
+}
+
 #ifdef _WIN32
 #ifndef TCP_KEEPIDLE
 #define TCP_KEEPIDLE 3          /* MinGW headers lack these; values from ws2ipdef.h */
@@ -834,30 +868,6 @@ static void ka_set_busy_deadline(ka_client *c)
         ka_log(c, KA_LOG_DEBUG, "busy deadline: %s %u ms", ms ? "TCP_MAXRT" : "off,", ms);
 }
 #else
-
-/* Linux 6.15+: the longest retransmission (and zero-window probe) backoff.
- * Capping it at half the busy deadline means a peer whose window is closed
- * is probed at least twice per deadline, so one that dies meanwhile is
- * found in about that time, not after probes two minutes apart. Set when a
- * window is first seen closed, not on every socket: it also caps the
- * SYN's backoff (the kernel's six SYN retries would then end a connect
- * before connect_timeout_ms), and most connections never need it. */
-#if defined(__linux__) && !defined(TCP_RTO_MAX_MS)
-#define TCP_RTO_MAX_MS 44
-#endif
-
-static void ka_cap_probe_backoff(ka_client *c, ka_socket s)
-{
-#ifdef TCP_RTO_MAX_MS
-    unsigned ms = ka_busy_deadline_ms(&c->cfg) / 2;
-    int val = (int)(ms < 1000 ? 1000 : ms > 120000 ? 120000 : ms);
-    if (!ka_busy_deadline_ms(&c->cfg)) return;
-    if (setsockopt(s, IPPROTO_TCP, TCP_RTO_MAX_MS, (const char *)&val, sizeof val) != 0 && ka_first_time(c, KA_SAID_RTO_MAX))
-        ka_log(c, KA_LOG_INFO, "TCP_RTO_MAX_MS refused (error %d, kernel before 6.15): a peer that dies while its window is closed may be found up to 2 minutes late", ka_sock_err());
-#else
-    (void)c; (void)s;
-#endif
-}
 
 static void ka_set_keepalive(ka_client *c, ka_socket s)
 {
@@ -935,7 +945,7 @@ static void ka_set_busy_deadline(ka_client *c)
 }
 #endif
 
-/* ---- 3. addresses and name lookups ------------------------------------------- */
+/* ---- 4. addresses and name lookups -------------------------------------- */
 
 static int ka_family_of(int kaf) { return kaf == KA_FAMILY_IPV4 ? AF_INET : kaf == KA_FAMILY_IPV6 ? AF_INET6 : AF_UNSPEC; }
 
@@ -1157,7 +1167,7 @@ static void ka_lookup_abandon(ka_lookup *l)
 }
 #endif
 
-/* ---- 4. send queue ------------------------------------------------------------ */
+/* ---- 5. send queue ------------------------------------------------------ */
 
 /* Memory from the application's allocator hooks, or malloc. */
 static void *ka_alloc(const ka_client *c, size_t n)
@@ -1366,7 +1376,7 @@ static size_t ka_q_clear(const ka_client *c, ka_queue *q)
     return lost;
 }
 
-/* ---- 5. transports --------------------------------------------------------------- */
+/* ---- 6. transports ------------------------------------------------------ */
 
 /* Plain TCP, through the same interface as TLS. Its session is the socket. */
 static ka_socket ka_plain_socket(void *session) { return (ka_socket)(uintptr_t)session; }
@@ -1416,7 +1426,7 @@ static const ka_transport ka_plain = {
 /* What a failed transport call means for the connection. */
 static ka_reason ka_tp_reason(long rc, int err, int connecting);
 
-/* ---- 6. state machine -------------------------------------------------------- */
+/* ---- 7. state machine --------------------------------------------------- */
 
 /* States and transitions:
  *
@@ -1450,7 +1460,7 @@ static ka_reason ka_classify(int err, int connecting)
 static unsigned ka_cb_enter(ka_client *c) { c->depth++; return c->epoch; }
 static int ka_cb_leave(ka_client *c, unsigned epoch) { c->depth--; return c->epoch == epoch; }
 
-/* ---- watched sockets ------------------------------------------------------------ */
+/* ---- 8. watched sockets ------------------------------------------------- */
 
 /* Tells on_socket what s waits for now, if that changed. */
 static void ka_tell(ka_client *c, ka_watch *w, int want)
@@ -1514,7 +1524,7 @@ static void ka_sync_watch(ka_client *c)
     ka_tell(c, &c->conn, ka_conn_want(c));
 }
 
-/* ---- 4. the connect attempt --------------------------------------------------------- */
+/* ---- 9. attempts and connections ---------------------------------------- */
 
 /* Keeps the most telling failure across a race's addresses: a timeout
  * (something swallows packets) beats an unreachable route beats a refusal
@@ -1760,6 +1770,16 @@ static void ka_begin_attempt(ka_client *c)
     else ka_resolve(c);
 }
 
+/* For the calls that promise no callback but on_log and the hooks that
+ * start an attempt: an attempt that fails at once is reported (on_retry,
+ * on_give_up) by the next poll instead. */
+static void ka_begin_quietly(ka_client *c)
+{
+    c->quiet = 1;
+    ka_begin_attempt(c);
+    c->quiet = 0;
+}
+
 /* The delay before the next attempt: what ka_client_retry_in asked for,
  * else the backoff rule, which the application's next_delay may replace
  * (capped by backoff_max_ms all the same). */
@@ -1817,6 +1837,10 @@ static void ka_attempt_failed(ka_client *c)
     int err = c->fail_err;
     unsigned epoch;
     ka_end_attempt(c);
+    if (c->quiet) {
+        c->phase = KA_PHASE_FAILED;
+        return;
+    }
     c->next_ep = (c->cur_ep + 1) % c->nep;     /* the next attempt goes to the next server */
     epoch = c->epoch;
     ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%s), %s port %s", ka_reason_str(why), ka_sys_strerror(why, err),
@@ -2131,6 +2155,10 @@ static void ka_connecting_ready(ka_client *c, ka_socket s)
 static void ka_connecting_timers(ka_client *c, unsigned long long now)
 {
     unsigned epoch = c->epoch;
+    if (c->phase == KA_PHASE_FAILED) {
+        ka_attempt_failed(c);
+        return;
+    }
     if (c->phase == KA_PHASE_RESOLVE && now >= c->resolve_deadline) {
         ka_end_attempt(c);                      /* the lookup finishes alone */
         ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", c->ep[c->cur_ep].host, c->cfg.resolve_timeout_ms);
@@ -2343,9 +2371,9 @@ static void ka_check_link(ka_client *c, unsigned long long now)
     if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
 }
 
-/* The dispatcher, in two halves that every ka_client_poll,
- * ka_client_process* call and ka_client_resolved ends in: readiness of
- * one watched socket, then whatever timer is due. */
+/* The dispatcher, in two halves that every ka_client_poll and
+ * ka_client_process* call ends in: readiness of one watched socket, then
+ * whatever timer is due. */
 static void ka_on_ready(ka_client *c, ka_socket s, int ready)
 {
     long rc;
@@ -2377,8 +2405,11 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
         ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
         return;
     }
-    if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg.heartbeat_interval_ms)
-        ka_enqueue(c, &c->hs, c->cfg.heartbeat_data, c->cfg.heartbeat_len);     /* a failure is reported next time */
+    /* A heartbeat that finds no room (the allocator failed) is skipped, not
+     * retried at once: the next one is an interval away. */
+    if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg.heartbeat_interval_ms &&
+        ka_enqueue(c, &c->hs, c->cfg.heartbeat_data, c->cfg.heartbeat_len) != 0)
+        c->last_send = now;
 }
 
 static void ka_on_timers(ka_client *c)
@@ -2411,7 +2442,7 @@ static int ka_leave(ka_client *c, int rc)
     return rc;
 }
 
-/* ---- 5. public API ---------------------------------------------------------- */
+/* ---- 10. public API ----------------------------------------------------- */
 
 void ka_config_init(ka_config *cfg)
 {
@@ -2523,6 +2554,13 @@ static int ka_ifname_ok(const char *n)
     return 1;
 }
 
+/* A handshake is small: room of its own up to 4 KiB by default. */
+static size_t ka_session_cap(const ka_config *k)
+{
+    if (k->session_buffer_size) return k->session_buffer_size;
+    return k->send_buffer_size < 4096 ? k->send_buffer_size : 4096;
+}
+
 const char *ka_config_error(const ka_config *k)
 {
     size_t i;
@@ -2548,7 +2586,9 @@ const char *ka_config_error(const ka_config *k)
     if (!ka_size_ok(k->send_buffer_size)) return "send_buffer_size";
     if (!ka_size_ok(k->recv_buffer_size)) return "recv_buffer_size";
     if (k->heartbeat_interval_ms && !k->heartbeat_data) return "heartbeat_data";
-    if (k->heartbeat_interval_ms && (k->heartbeat_len == 0 || k->heartbeat_len > k->send_buffer_size)) return "heartbeat_len";
+    if (k->session_buffer_size && !ka_size_ok(k->session_buffer_size)) return "session_buffer_size";
+    /* A heartbeat is sent apart from the backlog, in the session queue's room. */
+    if (k->heartbeat_interval_ms && (k->heartbeat_len == 0 || k->heartbeat_len > ka_session_cap(k))) return "heartbeat_len";
     if (k->mem_alloc && !k->mem_free) return "mem_free";
     if (k->mem_free && !k->mem_alloc) return "mem_alloc";
     if (k->family != KA_FAMILY_ANY && k->family != KA_FAMILY_IPV4 && k->family != KA_FAMILY_IPV6) return "family";
@@ -2644,13 +2684,6 @@ static size_t ka_round8(size_t n) { return (n + 7) & ~(size_t)7; }
  * demand instead). With c NULL it only measures; else it lays the block
  * out in c. Buffers are not written here, so the pages they span stay
  * untouched until used. */
-/* A handshake is small: room of its own up to 4 KiB by default. */
-static size_t ka_session_cap(const ka_config *k)
-{
-    if (k->session_buffer_size) return k->session_buffer_size;
-    return k->send_buffer_size < 4096 ? k->send_buffer_size : 4096;
-}
-
 /* Room for the message lengths of a queue of cap bytes: one byte for each
  * message of 8 bytes or more, and at least 64 messages. */
 static size_t ka_lens_cap(size_t cap) { return cap / 8 + 64; }
@@ -2795,7 +2828,7 @@ int ka_client_start(ka_client *c)
     if (c->state != KA_STATE_IDLE && c->state != KA_STATE_STOPPED) return KA_ESTATE;
     c->fails = c->retries = 0;
     c->finishing = 0;
-    ka_begin_attempt(c);
+    ka_begin_quietly(c);
     return ka_leave(c, 0);
 }
 
@@ -2905,7 +2938,7 @@ int ka_client_retry_in(ka_client *c, unsigned ms)
     if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
     if (c->state == KA_STATE_BACKOFF && c->retry_at) {     /* the pending delay moves */
         c->retry_at = ka_now_ms() + ms;
-        if (ms == 0 && c->depth == 0) ka_begin_attempt(c);
+        if (ms == 0 && c->depth == 0) ka_begin_quietly(c);
         return ka_leave(c, 0);
     }
     c->has_override = 1;                        /* the delay of the retry to come */
@@ -2935,7 +2968,7 @@ int ka_client_retry_now(ka_client *c)
 {
     if (!c) return KA_EINVAL;
     if (c->state != KA_STATE_BACKOFF) return KA_ESTATE;
-    ka_begin_attempt(c);
+    ka_begin_quietly(c);
     return ka_leave(c, 0);
 }
 
@@ -3050,6 +3083,7 @@ long ka_client_timeout_ms(const ka_client *c)
     now = ka_now_ms();
     switch (c->state) {
     case KA_STATE_CONNECTING:
+        if (c->phase == KA_PHASE_FAILED) return 0;
         if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->resolve_deadline, now);
         t = ka_until(c->race_deadline, now);
         if (c->next_addr < c->norder) t = ka_sooner(t, c->next_try_at, now);

@@ -105,10 +105,13 @@ typedef struct ka_retry_info {
 struct ka_health;               /* below: on_health's argument */
 
 /* Every callback runs from inside a ka_client_* call on the same thread
- * (poll, process, disconnect, stop, finish; start and retry_now run on_log
- * only), never from a signal or another thread.
- * Any callback may call ka_client_send, ka_client_disconnect,
- * ka_client_retry_now, ka_client_stop and ka_client_free on its own client.
+ * (poll, process, process_socket, resolved, disconnect, stop, finish;
+ * start, retry_now and retry_in run only on_log and the hooks that open an
+ * attempt: resolve, on_configure, on_socket), never from a signal or
+ * another thread.
+ * Any callback may call ka_client_send, ka_client_ready, ka_client_ack,
+ * ka_client_retry_in, ka_client_disconnect, ka_client_retry_now,
+ * ka_client_stop and ka_client_free on its own client.
  * ka_client_free from a callback is deferred: the client is released when
  * the outermost ka_client_* call that ran the callback returns, and must not
  * be touched after that. */
@@ -307,13 +310,13 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     unsigned connect_timeout_ms;      /* bound on a whole attempt (default 10000) */
     unsigned backoff_initial_ms;      /* default 1000; at least 1 */
     unsigned backoff_max_ms;          /* default 30000; no delay ever exceeds it */
-    double   backoff_multiplier;      /* default 2.0 */
+    double   backoff_multiplier;      /* 1..1000; default 2.0 */
     double   backoff_jitter;          /* 0..1: each delay is drawn uniformly from [d*(1-jitter), d]; default 0.5 */
     unsigned backoff_reset_ms;        /* a connection must stay up this long before the attempt count resets (default 5000) */
     unsigned max_attempts;            /* consecutive failed attempts before giving up; 0 = never give up */
     unsigned heartbeat_interval_ms;   /* send heartbeat_data after this long without sending; 0 = off */
     const void *heartbeat_data;
-    size_t   heartbeat_len;
+    size_t   heartbeat_len;           /* 1 .. the session queue's room (session_buffer_size): a heartbeat goes apart from the backlog */
     unsigned idle_timeout_ms;         /* disconnect (KA_REASON_HEARTBEAT) after this long without receiving; 0 = off */
     size_t   send_buffer_size;        /* bound of the outgoing queue (default 65536) */
     unsigned random_seed;             /* seeds this client's own jitter generator (same seed, same delays); 0 = mixed from process id, clock and address */
@@ -322,7 +325,10 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     /* additions to the original contract */
     size_t   recv_buffer_size;        /* largest chunk handed to on_data (default 16384) */
     /* Allocator hooks for ka_client_new/ka_client_free: both or neither.
-     * NULL means malloc/free. The client allocates once, in ka_client_new. */
+     * NULL means malloc/free. ka_client_new allocates the client's block;
+     * its queues then grow through the same hooks as messages wait (and
+     * shrink back when they empty), so ka_client_send may fail with
+     * KA_ENOMEM. Nothing is allocated per reconnect. */
     void *(*mem_alloc)(size_t size, void *mem_user);
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
@@ -343,7 +349,8 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
      * client's own thread, within resolve_timeout_ms. resolve_cancel()
      * (may be NULL) is called when the client no longer wants the answer
      * (timeout, stop, free); a late ka_client_resolved is then ignored.
-     * Neither may call back into the client. */
+     * resolve() may answer at once by calling ka_client_resolved from
+     * inside; apart from that neither calls back into the client. */
     int  (*resolve)(ka_client *c, const char *host, const char *port, int family, void *user);
     void (*resolve_cancel)(ka_client *c, void *user);
 
@@ -352,7 +359,7 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     int      replay_until_acked;      /* 1: messages the kernel took are kept until ka_client_ack() and sent again on the next connection */
     int      keep_writing_after_fin;  /* 1: the peer's FIN ends its side only (on_eof); the client keeps sending */
     unsigned health_threshold_ms;     /* on_health: degraded when data waits this long for an ACK (0 = a quarter of the busy deadline) */
-    size_t   session_buffer_size;     /* room for what is sent before the session is ready, apart from the backlog (0 = the smaller of send_buffer_size and 4096) */
+    size_t   session_buffer_size;     /* room for what is sent before the session is ready, apart from the backlog (0 = the smaller of send_buffer_size and 4096; at most 1 GiB) */
     const ka_transport *transport;    /* NULL = plain TCP; e.g. TLS from transport/ka_openssl.h */
     /* Retry policy: replaces the computed delay before each retry; info
      * says which attempt and why, proposed_ms is what the backoff rule
@@ -395,8 +402,8 @@ const char *ka_config_error(const ka_config *cfg);
 /* Validates cfg and creates a client in KA_STATE_IDLE. Copies host, port
  * and heartbeat_data, so cfg may go away afterwards. Returns 0, KA_EINVAL
  * (bad config: ka_config_error names the field) or KA_ENOMEM. *out is NULL on failure. The client makes one
- * allocation here and none per reconnect (getaddrinfo() allocates inside
- * libc). */
+ * allocation here, then grows its queues on demand (see mem_alloc), never
+ * per reconnect (getaddrinfo() allocates inside libc). */
 int         ka_client_new(ka_client **out, const ka_config *cfg);
 
 /* No-heap mode: ka_client_size(cfg) says how many bytes a client with this
@@ -406,15 +413,18 @@ int         ka_client_new(ka_client **out, const ka_config *cfg);
  * pointers and 64-bit integers: memory from malloc is; for a static or
  * stack array use a union with an unsigned long long. The size is a
  * multiple of 8, so clients can sit back to back in one array.
- * Returns 0 or KA_EINVAL (bad config, too small or misaligned mem). Name
+ * Returns 0, KA_EINVAL (bad config, too small or misaligned mem) or, on
+ * Windows, KA_ENOMEM when WSAStartup fails. Name
  * resolution (getaddrinfo) may still allocate inside libc. */
 size_t      ka_client_size(const ka_config *cfg);
 int         ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg);
 
 /* Starts the first attempt at once: a name lookup (on a helper thread,
  * never blocking the caller) or, for an address, the first connect.
- * Runs no callback but on_log (and on_socket); a failure is reported by the
- * next poll/process. Allowed from IDLE and from STOPPED (a restart, e.g.
+ * Runs no callback but on_log and the hooks that open an attempt (resolve,
+ * on_configure, on_socket); an attempt that fails at once (no usable
+ * address, socket() refused) is reported, on_retry or on_give_up, by the
+ * next poll/process, for which ka_client_timeout_ms is then 0. Allowed from IDLE and from STOPPED (a restart, e.g.
  * after giving up); KA_ESTATE otherwise. */
 int         ka_client_start(ka_client *c);
 
@@ -477,7 +487,8 @@ int         ka_client_ack(ka_client *c, size_t messages);
  * the backoff rules. No-op in other states. */
 void        ka_client_disconnect(ka_client *c);
 
-/* In BACKOFF: starts the next attempt now. KA_ESTATE in other states. */
+/* In BACKOFF: starts the next attempt now, running callbacks as
+ * ka_client_start does. KA_ESTATE in other states. */
 int         ka_client_retry_now(ka_client *c);
 
 /* Closes the connection (on_disconnect with KA_REASON_LOCAL if one was up)
@@ -506,8 +517,10 @@ int         ka_client_endpoint(const ka_client *c);
  * endpoint's port), in the resolver's order, or error non-zero (EAI_AGAIN:
  * resolver unreachable, EAI_NONAME: no such name, ...; see
  * ka_sys_strerror). At most KA_MAX_ADDRS are used. From the client's own
- * thread. KA_ESTATE when no lookup is waiting for an answer (late or
- * cancelled). */
+ * thread. Starts the connect; an error, or addresses that all fail at once,
+ * runs on_retry or on_give_up from inside this call (answering from inside
+ * resolve() under ka_client_start, the next poll reports it instead).
+ * KA_ESTATE when no lookup is waiting for an answer (late or cancelled). */
 int         ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs, size_t n, int error);
 
 /* Bytes queued and not yet handed to the kernel (both queues). With
@@ -527,8 +540,10 @@ int         ka_client_stats(const ka_client *c, ka_stats *out);
 /* Moves the next attempt: ms from now (a server said "retry after 30 s";
  * 0: the network just came back). In BACKOFF it replaces the pending
  * delay; while connecting or connected it is the delay for the next retry,
- * instead of the backoff rule. Allowed from callbacks. KA_ESTATE when
- * IDLE or STOPPED. */
+ * instead of the backoff rule. ms is not capped by backoff_max_ms (a
+ * server's own retry-after wins). Allowed from callbacks. Called outside a
+ * callback with 0 in BACKOFF, it starts the attempt as ka_client_retry_now
+ * does. KA_ESTATE when IDLE or STOPPED. */
 int         ka_client_retry_in(ka_client *c, unsigned ms);
 
 /* Text for the last KA_REASON_TLS failure (the transport's strerror), or
@@ -537,9 +552,10 @@ const char *ka_client_transport_error(const ka_client *c);
 
 /* ---- the application's own select() loop ---------------------------------- */
 
-/* Adds the client's socket to rd and/or wr (never zeroes them) and returns
- * the nfds argument select() needs for it (socket + 1), 0 if there is no
- * socket now, or KA_EFDSETSIZE if the socket cannot be put in an fd_set
+/* Adds the client's sockets (the connection, or every address being raced,
+ * and the lookup's wake-up socket) to rd and/or wr (never zeroes them) and
+ * returns the nfds argument select() needs (highest socket + 1), 0 if
+ * there is no socket now, or KA_EFDSETSIZE if a socket cannot be put in an fd_set
  * (number >= FD_SETSIZE on POSIX, set full on Windows): use ka_client_socket
  * with poll() then. On Windows a failed connect is signalled in the
  * exception set: use ka_client_fdset_ex / ka_client_process_ex there. */

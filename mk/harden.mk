@@ -85,7 +85,7 @@ suite-static: ka_client.o
 
 # ---- libFuzzer ----
 FUZZ_TARGETS = fuzz_session fuzz_config
-FUZZ_TIME   ?= 30
+FUZZ_TIME   ?= 15
 
 $(HB)/fuzz/%: fuzz/%.c ka_client.c $(HARDEN_DEPS)
 	@mkdir -p $(@D)

@@ -139,6 +139,8 @@ static void e_host_v6_with_port(ka_config *k) { k->host = "[::1]:80"; }
 static void e_host_bracket_name(ka_config *k) { k->host = "[localhost]"; }
 static void e_host_space(ka_config *k) { k->host = "local host"; }
 static void e_user_timeout_big(ka_config *k) { k->user_timeout_ms = 0x80000000u; }
+static void e_session_huge(ka_config *k) { k->session_buffer_size = ((size_t)1 << 30) + 1; }
+static void e_hb_over_session(ka_config *k) { k->heartbeat_interval_ms = 100; k->heartbeat_data = long_host; k->heartbeat_len = 200; k->session_buffer_size = 100; }
 
 static void bad_configs_are_rejected_with_einval(void)
 {
@@ -147,7 +149,7 @@ static void bad_configs_are_rejected_with_einval(void)
         e_port_huge, e_mult_low, e_jitter_neg, e_jitter_big, e_interval_zero, e_count_zero, e_count_big,
         e_idle_big, e_initial_gt_max, e_queue_zero, e_connect_zero, e_hb_no_data, e_hb_too_big,
         e_initial_zero, e_port_negative, e_port_hex, e_port_trailing, e_host_with_port, e_host_v6_with_port,
-        e_host_bracket_name, e_host_space, e_user_timeout_big
+        e_host_bracket_name, e_host_space, e_user_timeout_big, e_session_huge, e_hb_over_session
     };
     size_t i;
     ka_client *c;
@@ -204,6 +206,8 @@ static void config_error_names_the_bad_field(void)
     CHECK(names(e_hb_no_data, "heartbeat_data"));
     CHECK(names(e_hb_too_big, "heartbeat_len"));
     CHECK(names(e_user_timeout_big, "user_timeout_ms"));
+    CHECK(names(e_session_huge, "session_buffer_size"));
+    CHECK(names(e_hb_over_session, "heartbeat_len"));  /* a heartbeat goes in the session queue's room */
     CHECK(strcmp(ka_config_error(NULL), "cfg") == 0);
     t_config(&k, "127.0.0.1", "80", NULL);
     CHECK(ka_config_error(&k) == NULL);
@@ -1314,6 +1318,8 @@ static void on_configure_shapes_each_socket(void)
     k.max_attempts = 1;
     CHECK_EQ(ka_client_new(&c, &k), 0);
     CHECK_EQ(ka_client_start(c), 0);
+    CHECK_EQ(rec.give_ups, 0);                  /* start runs no callback: the next poll reports it */
+    CHECK_EQ(ka_client_timeout_ms(c), 0);
     CHECK(t_poll_until(c, &rec.give_ups, 1, 3000) == 0);
     CHECK_EQ(rec.last_ri.reason, KA_REASON_ERROR);
     CHECK_EQ(rec.last_ri.sys_error, 4242);

@@ -125,7 +125,7 @@ fi
 
 v=$out/grown
 mkdir -p "$v" && cp ka_client.c ka_client.h "$v/"
-sed -i 's/^typedef struct ka_config {$/&\n    int ka_abi_probe_field;/' "$v/ka_client.h"
+sed -i 's/^typedef struct ka_config {.*$/&\n    int ka_abi_probe_field;/' "$v/ka_client.h"
 if grep -q ka_abi_probe_field "$v/ka_client.h" && build_lib "$v" > "$tmp/build.log" 2>&1 && dump "$v" "$v.abi"; then
     compare "$v.abi"; rc=$?
     check "control: ka_config with a new field is a change (status $rc: $(bits $rc))" test $((rc & 4)) -ne 0
