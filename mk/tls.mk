@@ -41,10 +41,10 @@ tls-libs: $(TLS_BUILT)
 	@[ -n "$(TLS_OPENSSL_OK)" ] || echo "tls: OpenSSL headers not found (Debian: libssl-dev): libka_openssl.a not built"
 	@[ -n "$(TLS_MBEDTLS_OK)" ] || echo "tls: Mbed TLS headers not found (Debian: libmbedtls-dev): libka_mbedtls.a not built"
 
-transport/ka_openssl.o: transport/ka_openssl.c transport/ka_openssl.h ka_client.h
+transport/ka_openssl.o: transport/ka_openssl.c transport/ka_openssl.h transport/ka_tls_compat.h ka_client.h
 	$(CC) $(KA_CFLAGS) $(OPENSSL_CFLAGS) -c transport/ka_openssl.c -o $@
 
-transport/ka_mbedtls.o: transport/ka_mbedtls.c transport/ka_mbedtls.h ka_client.h
+transport/ka_mbedtls.o: transport/ka_mbedtls.c transport/ka_mbedtls.h transport/ka_tls_compat.h ka_client.h
 	$(CC) $(KA_CFLAGS) -c transport/ka_mbedtls.c -o $@
 
 libka_openssl.a: transport/ka_openssl.o
@@ -72,7 +72,7 @@ KACAT_TLS_LIBS   = $(if $(TLS_OPENSSL_OK),libka_openssl.a $(OPENSSL_LIBS))
 # program, so all three are instrumented (SAN_FLAGS from mk/harden.mk).
 TLS_SAN_SRC = $(if $(TLS_OPENSSL_OK),transport/ka_openssl.c) $(if $(TLS_MBEDTLS_OK),transport/ka_mbedtls.c)
 TLS_SAN_LIBS = $(if $(TLS_OPENSSL_OK),$(OPENSSL_LIBS)) $(if $(TLS_MBEDTLS_OK),$(MBEDTLS_LIBS))
-$(TLS_DIR)/asan/tls_client: test/tls/tls_client.c ka_client.c ka_client.h transport/ka_openssl.c transport/ka_mbedtls.c
+$(TLS_DIR)/asan/tls_client: test/tls/tls_client.c ka_client.c ka_client.h transport/ka_openssl.c transport/ka_mbedtls.c transport/ka_tls_compat.h
 	@mkdir -p $(@D)
 	$(CLANG) $(WARN) -Werror $(PTHREAD) $(CFLAGS) $(SAN_FLAGS) -I. -Itransport $(TLS_HAVE_DEFS) -o $@ \
 		test/tls/tls_client.c ka_client.c $(TLS_SAN_SRC) $(TLS_SAN_LIBS) $(LDFLAGS)

@@ -31,38 +31,7 @@
  *    alert if there was one (MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, the
  *    alert's number in the record just read). */
 
-#ifndef _WIN32
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE
-#endif
-#ifndef _BSD_SOURCE
-#define _BSD_SOURCE
-#endif
-#ifndef _DARWIN_C_SOURCE
-#define _DARWIN_C_SOURCE
-#endif
-#endif
-
-#ifdef _WIN32
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <windows.h>
-#else
-#include <sys/types.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <errno.h>
-#include <time.h>
-#include <unistd.h>
-#endif
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "ka_tls_compat.h"
 
 #include <mbedtls/version.h>
 #include <mbedtls/ssl.h>
@@ -84,50 +53,13 @@
 #define MBED_IN_MSG(ssl) ((ssl)->in_msg)
 #endif
 
-/* ---- compat: the socket calls and the clock ------------------------------- */
+/* ---- compat: the rest is in ka_tls_compat.h -------------------------------- */
 
 #ifdef _WIN32
-#define KA_TLS_SEND_FLAGS 0
-static int  tls_sock_err(void) { return WSAGetLastError(); }
-static int  tls_would_block(int e) { return e == WSAEWOULDBLOCK; }
-static int  tls_interrupted(int e) { return e == WSAEINTR; }
-static int  tls_peer_gone(int e) { return e == WSAECONNRESET || e == WSAECONNABORTED; }
-static unsigned long long tls_now_us(void)
-{
-    LARGE_INTEGER f, c;
-    QueryPerformanceFrequency(&f);
-    QueryPerformanceCounter(&c);
-    return (unsigned long long)(c.QuadPart / f.QuadPart) * 1000000u +
-           (unsigned long long)(c.QuadPart % f.QuadPart) * 1000000u / (unsigned long long)f.QuadPart;
-}
 static int tls_file_exists(const char *path) { return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES; }
 #else
-#ifdef MSG_NOSIGNAL
-#define KA_TLS_SEND_FLAGS MSG_NOSIGNAL
-#else
-#define KA_TLS_SEND_FLAGS 0             /* the library set SO_NOSIGPIPE on the socket */
-#endif
-static int  tls_sock_err(void) { return errno; }
-static int  tls_would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
-static int  tls_interrupted(int e) { return e == EINTR; }
-static int  tls_peer_gone(int e) { return e == EPIPE || e == ECONNRESET; }
-static unsigned long long tls_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000u + (unsigned long long)ts.tv_nsec / 1000u;
-}
 static int tls_file_exists(const char *path) { return access(path, R_OK) == 0; }
 #endif
-
-static void tls_msg(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    if (!msg || !len) return;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);      /* NOLINT(clang-analyzer-valist.Uninitialized): va_start is just above */
-    va_end(ap);
-}
 
 /* ---- the transport and its sessions ---------------------------------------- */
 
@@ -776,16 +708,10 @@ int ka_mbedtls_from_args(ka_transport **out, int tls, const char *cafile, const 
                          char *msg, size_t msglen)
 {
     ka_mbedtls_config cfg;
+    int want;
     if (!out) return KA_EINVAL;
     *out = NULL;
-    if (!tls) {
-        if (cafile || cert || key || servername || insecure) {
-            tls_msg(msg, msglen, "--cafile, --cert, --key, --servername and --insecure need --tls");
-            return KA_EINVAL;
-        }
-        tls_msg(msg, msglen, "%s", "");
-        return 0;
-    }
+    if ((want = tls_args_want(tls, cafile, cert, key, servername, insecure, msg, msglen)) != 1) return want;
     memset(&cfg, 0, sizeof cfg);
     cfg.ca_file = cafile;
     cfg.cert_file = cert;
