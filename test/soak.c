@@ -6,7 +6,10 @@
  * Each cycle: the client connects, the peer accepts and resets (RST), the
  * client sees PEER_RESET and goes straight back (zero backoff). Every 100th
  * cycle frees the client and makes a new one, every 7th the client ends the
- * connection itself, so allocation and local close paths are soaked too. */
+ * connection itself, so allocation and local close paths are soaked too.
+ * Every 50th starts with a burst that fills the send queue (the kernel's
+ * buffers first when connected), so the queue's memory grows to its bound
+ * and must come back down: RSS stays flat across bursts, not just idle. */
 #ifndef _WIN32
 #ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE
@@ -58,6 +61,18 @@ static int under_a_tool(void)
     return getenv("ASAN_OPTIONS") != NULL || getenv("KA_SOAK_NO_RSS") != NULL || getenv("LD_PRELOAD") != NULL;
 }
 
+/* Sends 1 KiB messages until the client takes no more (at most 4 MiB);
+ * returns the most the client's queues have held. */
+static unsigned long long burst(ka_client *c)
+{
+    static const char msg[1024];
+    ka_stats st;
+    int i;
+    for (i = 0; i < 4096 && ka_client_send(c, msg, sizeof msg) == 0; i++) { }
+    st.size = sizeof st;
+    return ka_client_stats(c, &st) == 0 ? st.queue_high_water : 0;
+}
+
 static int new_client(ka_client **c, const char *port, t_rec *rec)
 {
     ka_config k;
@@ -95,12 +110,14 @@ static void connect_reset_cycles_leak_nothing(void)
     ka_socket l = t_listen("127.0.0.1", port, sizeof port);
     int n = cycles(), i, rc = 0, warm = n / 10 < 100 ? n / 10 : 100;
     long fd0 = 0, fd1, rss0 = 0, rss1;
+    unsigned long long high = 0, h;
     unsigned long long t0 = t_now_ms();
     CHECK(l != KA_INVALID_SOCKET);
     fd0 = open_fds();                       /* the listener, stdio, the harness: no client yet */
     CHECK(new_client(&c, port, &rec) == 0);
     for (i = 0; i < n && rc == 0; i++) {
         if (i == warm) rss0 = rss_kib();      /* after libc's first-use allocations */
+        if (i % 50 == 25 && (h = burst(c)) > high) high = h;
         rc = cycle(c, l, &rec, i % 7 == 6);
         if (rc == 0 && i % 100 == 99) {        /* between connections: nothing left in the backlog */
             ka_client_free(c);
@@ -112,8 +129,8 @@ static void connect_reset_cycles_leak_nothing(void)
     fd1 = open_fds();
     rss1 = rss_kib();
     t_close(l);
-    printf("    %d cycles in %llu ms: open fds %ld -> %ld, RSS %ld -> %ld KiB\n",
-           i, t_now_ms() - t0, fd0, fd1, rss0, rss1);
+    printf("    %d cycles in %llu ms: open fds %ld -> %ld, RSS %ld -> %ld KiB; bursts filled the queue to %llu bytes\n",
+           i, t_now_ms() - t0, fd0, fd1, rss0, rss1, high);
     if (rc != 0) printf("    cycle %d failed with %d\n", i - 1, rc);
     CHECK_EQ(rc, 0);
     CHECK_EQ(i, n);
