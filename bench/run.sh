@@ -11,11 +11,13 @@
 # cable pulled under load with the early warning (trace), connect time on a
 # dual-stack name with each family blackholed, ka_client beside curl
 # (eyeballs), the longest library call while the resolver is dark (dns),
-# idle wake-ups with on_health set (health).
+# idle wake-ups with on_health set (health). TLS through the adapters
+# beside socat and s_client (tls: bench/tls_bench.sh, appended as its own
+# section).
 #
 # BENCH_QUICK=1: small sizes and few repeats (< 2 minutes), report in
 # build/bench/BENCHMARKS.quick.md. BENCH_ONLY="race lab storm footprint
-# trace eyeballs dns health": only those parts, report in
+# trace eyeballs dns health tls": only those parts, report in
 # build/bench/BENCHMARKS.only.md. The namespace parts need root, `ip netns`
 # and nft; without them their rows say skipped.
 #
@@ -534,4 +536,13 @@ for v in QUICK REPS RTT_N BULK RSS_REPS RSS_N RC_REPS RC_CYCLES RC_DELAY SC_RTT 
     meta "$v" "${!v}"
 done
 bash bench/report.sh "$OUT" "$B"
+if want tls; then
+    say "TLS: bench/tls_bench.sh"
+    if [ -x build/tls/tls_bench ] && BENCH_QUICK=$([ "$QUICK" = 1 ] && echo 1) bash bench/tls_bench.sh >> "$LOG" 2>&1 \
+            && [ -s build/tls/BENCH-tls.md ]; then
+        { echo; cat build/tls/BENCH-tls.md; } >> "$OUT"
+    else
+        printf '\n## TLS\n\nNot run: build/tls/tls_bench missing or bench/tls_bench.sh failed (see %s).\n' "$LOG" >> "$OUT"
+    fi
+fi
 say "wrote $OUT in $(( $(date +%s) - T_START )) s"

@@ -13,14 +13,14 @@
 # those rows say skipped) and writes BENCHMARKS.md and its pictures.
 # BENCH_QUICK=1 make bench: a smoke run under 2 minutes, written to
 # build/bench/BENCHMARKS.quick.md. BENCH_ONLY="race lab storm footprint
-# trace eyeballs dns health" make bench: only those parts, written to
+# trace eyeballs dns health tls" make bench: only those parts, written to
 # build/bench/BENCHMARKS.only.md.
 # None of these libraries is ever linked into libka_client.a.
 
 BENCH_DIR    = build/bench
 BENCH_CFLAGS = $(WARN) -Werror -O2 -I. -D_GNU_SOURCE
 BENCH_PKGS   = libuv1-dev libevent-dev libhiredis-dev pkg-config strace gnuplot-nox \
-               iproute2 nftables util-linux binutils curl
+               iproute2 nftables util-linux binutils curl libssl-dev libmbedtls-dev openssl socat
 BENCH_PROGS  = $(BENCH_DIR)/kabench $(BENCH_DIR)/kaalloc $(BENCH_DIR)/raceserv \
                $(BENCH_DIR)/race-raw $(BENCH_DIR)/race-ka
 # each needs its library's -dev package; a missing one leaves its column empty
@@ -91,6 +91,7 @@ bench-deps:
 bench-build: $(BENCH_PROGS) $(BENCH_DIR)/ka_client-Os.o test/lab/lab_relay
 	@for p in $(BENCH_PEERS); do $(MAKE) --no-print-directory $$p || echo "bench: $$p not built"; done
 	@$(MAKE) --no-print-directory bench-kacat || true
+	@$(MAKE) --no-print-directory $(TLS_DIR)/tls_bench || echo "bench: the TLS bench not built (its rows will say so)"
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory bench-build
