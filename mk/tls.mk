@@ -12,11 +12,11 @@
 # host in network namespaces beside plain TCP. Certificates are made at
 # test time (test/tls/certs.sh). About 45 s.
 #
-# suite-tls-soak (not in SUITES: about 2 minutes): 1,000 TLS reconnects per
-# adapter under ASan+UBSan and under valgrind, descriptors and memory flat.
+# Suite tls-soak (about 70 s): 1,000 TLS reconnects per adapter, plain,
+# under ASan+UBSan and under valgrind, descriptors and memory flat.
 # make tls-bench: throughput, round trip and handshakes (bench/tls_bench.c).
 
-SUITES    += tls
+SUITES    += tls tls-soak
 DEPS_PKGS += libssl-dev libmbedtls-dev openssl stunnel4 redis-server socat iproute2 gcc-mingw-w64-x86-64
 
 TLS_DIR = build/tls
