@@ -608,6 +608,12 @@ typedef struct ka_queue {
 } ka_queue;
 
 #define KA_RING_KEEP 16384      /* an empty ring up to this size keeps its buffer */
+/* A larger one keeps it this long after its queue empties: a stream that
+ * fills the kernel again at once reuses it instead of growing it afresh
+ * (page faults, and mmap/munmap for large rings, each time: a quarter of
+ * the bulk throughput on loopback); a burst's memory still comes back
+ * down, one timer wake-up later. */
+#define KA_TRIM_DELAY_MS 1000
 
 /* Reads go to a buffer on the stack up to this size, so an idle client
  * holds none; a larger recv_buffer_size gets its own in the block.
@@ -679,6 +685,7 @@ struct ka_client {
     ka_watch conn;
     unsigned long long connected_at, last_send, last_recv;
     unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
+    unsigned long long trim_at;     /* when emptied queues give back their memory; 0 = none due */
     struct { uint32_t written, at; } wlog[KA_WLOG];     /* see ka_check_link */
     unsigned nwlog;
     int read_more;                  /* the last read stopped at its bound with data left */
@@ -1376,6 +1383,32 @@ static size_t ka_q_clear(const ka_client *c, ka_queue *q)
     return lost;
 }
 
+static int ka_q_oversized(const ka_queue *q)
+{
+    return (!q->data.fixed && q->data.size > KA_RING_KEEP) || (!q->lens.fixed && q->lens.size > KA_RING_KEEP);
+}
+
+/* A queue emptied: its memory goes back KA_TRIM_DELAY_MS from now. */
+static void ka_trim_later(ka_client *c)
+{
+    if (!c->trim_at && (ka_q_oversized(&c->hs) || ka_q_oversized(&c->mq))) c->trim_at = ka_now_ms() + KA_TRIM_DELAY_MS;
+}
+
+static void ka_trim_due(ka_client *c, unsigned long long now)
+{
+    ka_queue *q[2];
+    unsigned i;
+    if (!c->trim_at || now < c->trim_at) return;
+    c->trim_at = 0;
+    q[0] = &c->hs;
+    q[1] = &c->mq;
+    for (i = 0; i < 2; i++) {
+        if (q[i]->msgs) continue;               /* in use again: trimmed when it next empties */
+        ka_ring_trim(c, &q[i]->data);
+        ka_ring_trim(c, &q[i]->lens);
+    }
+}
+
 /* ---- 6. transports ------------------------------------------------------ */
 
 /* Plain TCP, through the same interface as TLS. Its session is the socket. */
@@ -1442,7 +1475,12 @@ static ka_reason ka_tp_reason(long rc, int err, int connecting);
  * Every transition bumps epoch before it runs callbacks; code that ran a
  * callback checks the epoch and returns if the callback moved the client. */
 
-static void ka_enter(ka_client *c, ka_state s) { c->state = s; c->epoch++; }
+static void ka_enter(ka_client *c, ka_state s)
+{
+    c->state = s;
+    c->epoch++;
+    if (s == KA_STATE_STOPPED) ka_trim_due(c, c->trim_at);     /* no timer runs from here on */
+}
 
 static ka_reason ka_classify(int err, int connecting)
 {
@@ -1879,10 +1917,7 @@ static long ka_q_write(ka_client *c, ka_queue *q, int *err)
         c->n_msgs_sent += ka_q_sent(q, (size_t)n);
         if ((size_t)n < got) return 0;          /* the kernel is full for now */
     }
-    if (!q->msgs) {
-        ka_ring_trim(c, &q->data);
-        ka_ring_trim(c, &q->lens);
-    }
+    if (!q->msgs) ka_trim_later(c);
     return 0;
 }
 
@@ -2415,6 +2450,7 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
 static void ka_on_timers(ka_client *c)
 {
     unsigned long long now = ka_now_ms();
+    ka_trim_due(c, now);
     switch (c->state) {
     case KA_STATE_CONNECTING:
         ka_connecting_timers(c, now);
@@ -2884,10 +2920,7 @@ int ka_client_ack(ka_client *c, size_t messages)
     if (!c) return KA_EINVAL;
     if (!c->mq.keep) return KA_ESTATE;
     rc = ka_q_ack(&c->mq, messages);
-    if (!c->mq.msgs) {                          /* all confirmed: a burst's memory comes back */
-        ka_ring_trim(c, &c->mq.data);
-        ka_ring_trim(c, &c->mq.lens);
-    }
+    if (!c->mq.msgs) ka_trim_later(c);          /* all confirmed: a burst's memory comes back */
     return rc;
 }
 
@@ -3075,12 +3108,9 @@ static long ka_sooner(long t, unsigned long long when, unsigned long long now)
     return t < 0 || u < t ? u : t;
 }
 
-long ka_client_timeout_ms(const ka_client *c)
+static long ka_state_timeout(const ka_client *c, unsigned long long now)
 {
-    unsigned long long now;
     long t = -1;
-    if (!c) return -1;
-    now = ka_now_ms();
     switch (c->state) {
     case KA_STATE_CONNECTING:
         if (c->phase == KA_PHASE_FAILED) return 0;
@@ -3101,6 +3131,18 @@ long ka_client_timeout_ms(const ka_client *c)
     default:
         return -1;
     }
+}
+
+long ka_client_timeout_ms(const ka_client *c)
+{
+    unsigned long long now;
+    long t;
+    if (!c) return -1;
+    now = ka_now_ms();
+    t = ka_state_timeout(c, now);
+    if (c->trim_at && (c->state == KA_STATE_CONNECTED || c->state == KA_STATE_CONNECTING || c->state == KA_STATE_BACKOFF))
+        t = ka_sooner(t, c->trim_at, now);
+    return t;
 }
 
 /* Readiness of several sockets at once: each one still known is handled
