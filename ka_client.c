@@ -608,12 +608,13 @@ typedef struct ka_queue {
 } ka_queue;
 
 #define KA_RING_KEEP 16384      /* an empty ring up to this size keeps its buffer */
-/* A larger one keeps it this long after its queue empties: a stream that
- * fills the kernel again at once reuses it instead of growing it afresh
- * (page faults, and mmap/munmap for large rings, each time: a quarter of
- * the bulk throughput on loopback); a burst's memory still comes back
- * down, one timer wake-up later. */
-#define KA_TRIM_DELAY_MS 1000
+/* A larger one goes back as soon as its queue empties, unless the last
+ * give-back was less than this long ago: then the queue is carrying a
+ * stream, which refills it at once, and giving the memory back each time
+ * cost a quarter of the bulk throughput on loopback (page faults, and
+ * mmap/munmap for large rings). A stream's memory goes back within this
+ * long after it last emptied, one timer wake-up later. */
+#define KA_TRIM_DELAY_MS 100
 
 /* Reads go to a buffer on the stack up to this size, so an idle client
  * holds none; a larger recv_buffer_size gets its own in the block.
@@ -686,6 +687,7 @@ struct ka_client {
     unsigned long long connected_at, last_send, last_recv;
     unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
     unsigned long long trim_at;     /* when emptied queues give back their memory; 0 = none due */
+    unsigned long long trimmed_at;  /* when they last did; 0 = never */
     struct { uint32_t written, at; } wlog[KA_WLOG];     /* see ka_check_link */
     unsigned nwlog;
     int read_more;                  /* the last read stopped at its bound with data left */
@@ -1388,18 +1390,12 @@ static int ka_q_oversized(const ka_queue *q)
     return (!q->data.fixed && q->data.size > KA_RING_KEEP) || (!q->lens.fixed && q->lens.size > KA_RING_KEEP);
 }
 
-/* A queue emptied: its memory goes back KA_TRIM_DELAY_MS from now. */
-static void ka_trim_later(ka_client *c)
-{
-    if (!c->trim_at && (ka_q_oversized(&c->hs) || ka_q_oversized(&c->mq))) c->trim_at = ka_now_ms() + KA_TRIM_DELAY_MS;
-}
-
-static void ka_trim_due(ka_client *c, unsigned long long now)
+static void ka_trim(ka_client *c, unsigned long long now)
 {
     ka_queue *q[2];
     unsigned i;
-    if (!c->trim_at || now < c->trim_at) return;
     c->trim_at = 0;
+    c->trimmed_at = now;
     q[0] = &c->hs;
     q[1] = &c->mq;
     for (i = 0; i < 2; i++) {
@@ -1407,6 +1403,22 @@ static void ka_trim_due(ka_client *c, unsigned long long now)
         ka_ring_trim(c, &q[i]->data);
         ka_ring_trim(c, &q[i]->lens);
     }
+}
+
+/* A queue emptied: its memory goes back now, or a while later if the last
+ * give-back was recent (see KA_TRIM_DELAY_MS). */
+static void ka_trim_later(ka_client *c)
+{
+    unsigned long long now;
+    if (c->trim_at || !(ka_q_oversized(&c->hs) || ka_q_oversized(&c->mq))) return;
+    now = ka_now_ms();
+    if (c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS) c->trim_at = now + KA_TRIM_DELAY_MS;
+    else ka_trim(c, now);
+}
+
+static void ka_trim_due(ka_client *c, unsigned long long now)
+{
+    if (c->trim_at && now >= c->trim_at) ka_trim(c, now);
 }
 
 /* ---- 6. transports ------------------------------------------------------ */

@@ -327,8 +327,9 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     /* Allocator hooks for ka_client_new/ka_client_free: both or neither.
      * NULL means malloc/free. ka_client_new allocates the client's block;
      * its queues then grow through the same hooks as messages wait (and
-     * shrink back a second after they empty), so ka_client_send may fail with
-     * KA_ENOMEM. Nothing is allocated per reconnect. */
+     * shrink back when they empty; a stream's 100 ms after it last
+     * emptied), so ka_client_send may fail with KA_ENOMEM. Nothing is
+     * allocated per reconnect. */
     void *(*mem_alloc)(size_t size, void *mem_user);
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
