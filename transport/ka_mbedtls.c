@@ -692,8 +692,7 @@ int ka_mbedtls_new(ka_transport **out, const ka_mbedtls_config *cfg, char *msg, 
     t->tp.name = t->name;
     *out = &t->tp;
     if (!t->insecure) return 0;
-    tls_msg(msg, msglen, "TLS: WARNING: server certificates are not verified (insecure): "
-            "anyone on the path can read and change this connection");
+    tls_warn_insecure(msg, msglen);
     return KA_TLS_INSECURE;
 }
 

@@ -81,6 +81,14 @@ static void tls_msg(char *msg, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
+/* An insecure transport works (KA_TLS_INSECURE), and each adapter's _new
+ * says why it should not be used, in the same words. */
+static void tls_warn_insecure(char *msg, size_t msglen)
+{
+    tls_msg(msg, msglen, "TLS: WARNING: server certificates are not verified (insecure): "
+            "anyone on the path can read and change this connection");
+}
+
 /* The command-line form (--tls and its options): 1 when a transport is to
  * be made; 0 without --tls and none of its options (plain TCP, msg
  * emptied); KA_EINVAL for an option given without --tls. */
