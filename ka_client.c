@@ -1406,13 +1406,15 @@ static void ka_trim(ka_client *c, unsigned long long now)
 }
 
 /* A queue emptied: its memory goes back now, or a while later if the last
- * give-back was recent (see KA_TRIM_DELAY_MS). */
+ * give-back was recent (see KA_TRIM_DELAY_MS). A stopped client runs no
+ * timer (ka_client_ack may empty its queue), so it gives back at once. */
 static void ka_trim_later(ka_client *c)
 {
     unsigned long long now;
     if (c->trim_at || !(ka_q_oversized(&c->hs) || ka_q_oversized(&c->mq))) return;
     now = ka_now_ms();
-    if (c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS) c->trim_at = now + KA_TRIM_DELAY_MS;
+    if (c->state != KA_STATE_STOPPED && c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS)
+        c->trim_at = now + KA_TRIM_DELAY_MS;
     else ka_trim(c, now);
 }
 
