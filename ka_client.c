@@ -3154,8 +3154,7 @@ long ka_client_timeout_ms(const ka_client *c)
     if (!c) return -1;
     now = ka_now_ms();
     t = ka_state_timeout(c, now);
-    if (c->trim_at && (c->state == KA_STATE_CONNECTED || c->state == KA_STATE_CONNECTING || c->state == KA_STATE_BACKOFF))
-        t = ka_sooner(t, c->trim_at, now);
+    if (c->trim_at) t = ka_sooner(t, c->trim_at, now);    /* never due in IDLE or STOPPED: see ka_trim_later */
     return t;
 }
 
