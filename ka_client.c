@@ -491,6 +491,9 @@ static int ka_mutex_init(ka_mutex *m) { InitializeCriticalSection(m); return 0; 
 static void ka_mutex_lock(ka_mutex *m) { EnterCriticalSection(m); }
 static void ka_mutex_unlock(ka_mutex *m) { LeaveCriticalSection(m); }
 static void ka_mutex_done(ka_mutex *m) { DeleteCriticalSection(m); }
+static SRWLOCK ka_profiles_mu = SRWLOCK_INIT;      /* static: no init call to race on */
+static void ka_profiles_lock(void) { AcquireSRWLockExclusive(&ka_profiles_mu); }
+static void ka_profiles_unlock(void) { ReleaseSRWLockExclusive(&ka_profiles_mu); }
 #define KA_THREAD_FN(name, arg) static DWORD WINAPI name(LPVOID arg)    /* NOLINT(bugprone-macro-parentheses): names, not values */
 #define KA_THREAD_END return 0
 
@@ -507,6 +510,9 @@ static int ka_mutex_init(ka_mutex *m) { return pthread_mutex_init(m, NULL) == 0 
 static void ka_mutex_lock(ka_mutex *m) { pthread_mutex_lock(m); }
 static void ka_mutex_unlock(ka_mutex *m) { pthread_mutex_unlock(m); }
 static void ka_mutex_done(ka_mutex *m) { pthread_mutex_destroy(m); }
+static pthread_mutex_t ka_profiles_mu = PTHREAD_MUTEX_INITIALIZER;     /* static: no init call to race on */
+static void ka_profiles_lock(void) { pthread_mutex_lock(&ka_profiles_mu); }
+static void ka_profiles_unlock(void) { pthread_mutex_unlock(&ka_profiles_mu); }
 #define KA_THREAD_FN(name, arg) static void *name(void *arg)    /* NOLINT(bugprone-macro-parentheses): names, not values */
 #define KA_THREAD_END return NULL
 
@@ -569,6 +575,23 @@ typedef struct ka_addr {
     ka_socklen len;
     union { struct sockaddr sa; struct sockaddr_in in4; struct sockaddr_in6 in6; } u;
 } ka_addr;
+
+/* A client's settings: its config without what is the client's own (user,
+ * the servers), with copies of the interface name and heartbeat bytes.
+ * A config is 344 bytes on LP64, more than the rest of an idle client, and
+ * a gateway's thousand clients usually differ only in server and user, so
+ * clients made from equal configs share one: it lives in the block of the
+ * client that made it first, which therefore outlives that client until
+ * the last client sharing it is freed, and every client is still one
+ * allocation. In no-heap mode and without threads (no lock) each client
+ * keeps its own. cfg comes first, so a client's cfg pointer is its profile. */
+typedef struct ka_profile {
+    ka_config cfg;              /* host, port, endpoints, bind_address, user: NULL */
+    ka_addr bind_addr;          /* len 0: no bind_address */
+    struct ka_profile *next;    /* in the list of shared ones */
+    void *block;                /* the client block it lives in, freed with the last reference */
+    unsigned refs;              /* clients using it; 0: not shared (no-heap mode, no threads) */
+} ka_profile;
 
 /* One server: its name, and the addresses of its last good lookup (for an
  * address literal, parsed once in ka_client_new: no lookup ever). */
@@ -636,7 +659,8 @@ typedef struct ka_lookup ka_lookup;
 enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE, KA_PHASE_HANDSHAKE, KA_PHASE_FAILED };
 
 struct ka_client {
-    ka_config cfg;              /* strings point into our storage */
+    const ka_config *cfg;       /* the settings: a ka_profile, shared or our own */
+    void *user;                 /* cfg.user: each client has its own */
     ka_state state;
     unsigned epoch;             /* bumped by every transition: callbacks check it */
     int depth;                  /* callbacks currently running */
@@ -652,7 +676,6 @@ struct ka_client {
     /* servers */
     ka_ep *ep;
     unsigned nep, cur_ep, next_ep;
-    ka_addr bind_addr;          /* len 0: no bind_address */
     int last_family;            /* of the last good connection: raced first */
 
     /* connect attempt: a name lookup, then a Happy Eyeballs race */
@@ -714,6 +737,8 @@ struct ka_client {
 
 #define KA_CONN(c) ((c)->conn.s)
 
+static const ka_profile *ka_prof(const ka_client *c) { return (const ka_profile *)c->cfg; }
+
 /* -DKA_NO_LOG compiles logging out: on_log is never called, and a static
  * program no longer links snprintf (about 15 KB of .text with musl). */
 static void ka_log(ka_client *c, int level, const char *fmt, ...)
@@ -723,12 +748,12 @@ static void ka_log(ka_client *c, int level, const char *fmt, ...)
 #else
     char msg[320];
     va_list ap;
-    if (!c->cfg.cb.on_log) return;
+    if (!c->cfg->cb.on_log) return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     c->depth++;
-    c->cfg.cb.on_log(c, level, msg, c->cfg.user);
+    c->cfg->cb.on_log(c, level, msg, c->user);
     c->depth--;
 #endif
 }
@@ -797,9 +822,9 @@ static int ka_setopt(ka_client *c, ka_socket s, int level, int opt, const char *
 static void ka_cap_probe_backoff(ka_client *c, ka_socket s)
 {
 #ifdef TCP_RTO_MAX_MS
-    unsigned ms = ka_busy_deadline_ms(&c->cfg) / 2;
+    unsigned ms = ka_busy_deadline_ms(c->cfg) / 2;
     int val = (int)(ms < 1000 ? 1000 : ms > 120000 ? 120000 : ms);
-    if (!ka_busy_deadline_ms(&c->cfg)) return;
+    if (!ka_busy_deadline_ms(c->cfg)) return;
     if (setsockopt(s, IPPROTO_TCP, TCP_RTO_MAX_MS, (const char *)&val, sizeof val) != 0 && ka_first_time(c, KA_SAID_RTO_MAX))
         ka_log(c, KA_LOG_INFO, "TCP_RTO_MAX_MS refused (error %d, kernel before 6.15): a peer that dies while its window is closed may be found up to 2 minutes late", ka_sock_err());
 #else
@@ -835,7 +860,7 @@ static int ka_try_tcpopt(ka_socket s, int opt, int val, int *err)
 
 static void ka_set_keepalive(ka_client *c, ka_socket s)
 {
-    const ka_config *k = &c->cfg;
+    const ka_config *k = c->cfg;
     struct tcp_keepalive kv;
     DWORD got = 0;
     int err = 0, say = !(c->said & KA_SAID_KEEPALIVE);
@@ -871,7 +896,7 @@ static void ka_set_keepalive(ka_client *c, ka_socket s)
  * cut the SYN retransmissions that connect_timeout_ms governs. */
 static void ka_set_busy_deadline(ka_client *c)
 {
-    unsigned ms = ka_busy_deadline_ms(&c->cfg);
+    unsigned ms = ka_busy_deadline_ms(c->cfg);
     if (ms) ka_setopt(c, KA_CONN(c), IPPROTO_TCP, TCP_MAXRT, "TCP_MAXRT", (int)ka_ms_to_s(ms));
     if (ka_first_time(c, KA_SAID_DEADLINE))
         ka_log(c, KA_LOG_DEBUG, "busy deadline: %s %u ms", ms ? "TCP_MAXRT" : "off,", ms);
@@ -880,7 +905,7 @@ static void ka_set_busy_deadline(ka_client *c)
 
 static void ka_set_keepalive(ka_client *c, ka_socket s)
 {
-    const ka_config *k = &c->cfg;
+    const ka_config *k = c->cfg;
     const char *idle_opt = "no idle-time option";
     ka_setopt(c, s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
 #if defined(TCP_KEEPIDLE)
@@ -925,7 +950,7 @@ static int ka_view_works(ka_client *c)
 
 static void ka_set_busy_deadline(ka_client *c)
 {
-    unsigned ms = ka_busy_deadline_ms(&c->cfg);
+    unsigned ms = ka_busy_deadline_ms(c->cfg);
     int level = KA_LOG_DEBUG;
     const char *how = "off";
     if (ms && ka_view_works(c)) how = "enforced from TCP_INFO";
@@ -949,7 +974,7 @@ static void ka_set_busy_deadline(ka_client *c)
     }
     if (ka_first_time(c, KA_SAID_DEADLINE)) {
         ka_log(c, level, "busy deadline %u ms: %s", ms, how);
-        if (c->cfg.stall_timeout_ms && c->view <= 0) ka_log(c, KA_LOG_WARN, "stall_timeout_ms needs TCP_INFO, which cannot be read here: not enforced");
+        if (c->cfg->stall_timeout_ms && c->view <= 0) ka_log(c, KA_LOG_WARN, "stall_timeout_ms needs TCP_INFO, which cannot be read here: not enforced");
     }
 }
 #endif
@@ -1181,13 +1206,13 @@ static void ka_lookup_abandon(ka_lookup *l)
 /* Memory from the application's allocator hooks, or malloc. */
 static void *ka_alloc(const ka_client *c, size_t n)
 {
-    return c->cfg.mem_alloc ? c->cfg.mem_alloc(n, c->cfg.mem_user) : malloc(n);
+    return c->cfg->mem_alloc ? c->cfg->mem_alloc(n, c->cfg->mem_user) : malloc(n);
 }
 
 static void ka_dealloc(const ka_client *c, void *p)
 {
     if (!p) return;
-    if (c->cfg.mem_alloc) c->cfg.mem_free(p, c->cfg.mem_user);
+    if (c->cfg->mem_alloc) c->cfg->mem_free(p, c->cfg->mem_user);
     else free(p);
 }
 
@@ -1519,7 +1544,7 @@ static void ka_tell(ka_client *c, ka_watch *w, int want)
 {
     if (w->told == want || w->s == KA_INVALID_SOCKET) return;
     w->told = want;
-    if (c->cfg.cb.on_socket) c->cfg.cb.on_socket(c, w->s, want, c->cfg.user);
+    if (c->cfg->cb.on_socket) c->cfg->cb.on_socket(c, w->s, want, c->user);
 }
 
 /* Withdraws s (on_socket with want 0) before anything closes it. */
@@ -1548,7 +1573,7 @@ static int ka_has_output(const ka_client *c)
 /* Heartbeats go once the session is ready, when nothing else is waiting. */
 static int ka_heartbeat_due(const ka_client *c)
 {
-    return c->cfg.heartbeat_interval_ms && c->ready && !c->finishing && !c->wr_shut &&
+    return c->cfg->heartbeat_interval_ms && c->ready && !c->finishing && !c->wr_shut &&
            !ka_q_unsent(&c->hs) && !ka_q_unsent(&c->mq);
 }
 
@@ -1619,7 +1644,7 @@ static void ka_end_attempt(ka_client *c)
 #endif
     if (c->hook_waiting) {
         c->hook_waiting = 0;
-        if (c->cfg.resolve_cancel) c->cfg.resolve_cancel(c, c->cfg.user);
+        if (c->cfg->resolve_cancel) c->cfg->resolve_cancel(c, c->user);
     }
     for (i = 0; i < KA_MAX_RACE; i++) ka_close_watched(c, &c->race[i]);
     c->phase = KA_PHASE_NONE;
@@ -1632,7 +1657,7 @@ static void ka_end_attempt(ka_client *c)
 static void ka_order_addresses(ka_client *c)
 {
     const ka_ep *e = &c->ep[c->cur_ep];
-    int want = c->bind_addr.len ? c->bind_addr.u.sa.sa_family : ka_family_of(c->cfg.family);
+    int want = ka_prof(c)->bind_addr.len ? ka_prof(c)->bind_addr.u.sa.sa_family : ka_family_of(c->cfg->family);
     int fam = c->last_family ? c->last_family : e->naddr ? e->addr[0].u.sa.sa_family : AF_INET6;
     unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
     int dry = 0;                                /* families in a row with nothing left */
@@ -1655,15 +1680,15 @@ static void ka_order_addresses(ka_client *c)
 /* Puts the bound interface and address on s; 0, or an error number. */
 static int ka_bind_source(ka_client *c, ka_socket s, int family)
 {
-    if (c->cfg.bind_interface) {
-        int rc = ka_bind_interface(s, family, c->cfg.bind_interface);
+    if (c->cfg->bind_interface) {
+        int rc = ka_bind_interface(s, family, c->cfg->bind_interface);
         if (rc == -2) {
             if (ka_first_time(c, KA_SAID_NO_IFACE)) ka_log(c, KA_LOG_WARN, "bind_interface is not supported on this platform: ignored");
         } else if (rc != 0) {
             return ka_sock_err();
         }
     }
-    if (c->bind_addr.len && bind(s, &c->bind_addr.u.sa, c->bind_addr.len) != 0) return ka_sock_err();
+    if (ka_prof(c)->bind_addr.len && bind(s, &ka_prof(c)->bind_addr.u.sa, ka_prof(c)->bind_addr.len) != 0) return ka_sock_err();
     return 0;
 }
 
@@ -1680,7 +1705,7 @@ static ka_socket ka_dial(ka_client *c, const ka_addr *a)
     ka_set_keepalive(c, s);
     if (c->epoch != epoch) { ka_sock_close(s); return KA_INVALID_SOCKET; }    /* on_log moved us */
     err = ka_bind_source(c, s, a->u.sa.sa_family);
-    if (!err && c->cfg.cb.on_configure) err = c->cfg.cb.on_configure(c, s, c->cfg.user);
+    if (!err && c->cfg->cb.on_configure) err = c->cfg->cb.on_configure(c, s, c->user);
     if (err) {
         ka_note_failure(c, KA_REASON_ERROR, err);
         ka_sock_close(s);
@@ -1713,7 +1738,7 @@ static void ka_race_next(ka_client *c)
         c->race[slot].s = s;
         c->race[slot].told = 0;
         c->race_addr[slot] = idx;
-        c->next_try_at = ka_now_ms() + c->cfg.connection_attempt_delay_ms;
+        c->next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
         return;
     }
     if (ka_race_size(c) == 0) ka_attempt_failed(c);
@@ -1728,7 +1753,7 @@ static void ka_race_start(ka_client *c)
         return;
     }
     c->phase = KA_PHASE_RACE;
-    c->race_deadline = ka_now_ms() + c->cfg.connect_timeout_ms;
+    c->race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
     ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", c->ep[c->cur_ep].host, c->ep[c->cur_ep].port,
            c->norder, c->norder == 1 ? "" : "es");
     ka_race_next(c);
@@ -1779,12 +1804,12 @@ static void ka_resolve(ka_client *c)
     ka_ep *e = &c->ep[c->cur_ep];
     int err;
     c->phase = KA_PHASE_RESOLVE;
-    c->resolve_deadline = ka_now_ms() + c->cfg.resolve_timeout_ms;
-    if (c->cfg.resolve) {
+    c->resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
+    if (c->cfg->resolve) {
         unsigned epoch;
         c->hook_waiting = 1;
         epoch = ka_cb_enter(c);                 /* it may answer at once, from inside */
-        err = c->cfg.resolve(c, e->host, e->port, ka_family_of(c->cfg.family), c->cfg.user);
+        err = c->cfg->resolve(c, e->host, e->port, ka_family_of(c->cfg->family), c->user);
         if (!ka_cb_leave(c, epoch) || !c->hook_waiting) return;
         if (err) { c->hook_waiting = 0; ka_resolved(c, err); }
         return;
@@ -1793,7 +1818,7 @@ static void ka_resolve(ka_client *c)
     {
         struct addrinfo hints, *res = NULL;
         memset(&hints, 0, sizeof hints);
-        hints.ai_family = ka_family_of(c->cfg.family);
+        hints.ai_family = ka_family_of(c->cfg->family);
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_protocol = IPPROTO_TCP;
         err = getaddrinfo(e->host, e->port, &hints, &res);
@@ -1804,7 +1829,7 @@ static void ka_resolve(ka_client *c)
     }
 #else
     if (!c->lookup && (c->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
-    err = ka_lookup_start(c->lookup, e->host, e->port, ka_family_of(c->cfg.family));
+    err = ka_lookup_start(c->lookup, e->host, e->port, ka_family_of(c->cfg->family));
     if (err) { ka_resolved(c, err); return; }
     c->lookup_w.s = c->lookup->rd;
     c->lookup_w.told = 0;
@@ -1842,13 +1867,13 @@ static unsigned ka_next_delay(ka_client *c, ka_retry_info *ri)
         c->has_override = 0;
         return c->override_ms;
     }
-    d = ka_backoff_delay(&c->cfg, ri->attempt, &c->rng);
-    if (!c->cfg.next_delay) return d;
+    d = ka_backoff_delay(c->cfg, ri->attempt, &c->rng);
+    if (!c->cfg->next_delay) return d;
     ri->delay_ms = d;
     c->depth++;                         /* a free from inside waits for the end of the call */
-    d = c->cfg.next_delay(c, ri, d, c->cfg.user);
+    d = c->cfg->next_delay(c, ri, d, c->user);
     c->depth--;
-    return d < c->cfg.backoff_max_ms ? d : c->cfg.backoff_max_ms;
+    return d < c->cfg->backoff_max_ms ? d : c->cfg->backoff_max_ms;
 }
 
 /* Something ended (a failed attempt, or a connection). Count it, then
@@ -1861,13 +1886,13 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
     else c->fails = c->retries = 0;
     ri.reason = why;
     ri.sys_error = err;
-    if (c->cfg.max_attempts && c->fails >= c->cfg.max_attempts) {
+    if (c->cfg->max_attempts && c->fails >= c->cfg->max_attempts) {
         ri.attempt = c->fails;
         ri.delay_ms = 0;
         ka_enter(c, KA_STATE_STOPPED);
-        if (c->cfg.cb.on_give_up) {
+        if (c->cfg->cb.on_give_up) {
             epoch = ka_cb_enter(c);
-            c->cfg.cb.on_give_up(c, &ri, c->cfg.user);
+            c->cfg->cb.on_give_up(c, &ri, c->user);
             ka_cb_leave(c, epoch);
         }
         return;
@@ -1876,9 +1901,9 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
     ri.delay_ms = ka_next_delay(c, &ri);
     ka_enter(c, KA_STATE_BACKOFF);
     c->retry_at = ka_now_ms() + ri.delay_ms;
-    if (c->cfg.cb.on_retry) {
+    if (c->cfg->cb.on_retry) {
         epoch = ka_cb_enter(c);
-        c->cfg.cb.on_retry(c, &ri, c->cfg.user);
+        c->cfg->cb.on_retry(c, &ri, c->user);
         ka_cb_leave(c, epoch);
     }
 }
@@ -2023,12 +2048,12 @@ static void ka_connected(ka_client *c)
     c->n_connections++;
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
-    if (c->cfg.cb.on_connect) {
+    if (c->cfg->cb.on_connect) {
         epoch = ka_cb_enter(c);
-        c->cfg.cb.on_connect(c, c->cfg.user);
+        c->cfg->cb.on_connect(c, c->user);
         if (!ka_cb_leave(c, epoch)) return;
     }
-    if (!c->cfg.hold_until_ready) c->ready = 1;
+    if (!c->cfg->hold_until_ready) c->ready = 1;
     if ((rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
     /* The server's first bytes may have come with the end of the handshake:
      * already decrypted, they will not make the socket readable again. */
@@ -2106,20 +2131,20 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     if (c->finishing && !c->mq.msgs) retry = 0;     /* nothing left to deliver: done */
     /* After a good run the next outage starts again from the first server;
      * a connection that died young counts as a failed try of this one. */
-    c->next_ep = up >= c->cfg.backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
+    c->next_ep = up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
     c->retry_at = 0;                            /* set by ka_schedule_retry, after on_disconnect */
     c->n_disc[(unsigned)why <= KA_REASON_TLS ? why : KA_REASON_ERROR]++;
     c->n_dropped += di.unsent_bytes;
     c->up_ms_total += up;
-    if (c->cfg.cb.on_disconnect) {
+    if (c->cfg->cb.on_disconnect) {
         epoch = ka_cb_enter(c);
-        c->cfg.cb.on_disconnect(c, &di, c->cfg.user);
+        c->cfg->cb.on_disconnect(c, &di, c->user);
         if (!ka_cb_leave(c, epoch)) return;
     }
     /* A connection that died young is a failed attempt: a server that
      * accepts and closes at once must not pull us into a tight loop. */
-    if (retry) ka_schedule_retry(c, why, err, up < c->cfg.backoff_reset_ms);
+    if (retry) ka_schedule_retry(c, why, err, up < c->cfg->backoff_reset_ms);
 }
 
 /* Same family, address and port. */
@@ -2210,7 +2235,7 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
     }
     if (c->phase == KA_PHASE_RESOLVE && now >= c->resolve_deadline) {
         ka_end_attempt(c);                      /* the lookup finishes alone */
-        ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", c->ep[c->cur_ep].host, c->cfg.resolve_timeout_ms);
+        ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", c->ep[c->cur_ep].host, c->cfg->resolve_timeout_ms);
         if (c->epoch == epoch) ka_resolved(c, EAI_AGAIN);
         return;
     }
@@ -2230,13 +2255,13 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
 static void ka_peer_closed(ka_client *c)
 {
     unsigned epoch;
-    if (!c->cfg.keep_writing_after_fin || c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
+    if (!c->cfg->keep_writing_after_fin || c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
     if (c->peer_fin) return;
     c->peer_fin = 1;
     ka_log(c, KA_LOG_INFO, "the peer closed its side: still sending");
-    if (c->cfg.cb.on_eof && c->state == KA_STATE_CONNECTED) {
+    if (c->cfg->cb.on_eof && c->state == KA_STATE_CONNECTED) {
         epoch = ka_cb_enter(c);
-        c->cfg.cb.on_eof(c, c->cfg.user);
+        c->cfg->cb.on_eof(c, c->user);
         ka_cb_leave(c, epoch);
     }
 }
@@ -2260,9 +2285,9 @@ static void ka_read(ka_client *c)
             c->last_recv = ka_now_ms();
             c->n_bytes_recv += (unsigned long long)n;
             c->n_reads++;
-            if (c->cfg.cb.on_data) {
+            if (c->cfg->cb.on_data) {
                 unsigned epoch = ka_cb_enter(c);
-                c->cfg.cb.on_data(c, buf, (size_t)n, c->cfg.user);
+                c->cfg->cb.on_data(c, buf, (size_t)n, c->user);
                 if (!ka_cb_leave(c, epoch)) return;
             }
             /* A short plain read emptied the socket: no recv() just to
@@ -2307,10 +2332,10 @@ static unsigned ka_health_threshold(const ka_config *k)
  * of the busy deadline on, or sooner for the stall deadline or on_health. */
 static void ka_arm_link_check(ka_client *c, unsigned long long now)
 {
-    unsigned busy = ka_busy_deadline_ms(&c->cfg), first = busy / 8;
+    unsigned busy = ka_busy_deadline_ms(c->cfg), first = busy / 8;
     if (c->view <= 0 || c->check_at) return;
-    if (c->cfg.stall_timeout_ms && (!first || c->cfg.stall_timeout_ms < first)) first = c->cfg.stall_timeout_ms;
-    if (c->cfg.cb.on_health && (!first || first > KA_HEALTH_LOOK)) first = KA_HEALTH_LOOK;
+    if (c->cfg->stall_timeout_ms && (!first || c->cfg->stall_timeout_ms < first)) first = c->cfg->stall_timeout_ms;
+    if (c->cfg->cb.on_health && (!first || first > KA_HEALTH_LOOK)) first = KA_HEALTH_LOOK;
     if (first) c->check_at = now + (first < 10 ? 10 : first);
 }
 
@@ -2320,7 +2345,7 @@ static int ka_health_report(ka_client *c, const ka_kview *v, unsigned cause, uns
 {
     ka_health h;
     unsigned epoch;
-    if (!c->cfg.cb.on_health || (cause != 0) == c->degraded) return 0;
+    if (!c->cfg->cb.on_health || (cause != 0) == c->degraded) return 0;
     c->degraded = cause != 0;
     h.degraded = c->degraded;
     h.cause = cause;
@@ -2329,7 +2354,7 @@ static int ka_health_report(ka_client *c, const ka_kview *v, unsigned cause, uns
     h.retransmits = v->retransmits;
     h.deadline_ms = left_ms;
     epoch = ka_cb_enter(c);
-    c->cfg.cb.on_health(c, &h, c->cfg.user);
+    c->cfg->cb.on_health(c, &h, c->user);
     return !ka_cb_leave(c, epoch);
 }
 
@@ -2375,7 +2400,7 @@ static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
 static void ka_check_link(ka_client *c, unsigned long long now)
 {
     ka_kview v;
-    unsigned long busy = ka_busy_deadline_ms(&c->cfg), stall = c->cfg.stall_timeout_ms, look = busy / 8;
+    unsigned long busy = ka_busy_deadline_ms(c->cfg), stall = c->cfg->stall_timeout_ms, look = busy / 8;
     unsigned long waited = 0, left = 0, wait;
     unsigned cause = 0;
     c->check_at = 0;
@@ -2412,11 +2437,11 @@ static void ka_check_link(ka_client *c, unsigned long long now)
         left = busy ? busy - waited : 0;
         wait = busy ? left : stall;
         if (look && look < wait) wait = look;
-        if (waited >= ka_health_threshold(&c->cfg)) cause |= KA_HEALTH_UNACKED;
+        if (waited >= ka_health_threshold(c->cfg)) cause |= KA_HEALTH_UNACKED;
         if (v.retransmits || v.ca_state >= 3) cause |= KA_HEALTH_RETRANS;  /* RTO backoff, or loss recovery */
     }
     if (ka_health_report(c, &v, cause, waited, left)) return;
-    if (c->cfg.cb.on_health && (!wait || wait > KA_HEALTH_LOOK)) wait = KA_HEALTH_LOOK;
+    if (c->cfg->cb.on_health && (!wait || wait > KA_HEALTH_LOOK)) wait = KA_HEALTH_LOOK;
     if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
 }
 
@@ -2450,14 +2475,14 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
     if (c->check_at && now >= c->check_at) ka_check_link(c, now);
     if (c->state != KA_STATE_CONNECTED) return;
     /* After the peer's FIN nothing more will come: silence is expected. */
-    if (c->cfg.idle_timeout_ms && !c->peer_fin && now - c->last_recv >= c->cfg.idle_timeout_ms) {
+    if (c->cfg->idle_timeout_ms && !c->peer_fin && now - c->last_recv >= c->cfg->idle_timeout_ms) {
         ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
         return;
     }
     /* A heartbeat that finds no room (the allocator failed) is skipped, not
      * retried at once: the next one is an interval away. */
-    if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg.heartbeat_interval_ms &&
-        ka_enqueue(c, &c->hs, c->cfg.heartbeat_data, c->cfg.heartbeat_len) != 0)
+    if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg->heartbeat_interval_ms &&
+        ka_enqueue(c, &c->hs, c->cfg->heartbeat_data, c->cfg->heartbeat_len) != 0)
         c->last_send = now;
 }
 
@@ -2727,9 +2752,118 @@ static void *ka_carve(unsigned char *base, size_t *at, const void *src, size_t n
 
 static size_t ka_round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* One block holds the client, in this order: the client, the servers
- * (pointers first, then address slots, then strings), the heartbeat
- * bytes, the receive buffer if it is too large for the stack, and in
+/* Fills p from k, the interface name and heartbeat bytes copied to extra
+ * (NULL: p points at k's own, enough to compare); returns the bytes extra
+ * takes. p NULL: only that. The config is copied with memcpy, padding
+ * included, so that equal configs compare equal byte for byte. */
+static size_t ka_profile_build(ka_profile *p, const ka_config *k, unsigned char *extra)
+{
+    size_t iface = k->bind_interface ? strlen(k->bind_interface) + 1 : 0;
+    size_t hb = k->heartbeat_interval_ms ? k->heartbeat_len : 0;
+    if (!p) return iface + hb;
+    memset(p, 0, sizeof *p);
+    memcpy(&p->cfg, k, sizeof p->cfg);
+    p->cfg.host = p->cfg.port = NULL;           /* the servers live in the client's ep */
+    p->cfg.endpoints = NULL;
+    p->cfg.endpoint_count = 0;
+    p->cfg.bind_address = NULL;                 /* parsed into bind_addr */
+    p->cfg.user = NULL;
+    p->cfg.heartbeat_len = hb;
+    p->cfg.heartbeat_data = hb ? k->heartbeat_data : NULL;
+    if (extra && iface) p->cfg.bind_interface = (const char *)memcpy(extra, k->bind_interface, iface);
+    if (extra && hb) p->cfg.heartbeat_data = memcpy(extra + iface, k->heartbeat_data, hb);
+    if (k->bind_address) {
+        char h[KA_MAX_HOST_LEN + 1];
+        ka_host_copy(h, k->bind_address);
+        ka_parse_literal(h, "0", &p->bind_addr);
+    }
+    return iface + hb;
+}
+
+#ifndef KA_NO_THREADS
+#define KA_SHARE_PROFILES 1
+static ka_profile *ka_profiles;     /* the shared ones, under ka_profiles_lock */
+
+static int ka_profile_same(const ka_profile *a, const ka_profile *b)
+{
+    ka_config x, y;
+    memcpy(&x, &a->cfg, sizeof x);
+    memcpy(&y, &b->cfg, sizeof y);
+    x.bind_interface = y.bind_interface = NULL;     /* compared by content below */
+    x.heartbeat_data = y.heartbeat_data = NULL;
+    if (memcmp(&x, &y, sizeof x) != 0 || memcmp(&a->bind_addr, &b->bind_addr, sizeof a->bind_addr) != 0) return 0;
+    if (!a->cfg.bind_interface != !b->cfg.bind_interface) return 0;
+    if (a->cfg.bind_interface && strcmp(a->cfg.bind_interface, b->cfg.bind_interface) != 0) return 0;
+    return !x.heartbeat_len || memcmp(a->cfg.heartbeat_data, b->cfg.heartbeat_data, x.heartbeat_len) == 0;
+}
+
+/* Under the lock: a counted reference to the shared profile equal to key,
+ * or NULL. */
+static const ka_profile *ka_profile_find(const ka_profile *key)
+{
+    ka_profile *p;
+    for (p = ka_profiles; p && !ka_profile_same(p, key); p = p->next) {}
+    if (p) p->refs++;
+    return p;
+}
+
+/* A reference to a shared profile equal to k's, or NULL if there is none
+ * yet: the new client then carries one in its block (ka_profile_publish). */
+static const ka_profile *ka_profile_share(const ka_config *k)
+{
+    ka_profile key;
+    const ka_profile *p;
+    ka_profile_build(&key, k, NULL);
+    ka_profiles_lock();
+    p = ka_profile_find(&key);
+    ka_profiles_unlock();
+    return p;
+}
+
+/* Shares the profile built in a new client's block, unless an equal one
+ * appeared meanwhile (another thread): returns the one the client uses. */
+static const ka_profile *ka_profile_publish(ka_profile *mine, void *block)
+{
+    const ka_profile *p;
+    ka_profiles_lock();
+    if ((p = ka_profile_find(mine)) == NULL) {
+        mine->refs = 1;
+        mine->block = block;
+        mine->next = ka_profiles;
+        ka_profiles = mine;
+        p = mine;
+    }
+    ka_profiles_unlock();
+    return p;
+}
+
+/* Drops a client's reference; the last one frees the block the profile
+ * lives in (a client that was freed before the others sharing its profile
+ * leaves its block behind until then). */
+static void ka_profile_put(const ka_profile *cp)
+{
+    ka_profile *p = (ka_profile *)cp, **pp;     /* NOLINT: the list owns it; clients only read */
+    int last;
+    if (!p || !p->refs) return;
+    ka_profiles_lock();
+    if ((last = --p->refs == 0) != 0)
+        for (pp = &ka_profiles; *pp; pp = &(*pp)->next)
+            if (*pp == p) { *pp = p->next; break; }
+    ka_profiles_unlock();
+    if (!last) return;
+    if (p->cfg.mem_alloc) p->cfg.mem_free(p->block, p->cfg.mem_user);
+    else free(p->block);
+}
+#else
+#define KA_SHARE_PROFILES 0
+static const ka_profile *ka_profile_share(const ka_config *k) { (void)k; return NULL; }
+static const ka_profile *ka_profile_publish(ka_profile *mine, void *block) { (void)block; return mine; }
+static void ka_profile_put(const ka_profile *p) { (void)p; }
+#endif
+
+/* One block holds the client, in this order: the client, its own profile
+ * if it shares none, the servers (pointers first, then address slots,
+ * then strings), the profile's strings and heartbeat bytes, the receive buffer if it is too large for the stack, and in
  * no-heap mode the queues' storage (from ka_client_new the queues grow on
  * demand instead). With c NULL it only measures; else it lays the block
  * out in c. Buffers are not written here, so the pages they span stay
@@ -2738,10 +2872,11 @@ static size_t ka_round8(size_t n) { return (n + 7) & ~(size_t)7; }
  * message of 8 bytes or more, and at least 64 messages. */
 static size_t ka_lens_cap(size_t cap) { return cap / 8 + 64; }
 
-static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues)
+static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int own_profile)
 {
     unsigned char *base = (unsigned char *)c;
     size_t at = sizeof(ka_client), i, n = ka_server_count(k);
+    ka_profile *own = own_profile ? (ka_profile *)ka_carve(base, &at, NULL, sizeof(ka_profile)) : NULL;
     ka_ep *ep = (ka_ep *)ka_carve(base, &at, NULL, n * sizeof(ka_ep));
     const char *host, *port;
     for (i = 0; i < n; i++) {
@@ -2764,13 +2899,12 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues)
         if (c) ep[i].port = (const char *)ka_carve(base, &at, port, strlen(port) + 1);
         else at += strlen(port) + 1;
     }
-    if (k->bind_interface) {
-        const char *p = (const char *)ka_carve(base, &at, k->bind_interface, strlen(k->bind_interface) + 1);
-        if (c) c->cfg.bind_interface = p;
-    }
-    if (k->heartbeat_interval_ms) {
-        const void *p = ka_carve(base, &at, k->heartbeat_data, k->heartbeat_len);
-        if (c) c->cfg.heartbeat_data = p;
+    if (own_profile) {
+        if (c) {
+            ka_profile_build(own, k, base + at);
+            c->cfg = &own->cfg;
+        }
+        at += ka_profile_build(NULL, k, NULL);
     }
     if (c) {
         c->ep = ep;
@@ -2800,7 +2934,7 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues)
 
 size_t ka_client_size(const ka_config *cfg)
 {
-    return cfg && ka_config_ok(cfg) ? ka_layout(cfg, NULL, 1) : 0;
+    return cfg && ka_config_ok(cfg) ? ka_layout(cfg, NULL, 1, 1) : 0;
 }
 
 static void ka_queue_init(ka_queue *q, size_t cap, int keep)
@@ -2812,29 +2946,21 @@ static void ka_queue_init(ka_queue *q, size_t cap, int keep)
     q->lens.max = (ka_len)ka_lens_cap(cap);
 }
 
-static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
+/* A client in mem; shared: its profile, or NULL for one of its own. */
+static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_profile *shared)
 {
     ka_client *c = (ka_client *)mem;
     unsigned i;
     memset(c, 0, sizeof *c);
-    c->cfg = *cfg;
-    c->cfg.host = c->cfg.port = NULL;           /* the servers live in c->ep */
-    c->cfg.endpoints = NULL;
-    c->cfg.bind_address = NULL;
-    c->cfg.bind_interface = NULL;
-    c->cfg.heartbeat_data = NULL;
-    c->cfg.heartbeat_len = cfg->heartbeat_interval_ms ? cfg->heartbeat_len : 0;
-    ka_layout(cfg, c, !owned);
+    ka_layout(cfg, c, !owned, !shared);
+    if (shared) c->cfg = &shared->cfg;
+    else if (owned && KA_SHARE_PROFILES) c->cfg = &ka_profile_publish((ka_profile *)c->cfg, c)->cfg;  /* NOLINT: our own block */
+    c->user = cfg->user;
     ka_queue_init(&c->hs, ka_session_cap(cfg), 0);
     ka_queue_init(&c->mq, cfg->send_buffer_size, cfg->replay_until_acked);
     c->tp = cfg->transport ? cfg->transport : &ka_plain;
     for (i = 0; i < c->nep; i++)
         if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, c->ep[i].port, &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
-    if (cfg->bind_address) {
-        char h[KA_MAX_HOST_LEN + 1];
-        ka_host_copy(h, cfg->bind_address);
-        ka_parse_literal(h, "0", &c->bind_addr);
-    }
     KA_CONN(c) = KA_INVALID_SOCKET;
     c->lookup_w.s = KA_INVALID_SOCKET;
     for (i = 0; i < KA_MAX_RACE; i++) c->race[i].s = KA_INVALID_SOCKET;
@@ -2846,17 +2972,24 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned)
 
 int ka_client_new(ka_client **out, const ka_config *cfg)
 {
+    const ka_profile *p = NULL;
+    size_t size;
     void *mem;
     if (out) *out = NULL;
     if (!out || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
-    mem = cfg->mem_alloc ? cfg->mem_alloc(ka_layout(cfg, NULL, 0), cfg->mem_user) : malloc(ka_layout(cfg, NULL, 0));
-    if (!mem) return KA_ENOMEM;
-    if (ka_net_init() != 0) {
+    if (KA_SHARE_PROFILES) p = ka_profile_share(cfg);
+    size = ka_layout(cfg, NULL, 0, !p);
+    mem = cfg->mem_alloc ? cfg->mem_alloc(size, cfg->mem_user) : malloc(size);
+    if (mem && ka_net_init() != 0) {
         if (cfg->mem_alloc) cfg->mem_free(mem, cfg->mem_user);
         else free(mem);
+        mem = NULL;
+    }
+    if (!mem) {
+        ka_profile_put(p);
         return KA_ENOMEM;
     }
-    *out = ka_setup(mem, cfg, 1);
+    *out = ka_setup(mem, cfg, 1, p);
     return 0;
 }
 
@@ -2865,10 +2998,10 @@ int ka_client_init(ka_client **out, void *mem, size_t size, const ka_config *cfg
     if (out) *out = NULL;
     if (!out || !mem || !cfg || !ka_config_ok(cfg)) return KA_EINVAL;
     /* the block holds pointers and 64-bit counters */
-    if (size < ka_layout(cfg, NULL, 1) || (size_t)mem % sizeof(unsigned long long) != 0 || (size_t)mem % sizeof(void *) != 0)
+    if (size < ka_layout(cfg, NULL, 1, 1) || (size_t)mem % sizeof(unsigned long long) != 0 || (size_t)mem % sizeof(void *) != 0)
         return KA_EINVAL;
     if (ka_net_init() != 0) return KA_ENOMEM;
-    *out = ka_setup(mem, cfg, 0);
+    *out = ka_setup(mem, cfg, 0, NULL);
     return 0;
 }
 
@@ -3032,6 +3165,8 @@ void ka_client_stop(ka_client *c)
 
 static void ka_release(ka_client *c)
 {
+    const ka_profile *p;
+    int shared;
     ka_end_attempt(c);
     ka_close_conn(c, 0);
     ka_q_clear(c, &c->hs);
@@ -3045,8 +3180,15 @@ static void ka_release(ka_client *c)
 #endif
     ka_net_done();
     if (!c->owned) return;              /* caller's memory: nothing to give back */
-    if (c->cfg.mem_alloc) c->cfg.mem_free(c, c->cfg.mem_user);
+    p = ka_prof(c);
+    if (p->refs && p->block == c) {     /* the profile others may share lives here */
+        ka_profile_put(p);
+        return;
+    }
+    shared = p->refs != 0;              /* else p is in this block */
+    if (p->cfg.mem_alloc) p->cfg.mem_free(c, p->cfg.mem_user);
     else free(c);
+    if (shared) ka_profile_put(p);
 }
 
 void ka_client_free(ka_client *c)
@@ -3132,15 +3274,15 @@ static long ka_state_timeout(const ka_client *c, unsigned long long now)
         t = ka_until(c->race_deadline, now);
         if (c->next_addr < c->norder) t = ka_sooner(t, c->next_try_at, now);
         /* Without on_socket the loop watches one attempt: look at the others that often. */
-        if (!c->cfg.cb.on_socket && ka_race_size(c) > 1) t = ka_sooner(t, now + (c->cfg.connection_attempt_delay_ms ? c->cfg.connection_attempt_delay_ms : 50), now);
+        if (!c->cfg->cb.on_socket && ka_race_size(c) > 1) t = ka_sooner(t, now + (c->cfg->connection_attempt_delay_ms ? c->cfg->connection_attempt_delay_ms : 50), now);
         return t;
     case KA_STATE_BACKOFF:
         return ka_until(c->retry_at, now);
     case KA_STATE_CONNECTED:
         if (c->broken || c->read_more || (c->peer_fin && c->wr_shut)) return 0;
         if (c->check_at) t = ka_until(c->check_at, now);
-        if (c->cfg.idle_timeout_ms && !c->peer_fin) t = ka_sooner(t, c->last_recv + c->cfg.idle_timeout_ms, now);
-        if (ka_heartbeat_due(c)) t = ka_sooner(t, c->last_send + c->cfg.heartbeat_interval_ms, now);
+        if (c->cfg->idle_timeout_ms && !c->peer_fin) t = ka_sooner(t, c->last_recv + c->cfg->idle_timeout_ms, now);
+        if (ka_heartbeat_due(c)) t = ka_sooner(t, c->last_send + c->cfg->heartbeat_interval_ms, now);
         return t;
     default:
         return -1;

@@ -1767,6 +1767,54 @@ static void memory_follows_use(void)
     CHECK_EQ(m.allocs, m.frees);
 }
 
+/* Clients made from equal configs share one copy of the settings (the
+ * config is most of an idle client): it lives in the first client's
+ * block, which outlives that client until the last one sharing it goes.
+ * Each client keeps its own user, and different settings are not shared. */
+static void equal_configs_share_settings(void)
+{
+    static const char ping[] = "ping";
+    t_pair t;
+    t_rec r2;
+    tally m;
+    ka_client *c2 = NULL, *c3 = NULL;
+    ka_socket p;
+    size_t first, second;
+    memset(&m, 0, sizeof m);
+    memset(&r2, 0, sizeof r2);
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.mem_alloc = tally_alloc;
+    t.cfg.mem_free = tally_free;
+    t.cfg.mem_user = &m;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    first = m.live;
+    t.cfg.user = &r2;                           /* another user: the same settings */
+    CHECK_EQ(ka_client_new(&c2, &t.cfg), 0);
+    second = m.live - first;
+    CHECK(second + 256 < first);                /* no second copy */
+    t.cfg.heartbeat_interval_ms = 60000;        /* other settings: a copy of their own */
+    t.cfg.heartbeat_data = ping;
+    t.cfg.heartbeat_len = 4;
+    CHECK_EQ(ka_client_new(&c3, &t.cfg), 0);
+    CHECK(m.live - first - second >= first);
+    CHECK_EQ(m.allocs, 3);                      /* still one allocation per client */
+    ka_client_free(t.c);                        /* the first goes; its block stays for c2 */
+    t.c = NULL;
+    CHECK_EQ(m.frees, 0);
+    CHECK_EQ(ka_client_start(c2), 0);
+    p = t_accept(t.l, c2, 3000);
+    CHECK(p != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(c2, &r2.connects, 1, 3000) == 0);     /* callbacks from the shared settings, its own user */
+    CHECK_EQ(t.rec.connects, 0);
+    ka_client_free(c2);
+    CHECK_EQ(m.frees, 2);                       /* its block, and the first client's */
+    ka_client_free(c3);
+    CHECK_EQ(m.live, 0);
+    CHECK_EQ(m.allocs, m.frees);
+    t_close(p);
+    pair_close(&t);
+}
+
 /* The no-heap mode keeps working with every session flag on: the queues
  * live in the caller's block, nothing is allocated, replay still works. */
 static int no_heap_allocs;
@@ -3018,6 +3066,7 @@ static const t_case cases[] = {
     { "unacknowledged messages are replayed", unacknowledged_messages_are_replayed },
     { "a half-closing server gets the whole upload", half_closing_server_gets_the_whole_upload },
     { "memory follows use", memory_follows_use },
+    { "equal configs share their settings", equal_configs_share_settings },
     { "no-heap mode with every session flag", no_heap_mode_with_every_session_flag },
     { "a transport carries the session", transport_carries_the_session },
     { "a failed handshake is a TLS failure", failed_handshake_is_a_tls_failure },
