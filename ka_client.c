@@ -630,6 +630,18 @@ typedef struct ka_queue {
     int keep;                   /* keep what is handed over until acknowledged */
 } ka_queue;
 
+/* A client's two queues: what goes before the session is ready, and the
+ * backlog. They live in a block of their own, allocated when a message
+ * first has to wait (the kernel took it only in part, or replay keeps it)
+ * and given back when their rings are, so a client that never queued holds
+ * none; until then c->q points to ka_no_queues, which is never written.
+ * In no-heap mode they sit in the client's block. */
+typedef struct ka_queues {
+    ka_queue hs, mq;
+} ka_queues;
+
+static const ka_queues ka_no_queues;
+
 #define KA_RING_KEEP 16384      /* an empty ring up to this size keeps its buffer */
 /* A larger one goes back as soon as its queue empties, unless the last
  * give-back was less than this long ago: then the queue is carrying a
@@ -664,14 +676,18 @@ struct ka_client {
     ka_state state;
     unsigned epoch;             /* bumped by every transition: callbacks check it */
     int depth;                  /* callbacks currently running */
-    int free_pending;           /* ka_client_free from a callback */
     ka_reason broken;           /* a write failed where the client could not act (inside */
     int broken_err;             /* ka_client_send): the next step reports it */
-    int owned;                  /* block came from ka_client_new, not the caller */
-    unsigned said;              /* KA_SAID_*: what on_log has been told once */
-    int view;                   /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
-    int degraded;               /* on_health was last told "degraded" */
-    int probes_capped;          /* this connection's window-probe backoff is capped */
+    /* Flags are chars: an idle client is mostly bookkeeping, and there are
+     * many of them (see the README's memory figures). */
+    unsigned char free_pending; /* ka_client_free from a callback */
+    unsigned char owned;        /* block came from ka_client_new, not the caller */
+    unsigned char said;         /* KA_SAID_*: what on_log has been told once */
+    signed char view;           /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
+    unsigned char degraded;     /* on_health was last told "degraded" */
+    unsigned char probes_capped;    /* this connection's window-probe backoff is capped */
+    unsigned char has_override;     /* ka_client_retry_in chose the next delay */
+    unsigned char read_more;        /* the last read stopped at its bound with data left */
 
     /* servers */
     ka_ep *ep;
@@ -679,26 +695,25 @@ struct ka_client {
     int last_family;            /* of the last good connection: raced first */
 
     /* connect attempt: a name lookup, then a Happy Eyeballs race */
-    int phase;
     unsigned long long resolve_deadline, race_deadline, next_try_at;
     ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
     ka_watch lookup_w;          /* its end-of-lookup signal, while a lookup is awaited */
-    int hook_waiting;           /* a resolve() hook's answer is awaited */
-    int quiet;                  /* inside start/retry_now/retry_in: failures wait for the next poll */
-    unsigned char order[KA_MAX_ADDRS];
-    unsigned norder, next_addr; /* the race's addresses, and the next one to try */
     ka_watch race[KA_MAX_RACE]; /* attempts in flight */
-    unsigned race_addr[KA_MAX_RACE];
     ka_reason fail_reason;      /* the most telling failure so far */
     int fail_err;
+    unsigned char phase;        /* KA_PHASE_* */
+    unsigned char hook_waiting; /* a resolve() hook's answer is awaited */
+    unsigned char quiet;        /* inside start/retry_now/retry_in: failures wait for the next poll */
+    unsigned char norder, next_addr;    /* the race's addresses, and the next one to try */
+    unsigned char order[KA_MAX_ADDRS];
+    unsigned char race_addr[KA_MAX_RACE];
 
     /* backoff */
     unsigned fails;             /* consecutive failed attempts */
     unsigned retries;           /* retries scheduled since start or last good connection */
     unsigned rng;
-    unsigned long long retry_at;    /* 0 while the next attempt's time is not set yet */
-    int has_override;               /* ka_client_retry_in chose the next delay */
     unsigned override_ms;
+    unsigned long long retry_at;    /* 0 while the next attempt's time is not set yet */
 
     /* counters for ka_client_stats */
     unsigned long long n_attempts, n_connections, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
@@ -713,24 +728,21 @@ struct ka_client {
     unsigned long long trimmed_at;  /* when they last did; 0 = never */
     struct { uint32_t written, at; } wlog[KA_WLOG];     /* see ka_check_link */
     unsigned nwlog;
-    int read_more;                  /* the last read stopped at its bound with data left */
 
     /* sending: what goes before the session is ready, and the backlog */
-    ka_queue hs, mq;
-    int ready;                  /* this connection's session is ready: the backlog may go */
-    int finishing;              /* ka_client_finish: deliver the queue, then close */
-    int wr_shut;                /* this connection's write side is shut down */
-    int peer_fin;               /* the peer shut down its side (keep_writing_after_fin) */
+    unsigned char ready;        /* this connection's session is ready: the backlog may go */
+    unsigned char finishing;    /* ka_client_finish: deliver the queue, then close */
+    unsigned char wr_shut;      /* this connection's write side is shut down */
+    unsigned char peer_fin;     /* the peer shut down its side (keep_writing_after_fin) */
+    ka_queues *q;               /* ka_no_queues (read only) until a message has to wait */
 
     /* the transport's session on this connection */
-    const ka_transport *tp;
     void *tp_session;
-    int read_wants_write;       /* the session's last read waits for writability */
-    int write_wants_read;       /* its last write waits for readability */
     int tp_err;                 /* the last KA_REASON_TLS code */
+    unsigned char read_wants_write;     /* the session's last read waits for writability */
+    unsigned char write_wants_read;     /* its last write waits for readability */
 
     unsigned char *rbuf;        /* only when recv_buffer_size > KA_RECV_STACK */
-    size_t rcap;
     /* endpoints, their strings and addresses, heartbeat bytes, receive
      * buffer and (no-heap mode) the queues' storage follow */
 };
@@ -1386,6 +1398,7 @@ static int ka_q_ack(ka_queue *q, size_t k)
 static size_t ka_q_rewind(ka_queue *q)
 {
     size_t len, vl, lost;
+    if (!q->msgs) return 0;                     /* nothing held, nothing to reset (or ka_no_queues) */
     if (q->keep || !q->part) {
         q->done_msgs = q->done_bytes = q->done_lens = q->part = 0;
         return 0;
@@ -1403,11 +1416,42 @@ static size_t ka_q_rewind(ka_queue *q)
 static size_t ka_q_clear(const ka_client *c, ka_queue *q)
 {
     size_t lost = ka_q_unsent(q);
-    q->data.len = q->data.head = q->lens.len = q->lens.head = 0;
-    q->msgs = q->done_msgs = q->done_bytes = q->done_lens = q->part = 0;
+    if (q->msgs) {                              /* else all of it is 0 already (or ka_no_queues) */
+        q->data.len = q->data.head = q->lens.len = q->lens.head = 0;
+        q->msgs = q->done_msgs = q->done_bytes = q->done_lens = q->part = 0;
+    }
     ka_ring_trim(c, &q->data);
     ka_ring_trim(c, &q->lens);
     return lost;
+}
+
+static int ka_has_queues(const ka_client *c) { return c->q != &ka_no_queues; }
+
+static size_t ka_session_cap(const ka_config *k);
+static void ka_queue_init(ka_queue *q, size_t cap, int keep);
+
+static void ka_queues_init(ka_client *c)
+{
+    ka_queue_init(&c->q->hs, ka_session_cap(c->cfg), 0);
+    ka_queue_init(&c->q->mq, c->cfg->send_buffer_size, c->cfg->replay_until_acked);
+}
+
+/* The queues' block, allocated now if the client has none: 0 or KA_ENOMEM. */
+static int ka_own_queues(ka_client *c)
+{
+    ka_queues *qs;
+    if (ka_has_queues(c)) return 0;
+    if ((qs = (ka_queues *)ka_alloc(c, sizeof *qs)) == NULL) return KA_ENOMEM;
+    memset(qs, 0, sizeof *qs);
+    c->q = qs;
+    ka_queues_init(c);
+    return 0;
+}
+
+/* A queue's bound: the session queue's (see ka_session_cap) or send_buffer_size. */
+static size_t ka_q_cap(const ka_client *c, int session)
+{
+    return session ? ka_session_cap(c->cfg) : c->cfg->send_buffer_size;
 }
 
 static int ka_q_oversized(const ka_queue *q)
@@ -1421,12 +1465,17 @@ static void ka_trim(ka_client *c, unsigned long long now)
     unsigned i;
     c->trim_at = 0;
     c->trimmed_at = now;
-    q[0] = &c->hs;
-    q[1] = &c->mq;
+    q[0] = &c->q->hs;
+    q[1] = &c->q->mq;
     for (i = 0; i < 2; i++) {
         if (q[i]->msgs) continue;               /* in use again: trimmed when it next empties */
         ka_ring_trim(c, &q[i]->data);
         ka_ring_trim(c, &q[i]->lens);
+    }
+    if (ka_has_queues(c) && !q[0]->data.fixed && !q[0]->msgs && !q[1]->msgs &&
+        !q[0]->data.buf && !q[0]->lens.buf && !q[1]->data.buf && !q[1]->lens.buf) {
+        ka_dealloc(c, c->q);                    /* all their memory went back: the block goes too */
+        c->q = (ka_queues *)&ka_no_queues;      /* NOLINT: never written, see ka_queues */
     }
 }
 
@@ -1436,7 +1485,7 @@ static void ka_trim(ka_client *c, unsigned long long now)
 static void ka_trim_later(ka_client *c)
 {
     unsigned long long now;
-    if (c->trim_at || !(ka_q_oversized(&c->hs) || ka_q_oversized(&c->mq))) return;
+    if (c->trim_at || !(ka_q_oversized(&c->q->hs) || ka_q_oversized(&c->q->mq))) return;
     now = ka_now_ms();
     if (c->state != KA_STATE_STOPPED && c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS)
         c->trim_at = now + KA_TRIM_DELAY_MS;
@@ -1566,15 +1615,15 @@ static void ka_close_watched(ka_client *c, ka_watch *w)
 static int ka_has_output(const ka_client *c)
 {
     if (c->wr_shut) return 0;
-    if (ka_q_unsent(&c->hs) || (c->ready && ka_q_unsent(&c->mq))) return 1;
-    return c->finishing && !ka_q_unsent(&c->mq);
+    if (ka_q_unsent(&c->q->hs) || (c->ready && ka_q_unsent(&c->q->mq))) return 1;
+    return c->finishing && !ka_q_unsent(&c->q->mq);
 }
 
 /* Heartbeats go once the session is ready, when nothing else is waiting. */
 static int ka_heartbeat_due(const ka_client *c)
 {
     return c->cfg->heartbeat_interval_ms && c->ready && !c->finishing && !c->wr_shut &&
-           !ka_q_unsent(&c->hs) && !ka_q_unsent(&c->mq);
+           !ka_q_unsent(&c->q->hs) && !ka_q_unsent(&c->q->mq);
 }
 
 /* What the connection waits for. Reading stops once the peer's FIN came
@@ -1737,7 +1786,7 @@ static void ka_race_next(ka_client *c)
         if (s == KA_INVALID_SOCKET) continue;
         c->race[slot].s = s;
         c->race[slot].told = 0;
-        c->race_addr[slot] = idx;
+        c->race_addr[slot] = (unsigned char)idx;
         c->next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
         return;
     }
@@ -1933,7 +1982,7 @@ static void ka_arm_link_check(ka_client *c, unsigned long long now);
  * the busy path. */
 static long ka_write(ka_client *c, const unsigned char *p, size_t n, int *err)
 {
-    long w = c->tp->write(c->tp_session, p, n, err);
+    long w = c->cfg->transport->write(c->tp_session, p, n, err);
     if (w > 0) {
         c->n_bytes_sent += (unsigned long long)w;
         c->last_send = ka_now_ms();
@@ -1964,7 +2013,7 @@ static long ka_q_write(ka_client *c, ka_queue *q, int *err)
  * transport's own end (TLS close_notify), then FIN. */
 static long ka_shut_write(ka_client *c, int *err)
 {
-    long rc = c->tp->shutdown ? c->tp->shutdown(c->tp_session, err) : 0;
+    long rc = c->cfg->transport->shutdown ? c->cfg->transport->shutdown(c->tp_session, err) : 0;
     if (rc == KA_TP_WANT_READ) c->write_wants_read = 1;
     if (rc == KA_TP_WANT_READ || rc == KA_TP_WANT_WRITE) return 0;
     if (rc < 0) return rc;
@@ -1982,9 +2031,9 @@ static long ka_flush(ka_client *c, int *err)
     long rc;
     c->write_wants_read = 0;
     if (c->wr_shut) return 0;
-    if ((rc = ka_q_write(c, &c->hs, err)) != 0 || ka_q_unsent(&c->hs) || c->write_wants_read) return rc;
-    if (c->ready && (rc = ka_q_write(c, &c->mq, err)) != 0) return rc;
-    if (c->finishing && !ka_q_unsent(&c->mq) && !c->write_wants_read) return ka_shut_write(c, err);
+    if ((rc = ka_q_write(c, &c->q->hs, err)) != 0 || ka_q_unsent(&c->q->hs) || c->write_wants_read) return rc;
+    if (c->ready && (rc = ka_q_write(c, &c->q->mq, err)) != 0) return rc;
+    if (c->finishing && !ka_q_unsent(&c->q->mq) && !c->write_wants_read) return ka_shut_write(c, err);
     return 0;
 }
 
@@ -2001,31 +2050,35 @@ static void ka_note_broken(ka_client *c, long rc, int err)
 /* Queues a message on q, or writes it straight from the caller's buffer
  * when nothing is ahead of it: the kernel takes what it can and only the
  * rest is copied (with replay, all of it is kept). */
-static int ka_enqueue(ka_client *c, ka_queue *q, const void *data, size_t len)
+static int ka_enqueue(ka_client *c, int session, const void *data, size_t len)
 {
     const unsigned char *p = (const unsigned char *)data;
+    ka_queue *q = session ? &c->q->hs : &c->q->mq;
     long n = 0;
+    int keep = !session && c->cfg->replay_until_acked;
     int err = 0, direct = c->state == KA_STATE_CONNECTED && !c->broken && !c->wr_shut && !c->write_wants_read &&
-                          !ka_q_unsent(&c->hs) && (q == &c->hs || (c->ready && !ka_q_unsent(&c->mq)));
-    if (len > q->cap - q->data.len) return KA_EAGAIN;
+                          !ka_q_unsent(&c->q->hs) && (session || (c->ready && !ka_q_unsent(&c->q->mq)));
+    if (len > ka_q_cap(c, session) - q->data.len) return KA_EAGAIN;
     if (direct) {
         n = ka_write(c, p, len, &err);
         if (n == KA_TP_WANT_READ) c->write_wants_read = 1;
         if (n < 0 && n != KA_TP_WANT_READ && n != KA_TP_WANT_WRITE) ka_note_broken(c, n, err);
         if (n < 0) n = 0;
-        if ((size_t)n == len && !q->keep) {
+        if ((size_t)n == len && !keep) {
             c->n_msgs_sent++;
             return 0;
         }
     }
-    if (ka_q_push(c, q, p, len, (size_t)n) != 0) {
+    if (ka_own_queues(c) == 0) q = session ? &c->q->hs : &c->q->mq;
+    else q = NULL;
+    if (!q || ka_q_push(c, q, p, len, (size_t)n) != 0) {
         if (!n) return KA_ENOMEM;               /* room was checked: only the allocator can fail */
         ka_note_broken(c, KA_TP_SOCKET, KA_E(WSAENOBUFS, ENOMEM));      /* half a message is out: the stream cannot go on */
         return 0;
     }
     if (n && q->keep) c->n_msgs_sent += ka_q_sent(q, (size_t)n);
     else if (n) q->part = (ka_len)n;            /* the only unsent message; those bytes were never stored */
-    if (c->hs.data.len + c->mq.data.len > c->high_water) c->high_water = c->hs.data.len + c->mq.data.len;
+    if (c->q->hs.data.len + c->q->mq.data.len > c->high_water) c->high_water = c->q->hs.data.len + c->q->mq.data.len;
     return 0;
 }
 
@@ -2057,7 +2110,7 @@ static void ka_connected(ka_client *c)
     if ((rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
     /* The server's first bytes may have come with the end of the handshake:
      * already decrypted, they will not make the socket readable again. */
-    if (c->tp->pending && c->tp_session && c->tp->pending(c->tp_session)) c->read_more = 1;
+    if (c->cfg->transport->pending && c->tp_session && c->cfg->transport->pending(c->tp_session)) c->read_more = 1;
 }
 
 static void ka_handshake_step(ka_client *c);
@@ -2073,7 +2126,7 @@ static void ka_session_start(ka_client *c, unsigned slot)
     c->last_family = c->ep[c->cur_ep].addr[c->race_addr[slot]].u.sa.sa_family;
     ka_end_attempt(c);
     c->read_wants_write = c->write_wants_read = 0;
-    if (c->tp->open(c->tp->ctx, KA_CONN(c), c->ep[c->cur_ep].host, &c->tp_session, &err) != 0) {
+    if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), c->ep[c->cur_ep].host, &c->tp_session, &err) != 0) {
         c->tp_session = NULL;
         c->tp_err = err;
         ka_close_watched(c, &c->conn);
@@ -2081,7 +2134,7 @@ static void ka_session_start(ka_client *c, unsigned slot)
         ka_attempt_failed(c);
         return;
     }
-    if (!c->tp->handshake) { ka_connected(c); return; }
+    if (!c->cfg->transport->handshake) { ka_connected(c); return; }
     c->phase = KA_PHASE_HANDSHAKE;              /* still CONNECTING: on_connect waits for the session */
     ka_handshake_step(c);
 }
@@ -2091,7 +2144,7 @@ static void ka_session_start(ka_client *c, unsigned slot)
 static void ka_close_conn(ka_client *c, int abortive)
 {
     ka_socket s = KA_CONN(c);
-    if (c->tp_session && c->tp->close) c->tp->close(c->tp_session);
+    if (c->tp_session && c->cfg->transport->close) c->cfg->transport->close(c->tp_session);
     c->tp_session = NULL;
     ka_unwatch(c, &c->conn);
     if (s == KA_INVALID_SOCKET) return;
@@ -2103,7 +2156,7 @@ static void ka_close_conn(ka_client *c, int abortive)
 static void ka_handshake_step(ka_client *c)
 {
     int err = 0;
-    int rc = c->tp->handshake(c->tp_session, &err);
+    int rc = c->cfg->transport->handshake(c->tp_session, &err);
     c->read_wants_write = rc == KA_TP_WANT_WRITE;
     if (rc == KA_TP_WANT_READ || rc == KA_TP_WANT_WRITE) return;
     if (rc == 0) { ka_connected(c); return; }
@@ -2125,10 +2178,10 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     di.reason = why;
     di.sys_error = err;
     di.connected_ms = up > ULONG_MAX ? ULONG_MAX : (unsigned long)up;    /* 32-bit long: 49 days */
-    di.unsent_bytes = ka_q_clear(c, &c->hs) + ka_q_rewind(&c->mq);
+    di.unsent_bytes = ka_q_clear(c, &c->q->hs) + ka_q_rewind(&c->q->mq);
     c->broken = KA_REASON_NONE;
     c->ready = 0;
-    if (c->finishing && !c->mq.msgs) retry = 0;     /* nothing left to deliver: done */
+    if (c->finishing && !c->q->mq.msgs) retry = 0;     /* nothing left to deliver: done */
     /* After a good run the next outage starts again from the first server;
      * a connection that died young counts as a failed try of this one. */
     c->next_ep = up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
@@ -2280,7 +2333,7 @@ static void ka_read(ka_client *c)
     c->read_more = 0;
     c->read_wants_write = 0;
     for (rounds = 0; rounds < 16; rounds++) {
-        long n = c->tp->read(c->tp_session, buf, c->rcap, &err);
+        long n = c->cfg->transport->read(c->tp_session, buf, c->cfg->recv_buffer_size, &err);
         if (n > 0) {
             c->last_recv = ka_now_ms();
             c->n_bytes_recv += (unsigned long long)n;
@@ -2292,7 +2345,7 @@ static void ka_read(ka_client *c)
             }
             /* A short plain read emptied the socket: no recv() just to
              * hear EAGAIN. A TLS record is short by nature: read on. */
-            if ((size_t)n < c->rcap && c->tp == &ka_plain) return;
+            if ((size_t)n < c->cfg->recv_buffer_size && c->cfg->transport == &ka_plain) return;
             continue;
         }
         if (n == 0) { ka_peer_closed(c); return; }
@@ -2482,7 +2535,7 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
     /* A heartbeat that finds no room (the allocator failed) is skipped, not
      * retried at once: the next one is an interval away. */
     if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg->heartbeat_interval_ms &&
-        ka_enqueue(c, &c->hs, c->cfg->heartbeat_data, c->cfg->heartbeat_len) != 0)
+        ka_enqueue(c, 1, c->cfg->heartbeat_data, c->cfg->heartbeat_len) != 0)
         c->last_send = now;
 }
 
@@ -2768,6 +2821,7 @@ static size_t ka_profile_build(ka_profile *p, const ka_config *k, unsigned char 
     p->cfg.endpoint_count = 0;
     p->cfg.bind_address = NULL;                 /* parsed into bind_addr */
     p->cfg.user = NULL;
+    if (!p->cfg.transport) p->cfg.transport = &ka_plain;
     p->cfg.heartbeat_len = hb;
     p->cfg.heartbeat_data = hb ? k->heartbeat_data : NULL;
     if (extra && iface) p->cfg.bind_interface = (const char *)memcpy(extra, k->bind_interface, iface);
@@ -2909,14 +2963,21 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int 
     if (c) {
         c->ep = ep;
         c->nep = (unsigned)n;
-        c->rcap = k->recv_buffer_size;
         c->rbuf = k->recv_buffer_size > KA_RECV_STACK ? base + at : NULL;
     }
     if (k->recv_buffer_size > KA_RECV_STACK) at += k->recv_buffer_size;
     if (fixed_queues) {                         /* no-heap mode: the queues' whole storage, touched only as used */
         ka_queue *q[2];
         size_t j;
-        if (c) { q[0] = &c->hs; q[1] = &c->mq; }
+        ka_queues *qs;
+        at = ka_round8(at);
+        qs = (ka_queues *)ka_carve(base, &at, NULL, sizeof *qs);
+        if (c) {
+            memset(qs, 0, sizeof *qs);
+            c->q = qs;
+            q[0] = &qs->hs;
+            q[1] = &qs->mq;
+        }
         for (j = 0; j < 2; j++) {
             size_t cap = j ? k->send_buffer_size : ka_session_cap(k), lens = ka_lens_cap(cap);
             if (c) {
@@ -2956,9 +3017,8 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_
     if (shared) c->cfg = &shared->cfg;
     else if (owned && KA_SHARE_PROFILES) c->cfg = &ka_profile_publish((ka_profile *)c->cfg, c)->cfg;  /* NOLINT: our own block */
     c->user = cfg->user;
-    ka_queue_init(&c->hs, ka_session_cap(cfg), 0);
-    ka_queue_init(&c->mq, cfg->send_buffer_size, cfg->replay_until_acked);
-    c->tp = cfg->transport ? cfg->transport : &ka_plain;
+    if (c->q) ka_queues_init(c);                   /* no-heap mode: in the block */
+    else c->q = (ka_queues *)&ka_no_queues;     /* NOLINT: never written, see ka_queues */
     for (i = 0; i < c->nep; i++)
         if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, c->ep[i].port, &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
     KA_CONN(c) = KA_INVALID_SOCKET;
@@ -3017,19 +3077,18 @@ int ka_client_start(ka_client *c)
 
 int ka_client_send(ka_client *c, const void *data, size_t len)
 {
-    ka_queue *q;
-    int rc;
+    int rc, session;
     if (!c || (!data && len)) return KA_EINVAL;
     if (c->state == KA_STATE_STOPPED) return KA_ENOTCONN;
     /* Before the session is ready, what the client's own callbacks send
      * (on_connect's login, on_data's answer to the server's challenge)
      * belongs to this connection's handshake and goes first; whatever the
      * application sends from elsewhere meanwhile is backlog. */
-    q = c->state == KA_STATE_CONNECTED && !c->ready && c->depth > 0 ? &c->hs : &c->mq;
-    if (c->finishing && q == &c->mq) return KA_ESTATE;      /* the handshake of a finishing client still goes */
+    session = c->state == KA_STATE_CONNECTED && !c->ready && c->depth > 0;
+    if (c->finishing && !session) return KA_ESTATE;        /* the handshake of a finishing client still goes */
     if (len == 0) return 0;
-    if (len > q->cap) return KA_EMSGSIZE;
-    rc = ka_enqueue(c, q, data, len);
+    if (len > ka_q_cap(c, session)) return KA_EMSGSIZE;
+    rc = ka_enqueue(c, session, data, len);
     return ka_leave(c, rc);
 }
 
@@ -3042,7 +3101,7 @@ int ka_client_finish(ka_client *c)
     c->finishing = 1;
     if (c->state == KA_STATE_CONNECTED) {
         if (!c->broken && (rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);  /* half-closes at once if all is out */
-    } else if (!c->mq.msgs) {
+    } else if (!c->q->mq.msgs) {
         ka_end_attempt(c);              /* nothing to deliver, no connection to close */
         ka_enter(c, KA_STATE_STOPPED);
     }
@@ -3065,15 +3124,15 @@ int ka_client_ack(ka_client *c, size_t messages)
 {
     int rc;
     if (!c) return KA_EINVAL;
-    if (!c->mq.keep) return KA_ESTATE;
-    rc = ka_q_ack(&c->mq, messages);
-    if (!c->mq.msgs) ka_trim_later(c);          /* all confirmed: a burst's memory comes back */
+    if (!c->cfg->replay_until_acked) return KA_ESTATE;
+    rc = ka_q_ack(&c->q->mq, messages);
+    if (!c->q->mq.msgs) ka_trim_later(c);          /* all confirmed: a burst's memory comes back */
     return rc;
 }
 
-size_t ka_client_pending(const ka_client *c) { return c ? ka_q_unsent(&c->hs) + ka_q_unsent(&c->mq) : 0; }
-size_t ka_client_unacked(const ka_client *c) { return c && c->mq.keep ? c->mq.done_bytes + c->mq.part : 0; }
-size_t ka_client_unacked_messages(const ka_client *c) { return c && c->mq.keep ? c->mq.done_msgs : 0; }
+size_t ka_client_pending(const ka_client *c) { return c ? ka_q_unsent(&c->q->hs) + ka_q_unsent(&c->q->mq) : 0; }
+size_t ka_client_unacked(const ka_client *c) { return c && c->cfg->replay_until_acked ? c->q->mq.done_bytes + c->q->mq.part : 0; }
+size_t ka_client_unacked_messages(const ka_client *c) { return c && c->cfg->replay_until_acked ? c->q->mq.done_msgs : 0; }
 
 int ka_client_stats(const ka_client *c, ka_stats *out)
 {
@@ -3128,8 +3187,8 @@ int ka_client_retry_in(ka_client *c, unsigned ms)
 
 const char *ka_client_transport_error(const ka_client *c)
 {
-    if (!c || !c->tp_err || !c->tp->strerror) return NULL;
-    return c->tp->strerror(c->tp->ctx, c->tp_err);
+    if (!c || !c->tp_err || !c->cfg->transport->strerror) return NULL;
+    return c->cfg->transport->strerror(c->cfg->transport->ctx, c->tp_err);
 }
 
 void ka_client_disconnect(ka_client *c)
@@ -3169,12 +3228,15 @@ static void ka_release(ka_client *c)
     int shared;
     ka_end_attempt(c);
     ka_close_conn(c, 0);
-    ka_q_clear(c, &c->hs);
-    ka_q_clear(c, &c->mq);
-    ka_dealloc(c, c->mq.data.fixed ? NULL : c->mq.data.buf);   /* small rings are kept while in use */
-    ka_dealloc(c, c->mq.lens.fixed ? NULL : c->mq.lens.buf);
-    ka_dealloc(c, c->hs.data.fixed ? NULL : c->hs.data.buf);
-    ka_dealloc(c, c->hs.lens.fixed ? NULL : c->hs.lens.buf);
+    ka_q_clear(c, &c->q->hs);
+    ka_q_clear(c, &c->q->mq);
+    if (ka_has_queues(c) && !c->q->mq.data.fixed) {     /* small rings are kept while in use */
+        ka_dealloc(c, c->q->mq.data.buf);
+        ka_dealloc(c, c->q->mq.lens.buf);
+        ka_dealloc(c, c->q->hs.data.buf);
+        ka_dealloc(c, c->q->hs.lens.buf);
+        ka_dealloc(c, c->q);
+    }
 #ifndef KA_NO_THREADS
     if (c->lookup) ka_lookup_release(c->lookup);    /* a running lookup frees it when it ends */
 #endif
