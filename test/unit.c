@@ -1036,6 +1036,72 @@ static void sockets_never_leak_into_exec_children(void)
 #endif
 
 #ifdef __linux__
+/* Clients sharing settings are made and freed on several threads at once
+ * (the list of shared settings is the library's only state outside a
+ * client): every client is created, and all memory comes back. */
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+static long share_live;
+static void *share_alloc(size_t n, void *u)
+{
+    (void)u;
+    pthread_mutex_lock(&share_lock);
+    share_live++;
+    pthread_mutex_unlock(&share_lock);
+    return malloc(n);
+}
+static void share_free(void *p, void *u)
+{
+    (void)u;
+    pthread_mutex_lock(&share_lock);
+    share_live--;
+    pthread_mutex_unlock(&share_lock);
+    free(p);
+}
+
+static void *share_churn(void *arg)
+{
+    static const char ping[] = "ping";
+    ka_client *held[8] = { 0 };
+    long seed = (long)(intptr_t)arg, fails = 0;
+    int i;
+    for (i = 0; i < 400; i++) {
+        ka_config k;
+        int slot = (int)((seed + i * 5) % 8);
+        ka_config_init(&k);
+        k.host = "127.0.0.1";
+        k.port = "9";
+        k.mem_alloc = share_alloc;
+        k.mem_free = share_free;
+        if ((i + seed) % 3 == 0) {              /* a second kind of settings */
+            k.heartbeat_interval_ms = 1000;
+            k.heartbeat_data = ping;
+            k.heartbeat_len = 4;
+        }
+        ka_client_free(held[slot]);
+        held[slot] = NULL;
+        if (ka_client_new(&held[slot], &k) != 0) fails++;
+    }
+    for (i = 0; i < 8; i++) ka_client_free(held[i]);
+    return (void *)(intptr_t)fails;
+}
+
+static void settings_are_shared_safely_across_threads(void)
+{
+    pthread_t th[4];
+    void *r;
+    int i, fails = 0;
+    share_live = 0;
+    for (i = 0; i < 4; i++) CHECK(pthread_create(&th[i], NULL, share_churn, (void *)(intptr_t)(i + 1)) == 0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], &r);
+        fails += (int)(intptr_t)r;
+    }
+    CHECK_EQ(fails, 0);
+    CHECK_EQ(share_live, 0);
+}
+#endif
+
+#ifdef __linux__
 /* ECONNABORTED on a client socket is the local stack's doing (`ss -K`, a
  * mobile OS dropping sockets on a network change): the peer is still
  * there, so it is not the peer's reset. */
@@ -3052,6 +3118,7 @@ static const t_case cases[] = {
     { "processes started together draw unrelated delays", processes_started_together_draw_unrelated_delays },
     { "an edge-triggered loop reads every byte", edge_triggered_loop_reads_every_byte },
     { "sockets never leak into exec'd children", sockets_never_leak_into_exec_children },
+    { "settings are shared safely across threads", settings_are_shared_safely_across_threads },
     { "a local abort is not the peer's reset", local_abort_is_not_the_peers_reset },
     { "epoll with on_socket survives a refused first address", epoll_with_on_socket_survives_a_refused_first_address },
 #endif
