@@ -696,18 +696,12 @@ struct ka_client {
     int last_family;            /* of the last good connection: raced first */
 
     /* connect attempt: a name lookup, then a Happy Eyeballs race */
-    unsigned long long resolve_deadline, race_deadline, next_try_at;
     ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
     ka_watch lookup_w;          /* its end-of-lookup signal, while a lookup is awaited */
     ka_watch race[KA_MAX_RACE]; /* attempts in flight */
-    ka_reason fail_reason;      /* the most telling failure so far */
-    int fail_err;
     unsigned char phase;        /* KA_PHASE_* */
     unsigned char hook_waiting; /* a resolve() hook's answer is awaited */
     unsigned char quiet;        /* inside start/retry_now/retry_in: failures wait for the next poll */
-    unsigned char norder, next_addr;    /* the race's addresses, and the next one to try */
-    unsigned char order[KA_MAX_ADDRS];
-    unsigned char race_addr[KA_MAX_RACE];
 
     /* backoff */
     unsigned fails;             /* consecutive failed attempts */
@@ -727,8 +721,26 @@ struct ka_client {
     unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
     unsigned long long trim_at;     /* when emptied queues give back their memory; 0 = none due */
     unsigned long long trimmed_at;  /* when they last did; 0 = never */
-    struct { uint32_t written, at; } wlog[KA_WLOG];     /* see ka_check_link */
-    unsigned nwlog;
+
+    /* What only an attempt (CONNECTING) or only a connection (CONNECTED)
+     * uses shares memory, as the two never overlap: an attempt sets its
+     * part as it begins (ka_begin_attempt), a connection its part as it is
+     * made (ka_connected), and the write log is touched only while
+     * CONNECTED, never after a callback. */
+    union {
+        struct {
+            unsigned long long resolve_deadline, race_deadline, next_try_at;
+            ka_reason fail_reason;      /* the most telling failure so far */
+            int fail_err;
+            unsigned char norder, next_addr;    /* the race's addresses, and the next one to try */
+            unsigned char order[KA_MAX_ADDRS];
+            unsigned char race_addr[KA_MAX_RACE];   /* the address each race slot dials */
+        } a;
+        struct {
+            struct { uint32_t written, at; } log[KA_WLOG];  /* see ka_check_link */
+            unsigned n;
+        } w;
+    } ph;
 
     /* sending: what goes before the session is ready, and the backlog */
     unsigned char ready;        /* this connection's session is ready: the backlog may go */
@@ -1669,9 +1681,9 @@ static int ka_fail_rank(ka_reason r)
 
 static void ka_note_failure(ka_client *c, ka_reason why, int err)
 {
-    if (ka_fail_rank(why) < ka_fail_rank(c->fail_reason)) return;
-    c->fail_reason = why;
-    c->fail_err = err;
+    if (ka_fail_rank(why) < ka_fail_rank(c->ph.a.fail_reason)) return;
+    c->ph.a.fail_reason = why;
+    c->ph.a.fail_err = err;
 }
 
 static int ka_race_size(const ka_client *c)
@@ -1711,7 +1723,7 @@ static void ka_order_addresses(ka_client *c)
     int fam = c->last_family ? c->last_family : e->naddr ? e->addr[0].u.sa.sa_family : AF_INET6;
     unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
     int dry = 0;                                /* families in a row with nothing left */
-    c->norder = c->next_addr = 0;
+    c->ph.a.norder = c->ph.a.next_addr = 0;
     while (dry < 2) {
         int k = fam == AF_INET;
         unsigned i = pos[k];
@@ -1719,7 +1731,7 @@ static void ka_order_addresses(ka_client *c)
         pos[k] = i < e->naddr ? i + 1 : e->naddr;
         if (i < e->naddr) {
             dry = 0;
-            if (want == AF_UNSPEC || want == fam) c->order[c->norder++] = (unsigned char)i;
+            if (want == AF_UNSPEC || want == fam) c->ph.a.order[c->ph.a.norder++] = (unsigned char)i;
         } else {
             dry++;
         }
@@ -1776,19 +1788,19 @@ static void ka_attempt_failed(ka_client *c);
 static void ka_race_next(ka_client *c)
 {
     unsigned epoch = c->epoch;
-    while (c->next_addr < c->norder) {
-        unsigned slot, idx = c->order[c->next_addr];
+    while (c->ph.a.next_addr < c->ph.a.norder) {
+        unsigned slot, idx = c->ph.a.order[c->ph.a.next_addr];
         ka_socket s;
         for (slot = 0; slot < KA_MAX_RACE && c->race[slot].s != KA_INVALID_SOCKET; slot++) { }
         if (slot == KA_MAX_RACE) return;        /* full: the next one waits for a slot */
-        c->next_addr++;
+        c->ph.a.next_addr++;
         s = ka_dial(c, &c->ep[c->cur_ep].addr[idx]);
         if (c->epoch != epoch) { if (s != KA_INVALID_SOCKET) ka_sock_close(s); return; }
         if (s == KA_INVALID_SOCKET) continue;
         c->race[slot].s = s;
         c->race[slot].told = 0;
-        c->race_addr[slot] = (unsigned char)idx;
-        c->next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
+        c->ph.a.race_addr[slot] = (unsigned char)idx;
+        c->ph.a.next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
         return;
     }
     if (ka_race_size(c) == 0) ka_attempt_failed(c);
@@ -1797,15 +1809,15 @@ static void ka_race_next(ka_client *c)
 static void ka_race_start(ka_client *c)
 {
     ka_order_addresses(c);
-    if (c->norder == 0) {                       /* no address in the family asked for */
+    if (c->ph.a.norder == 0) {                       /* no address in the family asked for */
         ka_note_failure(c, KA_REASON_RESOLVE, EAI_FAMILY);
         ka_attempt_failed(c);
         return;
     }
     c->phase = KA_PHASE_RACE;
-    c->race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
+    c->ph.a.race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
     ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", c->ep[c->cur_ep].host, c->ep[c->cur_ep].port,
-           c->norder, c->norder == 1 ? "" : "es");
+           c->ph.a.norder, c->ph.a.norder == 1 ? "" : "es");
     ka_race_next(c);
 }
 
@@ -1854,7 +1866,7 @@ static void ka_resolve(ka_client *c)
     ka_ep *e = &c->ep[c->cur_ep];
     int err;
     c->phase = KA_PHASE_RESOLVE;
-    c->resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
+    c->ph.a.resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
     if (c->cfg->resolve) {
         unsigned epoch;
         c->hook_waiting = 1;
@@ -1890,8 +1902,8 @@ static void ka_begin_attempt(ka_client *c)
 {
     ka_enter(c, KA_STATE_CONNECTING);
     c->n_attempts++;
-    c->fail_reason = KA_REASON_NONE;
-    c->fail_err = 0;
+    memset(&c->ph.a, 0, sizeof c->ph.a);        /* the last connection's write log was here */
+    c->ph.a.fail_reason = KA_REASON_NONE;
     c->cur_ep = c->next_ep;
     if (c->ep[c->cur_ep].numeric) ka_race_start(c);
     else ka_resolve(c);
@@ -1960,8 +1972,8 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
 
 static void ka_attempt_failed(ka_client *c)
 {
-    ka_reason why = c->fail_reason ? c->fail_reason : KA_REASON_CONNECT_TIMEOUT;
-    int err = c->fail_err;
+    ka_reason why = c->ph.a.fail_reason ? c->ph.a.fail_reason : KA_REASON_CONNECT_TIMEOUT;
+    int err = c->ph.a.fail_err;
     unsigned epoch;
     ka_end_attempt(c);
     if (c->quiet) {
@@ -2096,7 +2108,7 @@ static void ka_connected(ka_client *c)
     c->wr_shut = c->peer_fin = c->read_more = 0;
     c->ready = 0;
     c->check_at = 0;
-    c->nwlog = 0;
+    c->ph.w.n = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     c->degraded = c->probes_capped = 0;
     c->n_connections++;
@@ -2124,7 +2136,7 @@ static void ka_session_start(ka_client *c, unsigned slot)
     c->conn = c->race[slot];
     c->race[slot].s = KA_INVALID_SOCKET;
     c->race[slot].told = 0;
-    c->last_family = c->ep[c->cur_ep].addr[c->race_addr[slot]].u.sa.sa_family;
+    c->last_family = c->ep[c->cur_ep].addr[c->ph.a.race_addr[slot]].u.sa.sa_family;
     ka_end_attempt(c);
     c->read_wants_write = c->write_wants_read = 0;
     if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), c->ep[c->cur_ep].host, &c->tp_session, &err) != 0) {
@@ -2287,20 +2299,20 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
         ka_attempt_failed(c);
         return;
     }
-    if (c->phase == KA_PHASE_RESOLVE && now >= c->resolve_deadline) {
+    if (c->phase == KA_PHASE_RESOLVE && now >= c->ph.a.resolve_deadline) {
         ka_end_attempt(c);                      /* the lookup finishes alone */
         ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", c->ep[c->cur_ep].host, c->cfg->resolve_timeout_ms);
         if (c->epoch == epoch) ka_resolved(c, EAI_AGAIN);
         return;
     }
     if (c->phase != KA_PHASE_RACE && c->phase != KA_PHASE_HANDSHAKE) return;
-    if (now >= c->race_deadline) {             /* the TCP race and the handshake share the bound */
+    if (now >= c->ph.a.race_deadline) {             /* the TCP race and the handshake share the bound */
         if (c->phase == KA_PHASE_HANDSHAKE) ka_close_conn(c, 0);
         ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
         ka_attempt_failed(c);
         return;
     }
-    if (now >= c->next_try_at && c->next_addr < c->norder) ka_race_next(c);
+    if (now >= c->ph.a.next_try_at && c->ph.a.next_addr < c->ph.a.norder) ka_race_next(c);
 }
 
 /* The peer shut down its side. Without keep_writing_after_fin that ends
@@ -2416,10 +2428,10 @@ static int ka_health_report(ka_client *c, const ka_kview *v, unsigned cause, uns
  * per look, while data is outstanding. */
 static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 {
-    if (c->nwlog && c->wlog[c->nwlog - 1].written == written) return;     /* nothing new since */
-    if (c->nwlog == KA_WLOG) memmove(c->wlog, c->wlog + 1, --c->nwlog * sizeof c->wlog[0]);
-    c->wlog[c->nwlog].written = written;
-    c->wlog[c->nwlog++].at = at;
+    if (c->ph.w.n && c->ph.w.log[c->ph.w.n - 1].written == written) return;     /* nothing new since */
+    if (c->ph.w.n == KA_WLOG) memmove(c->ph.w.log, c->ph.w.log + 1, --c->ph.w.n * sizeof c->ph.w.log[0]);
+    c->ph.w.log[c->ph.w.n].written = written;
+    c->ph.w.log[c->ph.w.n++].at = at;
 }
 
 /* By when the oldest unacknowledged byte had been written: the first
@@ -2428,10 +2440,10 @@ static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
 {
     unsigned drop = 0;
-    while (drop < c->nwlog && (int32_t)(c->wlog[drop].written - acked) <= 0) drop++;
-    memmove(c->wlog, c->wlog + drop, (c->nwlog - drop) * sizeof c->wlog[0]);
-    c->nwlog -= drop;
-    return c->wlog[0].at;       /* the newest sample is past acked: data is outstanding */
+    while (drop < c->ph.w.n && (int32_t)(c->ph.w.log[drop].written - acked) <= 0) drop++;
+    memmove(c->ph.w.log, c->ph.w.log + drop, (c->ph.w.n - drop) * sizeof c->ph.w.log[0]);
+    c->ph.w.n -= drop;
+    return c->ph.w.log[0].at;       /* the newest sample is past acked: data is outstanding */
 }
 
 /* Data is outstanding: judge the connection on the kernel's view.
@@ -2460,7 +2472,7 @@ static void ka_check_link(ka_client *c, unsigned long long now)
     c->check_at = 0;
     if (ka_kernel_view(KA_CONN(c), &v) != 0 || !(v.valid & KA_KV_DEADLINE)) return;
     if (v.unacked == 0 && v.notsent == 0) {
-        c->nwlog = 0;
+        c->ph.w.n = 0;
         ka_health_report(c, &v, 0, 0, 0);
         return;
     }
@@ -3303,7 +3315,7 @@ static int ka_main_socket(const ka_client *c, ka_pollset *one)
     if (c->state == KA_STATE_CONNECTING && c->phase == KA_PHASE_RACE) {
         unsigned i;
         for (i = 0; i < KA_MAX_RACE; i++)
-            if (c->race[i].s != KA_INVALID_SOCKET && c->race_addr[i] == c->order[c->next_addr - 1]) one->s = c->race[i].s;
+            if (c->race[i].s != KA_INVALID_SOCKET && c->ph.a.race_addr[i] == c->ph.a.order[c->ph.a.next_addr - 1]) one->s = c->race[i].s;
     }
     return 1;
 }
@@ -3338,9 +3350,9 @@ static long ka_state_timeout(const ka_client *c, unsigned long long now)
     switch (c->state) {
     case KA_STATE_CONNECTING:
         if (c->phase == KA_PHASE_FAILED) return 0;
-        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->resolve_deadline, now);
-        t = ka_until(c->race_deadline, now);
-        if (c->next_addr < c->norder) t = ka_sooner(t, c->next_try_at, now);
+        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->ph.a.resolve_deadline, now);
+        t = ka_until(c->ph.a.race_deadline, now);
+        if (c->ph.a.next_addr < c->ph.a.norder) t = ka_sooner(t, c->ph.a.next_try_at, now);
         /* Without on_socket the loop watches one attempt: look at the others that often. */
         if (!c->cfg->cb.on_socket && ka_race_size(c) > 1) t = ka_sooner(t, now + (c->cfg->connection_attempt_delay_ms ? c->cfg->connection_attempt_delay_ms : 50), now);
         return t;
