@@ -326,10 +326,12 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     size_t   recv_buffer_size;        /* largest chunk handed to on_data (default 16384) */
     /* Allocator hooks for ka_client_new/ka_client_free: both or neither.
      * NULL means malloc/free. ka_client_new allocates the client's block;
-     * its queues then grow through the same hooks as messages wait (and
-     * shrink back when they empty; a stream's 100 ms after it last
-     * emptied), so ka_client_send may fail with KA_ENOMEM. Nothing is
-     * allocated per reconnect. */
+     * its queues then come through the same hooks when a message first has
+     * to wait, and grow as messages wait (and shrink back when they empty;
+     * a stream's 100 ms after it last emptied), so ka_client_send may fail
+     * with KA_ENOMEM. Nothing is allocated per reconnect. The hooks are
+     * part of the settings clients share (see ka_client_new), so the block
+     * holding shared settings is freed through them too. */
     void *(*mem_alloc)(size_t size, void *mem_user);
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
@@ -404,7 +406,15 @@ const char *ka_config_error(const ka_config *cfg);
  * and heartbeat_data, so cfg may go away afterwards. Returns 0, KA_EINVAL
  * (bad config: ka_config_error names the field) or KA_ENOMEM. *out is NULL on failure. The client makes one
  * allocation here, then grows its queues on demand (see mem_alloc), never
- * per reconnect (getaddrinfo() allocates inside libc). */
+ * per reconnect (getaddrinfo() allocates inside libc).
+ * Clients made from equal configs (byte for byte, apart from host, port,
+ * endpoints, bind_address and user; strings and heartbeat bytes by
+ * content) share one copy of the settings, kept in the block of the first
+ * of them: that block stays allocated after ka_client_free until the last
+ * client sharing it is freed. Creating and freeing clients on different
+ * threads at once is safe (the list of shared settings has a lock). In
+ * no-heap mode, and in builds with -DKA_NO_THREADS, each client keeps its
+ * own copy. */
 int         ka_client_new(ka_client **out, const ka_config *cfg);
 
 /* No-heap mode: ka_client_size(cfg) says how many bytes a client with this

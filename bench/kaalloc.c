@@ -50,7 +50,8 @@ void *__wrap_realloc(void *p, size_t n) { if (!p) lib_allocs++; return __real_re
 void __wrap_free(void *p) { __real_free(p); }
 
 /* ---- 1: the hooks ---- */
-static void *hook_alloc(size_t n, void *u) { (void)u; hook_allocs++; return __libc_malloc(n); }
+static size_t hook_last;         /* size of the last allocation through the hooks */
+static void *hook_alloc(size_t n, void *u) { (void)u; hook_allocs++; hook_last = n; return __libc_malloc(n); }
 static void hook_free(void *p, void *u) { (void)u; __libc_free(p); }
 
 static int connects;
@@ -157,6 +158,26 @@ int main(int argc, char **argv)
         if (ka_client_new(&c, &cfg) == 0) ka_client_free(c);
         printf("RESULT alloc_client_new_lib %lu\n", lib_allocs - l0);
         printf("RESULT alloc_client_new_process %lu\n", all_allocs - a0);
+    }
+    {
+        /* the heap block of a client: the first one made with these
+         * settings carries them, the next ones share them */
+        ka_client *c1, *c2;
+        size_t first = 0, next = 0;
+        cfg.mem_alloc = hook_alloc;
+        cfg.mem_free = hook_free;
+        if (ka_client_new(&c1, &cfg) == 0) {
+            first = hook_last;
+            if (ka_client_new(&c2, &cfg) == 0) {
+                next = hook_last;
+                ka_client_free(c2);
+            }
+            ka_client_free(c1);
+        }
+        printf("RESULT client_heap_block_first_bytes %lu\n", (unsigned long)first);
+        printf("RESULT client_heap_block_bytes %lu\n", (unsigned long)next);
+        cfg.mem_alloc = NULL;
+        cfg.mem_free = NULL;
     }
     if (run("127.0.0.1", "numeric", 20, n) != 0) { printf("INFO alloc run failed (numeric)\n"); return 1; }
     if (run("localhost", "localhost", 20, n) != 0) { printf("INFO alloc run failed (localhost)\n"); return 1; }
