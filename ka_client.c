@@ -689,6 +689,8 @@ struct ka_client {
     unsigned char probes_capped;    /* this connection's window-probe backoff is capped */
     unsigned char has_override;     /* ka_client_retry_in chose the next delay */
     unsigned char read_more;        /* the last read stopped at its bound with data left */
+    unsigned char read_wants_write; /* the transport session's last read waits for writability */
+    unsigned char write_wants_read; /* its last write waits for readability */
 
     /* servers */
     ka_ep *ep;
@@ -743,17 +745,15 @@ struct ka_client {
     } ph;
 
     /* sending: what goes before the session is ready, and the backlog */
+    ka_queues *q;               /* ka_no_queues (read only) until a message has to wait */
     unsigned char ready;        /* this connection's session is ready: the backlog may go */
     unsigned char finishing;    /* ka_client_finish: deliver the queue, then close */
     unsigned char wr_shut;      /* this connection's write side is shut down */
     unsigned char peer_fin;     /* the peer shut down its side (keep_writing_after_fin) */
-    ka_queues *q;               /* ka_no_queues (read only) until a message has to wait */
 
     /* the transport's session on this connection */
-    void *tp_session;
     int tp_err;                 /* the last KA_REASON_TLS code */
-    unsigned char read_wants_write;     /* the session's last read waits for writability */
-    unsigned char write_wants_read;     /* its last write waits for readability */
+    void *tp_session;
 
     unsigned char *rbuf;        /* only when recv_buffer_size > KA_RECV_STACK */
     /* endpoints, their strings and addresses, heartbeat bytes, receive
