@@ -597,11 +597,13 @@ typedef struct ka_profile {
 /* One server: its name, and the addresses of its last good lookup (for an
  * address literal, parsed once in ka_client_new: no lookup ever). */
 typedef struct ka_ep {
-    const char *host, *port;    /* copies inside the client's block */
-    int numeric;
-    unsigned naddr;             /* 0 until a lookup succeeds */
+    const char *host;           /* a copy inside the client's block, its port string right after */
     ka_addr *addr;              /* KA_MAX_ADDRS slots, 1 for a literal */
+    unsigned char numeric;
+    unsigned char naddr;        /* 0 until a lookup succeeds */
 } ka_ep;
+
+static const char *ka_ep_port(const ka_ep *e) { return e->host + strlen(e->host) + 1; }
 
 /* A socket the client watches, and the want on_socket was last told (so a
  * socket is announced once, and withdrawn before it is closed). */
@@ -1038,7 +1040,7 @@ static void ka_ep_store(ka_ep *e, const struct addrinfo *ai)
 {
     unsigned n = 0;
     for (; ai && n < KA_MAX_ADDRS; ai = ai->ai_next) n += ka_addr_take(&e->addr[n], KA_MAX_ADDRS - n, ai->ai_addr, 0);
-    e->naddr = n;
+    e->naddr = (unsigned char)n;
 }
 
 /* An address literal needs no resolver: parsed without blocking (the
@@ -1816,7 +1818,7 @@ static void ka_race_start(ka_client *c)
     }
     c->phase = KA_PHASE_RACE;
     c->ph.a.race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
-    ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", c->ep[c->cur_ep].host, c->ep[c->cur_ep].port,
+    ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", c->ep[c->cur_ep].host, ka_ep_port(&c->ep[c->cur_ep]),
            c->ph.a.norder, c->ph.a.norder == 1 ? "" : "es");
     ka_race_next(c);
 }
@@ -1871,7 +1873,7 @@ static void ka_resolve(ka_client *c)
         unsigned epoch;
         c->hook_waiting = 1;
         epoch = ka_cb_enter(c);                 /* it may answer at once, from inside */
-        err = c->cfg->resolve(c, e->host, e->port, ka_family_of(c->cfg->family), c->user);
+        err = c->cfg->resolve(c, e->host, ka_ep_port(e), ka_family_of(c->cfg->family), c->user);
         if (!ka_cb_leave(c, epoch) || !c->hook_waiting) return;
         if (err) { c->hook_waiting = 0; ka_resolved(c, err); }
         return;
@@ -1883,7 +1885,7 @@ static void ka_resolve(ka_client *c)
         hints.ai_family = ka_family_of(c->cfg->family);
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_protocol = IPPROTO_TCP;
-        err = getaddrinfo(e->host, e->port, &hints, &res);
+        err = getaddrinfo(e->host, ka_ep_port(e), &hints, &res);
         if (!err) ka_ep_store(e, res);
         if (res) freeaddrinfo(res);
         if (!err && e->naddr == 0) err = EAI_NONAME;
@@ -1891,7 +1893,7 @@ static void ka_resolve(ka_client *c)
     }
 #else
     if (!c->lookup && (c->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
-    err = ka_lookup_start(c->lookup, e->host, e->port, ka_family_of(c->cfg->family));
+    err = ka_lookup_start(c->lookup, e->host, ka_ep_port(e), ka_family_of(c->cfg->family));
     if (err) { ka_resolved(c, err); return; }
     c->lookup_w.s = c->lookup->rd;
     c->lookup_w.told = 0;
@@ -1983,7 +1985,7 @@ static void ka_attempt_failed(ka_client *c)
     c->next_ep = (c->cur_ep + 1) % c->nep;     /* the next attempt goes to the next server */
     epoch = c->epoch;
     ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%s), %s port %s", ka_reason_str(why), ka_sys_strerror(why, err),
-           c->ep[c->cur_ep].host, c->ep[c->cur_ep].port);
+           c->ep[c->cur_ep].host, ka_ep_port(&c->ep[c->cur_ep]));
     if (c->epoch == epoch) ka_schedule_retry(c, why, err, 1);
 }
 
@@ -2650,10 +2652,13 @@ static int ka_host_ok(const char *h)
 }
 
 /* Copies host without the brackets of "[v6]"; out holds KA_MAX_HOST_LEN + 1. */
+/* A host as stored: an IPv6 literal without its brackets. */
+static size_t ka_host_len(const char *h) { return h[0] == '[' ? strlen(h) - 2 : strlen(h); }
+
 static void ka_host_copy(char *out, const char *h)
 {
-    size_t n = strlen(h);
-    if (h[0] == '[') { h++; n -= 2; }
+    size_t n = ka_host_len(h);
+    if (h[0] == '[') h++;
     memcpy(out, h, n);
     out[n] = '\0';
 }
@@ -2958,7 +2963,7 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int 
         slots = (ka_addr *)ka_carve(base, &at, NULL, (ka_is_literal(host) ? 1 : KA_MAX_ADDRS) * sizeof(ka_addr));
         if (!c) continue;
         memset(&ep[i], 0, sizeof ep[i]);
-        ep[i].numeric = ka_is_literal(host);
+        ep[i].numeric = (unsigned char)ka_is_literal(host);
         ep[i].addr = slots;
     }
     for (i = 0; i < n; i++) {
@@ -2967,9 +2972,8 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int 
             ep[i].host = (const char *)base + at;
             ka_host_copy((char *)base + at, host);
         }
-        at += strlen(host) + 1;
-        if (c) ep[i].port = (const char *)ka_carve(base, &at, port, strlen(port) + 1);
-        else at += strlen(port) + 1;
+        at += ka_host_len(host) + 1;            /* the port follows: see ka_ep_port */
+        ka_carve(base, &at, port, strlen(port) + 1);
     }
     if (own_profile) {
         if (c) {
@@ -3038,7 +3042,7 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_
     if (c->q) ka_queues_init(c);                   /* no-heap mode: in the block */
     else c->q = (ka_queues *)&ka_no_queues;     /* NOLINT: never written, see ka_queues */
     for (i = 0; i < c->nep; i++)
-        if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, c->ep[i].port, &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
+        if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, ka_ep_port(&c->ep[i]), &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
     KA_CONN(c) = KA_INVALID_SOCKET;
     c->lookup_w.s = KA_INVALID_SOCKET;
     for (i = 0; i < KA_MAX_RACE; i++) c->race[i].s = KA_INVALID_SOCKET;
@@ -3499,8 +3503,8 @@ int ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs, size_t
     e = &c->ep[c->cur_ep];
     c->hook_waiting = 0;
     if (!error) {
-        for (i = 0; i < n && got < KA_MAX_ADDRS; i++) got += ka_addr_take(&e->addr[got], KA_MAX_ADDRS - got, addrs[i], ka_port_number(e->port));
-        if (got) e->naddr = got;
+        for (i = 0; i < n && got < KA_MAX_ADDRS; i++) got += ka_addr_take(&e->addr[got], KA_MAX_ADDRS - got, addrs[i], ka_port_number(ka_ep_port(e)));
+        if (got) e->naddr = (unsigned char)got;
         else error = EAI_NONAME;
     }
     ka_resolved(c, error);
