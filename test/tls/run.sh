@@ -226,6 +226,17 @@ t_redis_no_cert() {
         client "$v" $(tls_opts) -h 127.0.0.1 -p "$port" -s PING -B 200 -T 2000
         client_done 6
         check "$v: never answered" lacks "$out" " line +PONG"
+        # A TLS 1.3 client finishes its handshake before the server refuses
+        # it; the server then closes with the client's last record unread,
+        # so its alert travels just ahead of an RST, and a client slow to
+        # read (a loaded machine) loses the alert to the reset: the kernel
+        # discards unread data when an RST arrives. Then "peer reset" is the
+        # truth as far as the client can know.
+        if [ "$v" = TLSv1.3 ] && ! has_line "$out" 'reason="TLS' && has_line "$out" 'reason="peer reset"'; then
+            echo "    $v: every alert was overtaken by the server's reset: reported as peer reset"
+            stop_server "$last_server"
+            continue
+        fi
         check "$v: refused with KA_REASON_TLS" has_line "$out" 'reason="TLS' || { show "$out"; continue; }
         text=$(grep -m1 'reason="TLS' "$out" | sed 's/.* tls=//')
         check "$v: the words say why" has_line "$out" "tls=TLS: .*\(certificate\|alert\)" || show "$out"
