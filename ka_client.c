@@ -758,8 +758,10 @@ struct ka_client {
     void *tp_session;
 
     unsigned char *rbuf;        /* only when recv_buffer_size > KA_RECV_STACK */
-    /* endpoints, their strings and addresses, heartbeat bytes, receive
-     * buffer and (no-heap mode) the queues' storage follow */
+    /* its own profile (if it shares none), the endpoints, their strings
+     * and addresses, the profile's strings and heartbeat bytes, the receive
+     * buffer and (no-heap mode) the queues and their storage follow: see
+     * ka_layout */
 };
 
 #define KA_CONN(c) ((c)->conn.s)
@@ -1811,7 +1813,7 @@ static void ka_race_next(ka_client *c)
 static void ka_race_start(ka_client *c)
 {
     ka_order_addresses(c);
-    if (c->ph.a.norder == 0) {                       /* no address in the family asked for */
+    if (c->ph.a.norder == 0) {                  /* no address in the family asked for */
         ka_note_failure(c, KA_REASON_RESOLVE, EAI_FAMILY);
         ka_attempt_failed(c);
         return;
@@ -2196,7 +2198,7 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     di.unsent_bytes = ka_q_clear(c, &c->q->hs) + ka_q_rewind(&c->q->mq);
     c->broken = KA_REASON_NONE;
     c->ready = 0;
-    if (c->finishing && !c->q->mq.msgs) retry = 0;     /* nothing left to deliver: done */
+    if (c->finishing && !c->q->mq.msgs) retry = 0;  /* nothing left to deliver: done */
     /* After a good run the next outage starts again from the first server;
      * a connection that died young counts as a failed try of this one. */
     c->next_ep = up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
@@ -2308,7 +2310,7 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
         return;
     }
     if (c->phase != KA_PHASE_RACE && c->phase != KA_PHASE_HANDSHAKE) return;
-    if (now >= c->ph.a.race_deadline) {             /* the TCP race and the handshake share the bound */
+    if (now >= c->ph.a.race_deadline) {        /* the TCP race and the handshake share the bound */
         if (c->phase == KA_PHASE_HANDSHAKE) ka_close_conn(c, 0);
         ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
         ka_attempt_failed(c);
