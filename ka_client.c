@@ -2942,11 +2942,12 @@ static void ka_profile_put(const ka_profile *p) { (void)p; }
 
 /* One block holds the client, in this order: the client, its own profile
  * if it shares none, the servers (pointers first, then address slots,
- * then strings), the profile's strings and heartbeat bytes, the receive buffer if it is too large for the stack, and in
- * no-heap mode the queues' storage (from ka_client_new the queues grow on
- * demand instead). With c NULL it only measures; else it lays the block
- * out in c. Buffers are not written here, so the pages they span stay
- * untouched until used. */
+ * then strings), the profile's strings and heartbeat bytes, the receive
+ * buffer if it is too large for the stack, and in no-heap mode the queues
+ * and their storage (from ka_client_new the queues come on demand
+ * instead). With c NULL it only measures; else it lays the block out in
+ * c. Buffers are not written here, so the pages they span stay untouched
+ * until used. */
 /* Room for the message lengths of a queue of cap bytes: one byte for each
  * message of 8 bytes or more, and at least 64 messages. */
 static size_t ka_lens_cap(size_t cap) { return cap / 8 + 64; }
