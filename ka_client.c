@@ -1295,11 +1295,10 @@ static void ka_ring_drop(ka_ring *r, size_t n)
     if (!r->len) r->head = 0;
 }
 
-/* An empty growing ring gives memory back once it outgrew KA_RING_KEEP:
- * a burst's memory comes back down, a steady small flow keeps its buffer. */
-static void ka_ring_trim(const ka_client *c, ka_ring *r)
+/* An empty growing ring gives its buffer back. */
+static void ka_ring_release(const ka_client *c, ka_ring *r)
 {
-    if (r->fixed || r->len || r->size <= KA_RING_KEEP) return;
+    if (r->fixed || r->len || !r->buf) return;
     ka_dealloc(c, r->buf);
     r->buf = NULL;
     r->size = r->head = 0;
@@ -1429,6 +1428,22 @@ static size_t ka_q_rewind(ka_queue *q)
     return lost;
 }
 
+static int ka_q_oversized(const ka_queue *q)
+{
+    return (!q->data.fixed && q->data.size > KA_RING_KEEP) || (!q->lens.fixed && q->lens.size > KA_RING_KEEP);
+}
+
+/* An empty queue that grew past KA_RING_KEEP for a burst gives both its
+ * rings back, so the burst leaves nothing behind; one that stayed small
+ * keeps them for a steady flow. Returns whether anything went back. */
+static int ka_q_trim(const ka_client *c, ka_queue *q)
+{
+    if (q->msgs || !ka_q_oversized(q)) return 0;
+    ka_ring_release(c, &q->data);
+    ka_ring_release(c, &q->lens);
+    return 1;
+}
+
 /* Drops everything; returns the bytes that never went out. */
 static size_t ka_q_clear(const ka_client *c, ka_queue *q)
 {
@@ -1437,8 +1452,7 @@ static size_t ka_q_clear(const ka_client *c, ka_queue *q)
         q->data.len = q->data.head = q->lens.len = q->lens.head = 0;
         q->msgs = q->done_msgs = q->done_bytes = q->done_lens = q->part = 0;
     }
-    ka_ring_trim(c, &q->data);
-    ka_ring_trim(c, &q->lens);
+    ka_q_trim(c, q);
     return lost;
 }
 
@@ -1471,27 +1485,19 @@ static size_t ka_q_cap(const ka_client *c, int session)
     return session ? ka_session_cap(c->cfg) : c->cfg->send_buffer_size;
 }
 
-static int ka_q_oversized(const ka_queue *q)
-{
-    return (!q->data.fixed && q->data.size > KA_RING_KEEP) || (!q->lens.fixed && q->lens.size > KA_RING_KEEP);
-}
-
+/* An emptied queue's burst memory goes back (a queue in use again is
+ * trimmed when it next empties); when no ring is left, the queues' block
+ * goes too. Only a real give-back counts for KA_TRIM_DELAY_MS. */
 static void ka_trim(ka_client *c, unsigned long long now)
 {
-    ka_queue *q[2];
-    unsigned i;
+    const ka_queue *hs = &c->q->hs, *mq = &c->q->mq;
+    int gave = ka_q_trim(c, &c->q->hs);
+    gave |= ka_q_trim(c, &c->q->mq);
     c->trim_at = 0;
-    c->trimmed_at = now;
-    q[0] = &c->q->hs;
-    q[1] = &c->q->mq;
-    for (i = 0; i < 2; i++) {
-        if (q[i]->msgs) continue;               /* in use again: trimmed when it next empties */
-        ka_ring_trim(c, &q[i]->data);
-        ka_ring_trim(c, &q[i]->lens);
-    }
-    if (ka_has_queues(c) && !q[0]->data.fixed && !q[0]->msgs && !q[1]->msgs &&
-        !q[0]->data.buf && !q[0]->lens.buf && !q[1]->data.buf && !q[1]->lens.buf) {
-        ka_dealloc(c, c->q);                    /* all their memory went back: the block goes too */
+    if (gave) c->trimmed_at = now;
+    if (ka_has_queues(c) && !hs->data.fixed && !hs->msgs && !mq->msgs &&
+        !hs->data.buf && !hs->lens.buf && !mq->data.buf && !mq->lens.buf) {
+        ka_dealloc(c, c->q);
         c->q = (ka_queues *)&ka_no_queues;      /* NOLINT: never written, see ka_queues */
     }
 }
@@ -1502,7 +1508,7 @@ static void ka_trim(ka_client *c, unsigned long long now)
 static void ka_trim_later(ka_client *c)
 {
     unsigned long long now;
-    if (c->trim_at || !(ka_q_oversized(&c->q->hs) || ka_q_oversized(&c->q->mq))) return;
+    if (c->trim_at || !((!c->q->hs.msgs && ka_q_oversized(&c->q->hs)) || (!c->q->mq.msgs && ka_q_oversized(&c->q->mq)))) return;
     now = ka_now_ms();
     if (c->state != KA_STATE_STOPPED && c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS)
         c->trim_at = now + KA_TRIM_DELAY_MS;

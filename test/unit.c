@@ -1833,6 +1833,42 @@ static void memory_follows_use(void)
     CHECK_EQ(m.allocs, m.frees);
 }
 
+/* A backlog queued while disconnected gives all its memory back as soon
+ * as the connection has taken it: the empty session queue beside it is
+ * not a give-back, so the backlog is not mistaken for a stream. */
+static void a_drained_backlog_gives_its_memory_back_at_once(void)
+{
+    static unsigned char chunk[50000];
+    unsigned char sink[65536];
+    t_pair t;
+    tally m;
+    size_t got = 0, base;
+    int i;
+    memset(&m, 0, sizeof m);
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.mem_alloc = tally_alloc;
+    t.cfg.mem_free = tally_free;
+    t.cfg.mem_user = &m;
+    t.cfg.send_buffer_size = 1 << 20;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    base = m.live;                              /* the client's block */
+    for (i = 0; i < 4; i++) CHECK_EQ(ka_client_send(t.c, chunk, sizeof chunk), 0);
+    CHECK(m.live >= base + 4 * sizeof chunk);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    while (got < 4 * sizeof chunk) {
+        long n = t_recv_some(t.p, sink, sizeof sink, t.c, 3000);
+        CHECK(n > 0);
+        got += (size_t)n;
+    }
+    for (i = 0; i < 100 && ka_client_pending(t.c); i++) t_poll_for(t.c, 1);
+    CHECK_EQ(ka_client_pending(t.c), 0);
+    CHECK_EQ(m.live, base);                     /* rings and the queues' block: all back, no timer */
+    pair_close(&t);
+    CHECK_EQ(m.live, 0);
+}
+
 /* Clients made from equal configs share one copy of the settings (the
  * config is most of an idle client): it lives in the first client's
  * block, which outlives that client until the last one sharing it goes.
@@ -3133,6 +3169,7 @@ static const t_case cases[] = {
     { "unacknowledged messages are replayed", unacknowledged_messages_are_replayed },
     { "a half-closing server gets the whole upload", half_closing_server_gets_the_whole_upload },
     { "memory follows use", memory_follows_use },
+    { "a drained backlog gives its memory back at once", a_drained_backlog_gives_its_memory_back_at_once },
     { "equal configs share their settings", equal_configs_share_settings },
     { "no-heap mode with every session flag", no_heap_mode_with_every_session_flag },
     { "a transport carries the session", transport_carries_the_session },
