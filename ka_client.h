@@ -330,8 +330,9 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
      * to wait, and grow as messages wait (and shrink back when they empty;
      * a stream's 100 ms after it last emptied), so ka_client_send may fail
      * with KA_ENOMEM. Nothing is allocated per reconnect. The hooks are
-     * part of the settings clients share (see ka_client_new), so the block
-     * holding shared settings is freed through them too. */
+     * part of the settings clients share (see ka_client_new): the block
+     * holding shared settings is freed through them too, possibly on
+     * another thread than the one that allocated it. */
     void *(*mem_alloc)(size_t size, void *mem_user);
     void  (*mem_free)(void *ptr, void *mem_user);
     void   *mem_user;
@@ -407,14 +408,17 @@ const char *ka_config_error(const ka_config *cfg);
  * (bad config: ka_config_error names the field) or KA_ENOMEM. *out is NULL on failure. The client makes one
  * allocation here, then grows its queues on demand (see mem_alloc), never
  * per reconnect (getaddrinfo() allocates inside libc).
- * Clients made from equal configs (byte for byte, apart from host, port,
- * endpoints, bind_address and user; strings and heartbeat bytes by
- * content) share one copy of the settings, kept in the block of the first
- * of them: that block stays allocated after ka_client_free until the last
- * client sharing it is freed. Creating and freeing clients on different
- * threads at once is safe (the list of shared settings has a lock). In
- * no-heap mode, and in builds with -DKA_NO_THREADS, each client keeps its
- * own copy. */
+ * Clients made from equal configs share one copy of the settings: every
+ * field counts (callbacks, mem_user and the allocator hooks included)
+ * except host, port, endpoints and user; strings, heartbeat bytes and
+ * bind_address by content. The copy lives in the block of the first of
+ * those clients, and that whole block stays allocated after its
+ * ka_client_free until the last client sharing it is freed, through
+ * mem_free and on whichever thread frees that client (hooks used by
+ * clients on several threads must be thread-safe). Creating and freeing
+ * clients on different threads at once is safe (the list of shared
+ * settings has a lock). In no-heap mode, and in builds with
+ * -DKA_NO_THREADS, each client keeps its own copy. */
 int         ka_client_new(ka_client **out, const ka_config *cfg);
 
 /* No-heap mode: ka_client_size(cfg) says how many bytes a client with this
