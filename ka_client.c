@@ -1433,12 +1433,15 @@ static int ka_q_oversized(const ka_queue *q)
     return (!q->data.fixed && q->data.size > KA_RING_KEEP) || (!q->lens.fixed && q->lens.size > KA_RING_KEEP);
 }
 
-/* An empty queue that grew past KA_RING_KEEP for a burst gives both its
- * rings back, so the burst leaves nothing behind; one that stayed small
- * keeps them for a steady flow. Returns whether anything went back. */
+/* An empty queue still holding what it grew past KA_RING_KEEP for a burst. */
+static int ka_q_spare(const ka_queue *q) { return !q->msgs && ka_q_oversized(q); }
+
+/* A spare queue gives both its rings back, so the burst leaves nothing
+ * behind; one that stayed small keeps them for a steady flow. Returns
+ * whether anything went back. */
 static int ka_q_trim(const ka_client *c, ka_queue *q)
 {
-    if (q->msgs || !ka_q_oversized(q)) return 0;
+    if (!ka_q_spare(q)) return 0;
     ka_ring_release(c, &q->data);
     ka_ring_release(c, &q->lens);
     return 1;
@@ -1485,6 +1488,18 @@ static size_t ka_q_cap(const ka_client *c, int session)
     return session ? ka_session_cap(c->cfg) : c->cfg->send_buffer_size;
 }
 
+/* Gives back the queues' rings and block (heap mode); they must be empty. */
+static void ka_queues_drop(ka_client *c)
+{
+    if (!ka_has_queues(c) || c->q->mq.data.fixed) return;
+    ka_ring_release(c, &c->q->hs.data);
+    ka_ring_release(c, &c->q->hs.lens);
+    ka_ring_release(c, &c->q->mq.data);
+    ka_ring_release(c, &c->q->mq.lens);
+    ka_dealloc(c, c->q);
+    c->q = (ka_queues *)&ka_no_queues;          /* NOLINT: never written, see ka_queues */
+}
+
 /* An emptied queue's burst memory goes back (a queue in use again is
  * trimmed when it next empties); when no ring is left, the queues' block
  * goes too. Only a real give-back counts for KA_TRIM_DELAY_MS. */
@@ -1495,11 +1510,7 @@ static void ka_trim(ka_client *c, unsigned long long now)
     gave |= ka_q_trim(c, &c->q->mq);
     c->trim_at = 0;
     if (gave) c->trimmed_at = now;
-    if (ka_has_queues(c) && !hs->data.fixed && !hs->msgs && !mq->msgs &&
-        !hs->data.buf && !hs->lens.buf && !mq->data.buf && !mq->lens.buf) {
-        ka_dealloc(c, c->q);
-        c->q = (ka_queues *)&ka_no_queues;      /* NOLINT: never written, see ka_queues */
-    }
+    if (!hs->msgs && !mq->msgs && !hs->data.buf && !hs->lens.buf && !mq->data.buf && !mq->lens.buf) ka_queues_drop(c);
 }
 
 /* A queue emptied: its memory goes back now, or a while later if the last
@@ -1508,7 +1519,7 @@ static void ka_trim(ka_client *c, unsigned long long now)
 static void ka_trim_later(ka_client *c)
 {
     unsigned long long now;
-    if (c->trim_at || !((!c->q->hs.msgs && ka_q_oversized(&c->q->hs)) || (!c->q->mq.msgs && ka_q_oversized(&c->q->mq)))) return;
+    if (c->trim_at || !(ka_q_spare(&c->q->hs) || ka_q_spare(&c->q->mq))) return;
     now = ka_now_ms();
     if (c->state != KA_STATE_STOPPED && c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS)
         c->trim_at = now + KA_TRIM_DELAY_MS;
@@ -3261,13 +3272,7 @@ static void ka_release(ka_client *c)
     ka_close_conn(c, 0);
     ka_q_clear(c, &c->q->hs);
     ka_q_clear(c, &c->q->mq);
-    if (ka_has_queues(c) && !c->q->mq.data.fixed) {     /* small rings are kept while in use */
-        ka_dealloc(c, c->q->mq.data.buf);
-        ka_dealloc(c, c->q->mq.lens.buf);
-        ka_dealloc(c, c->q->hs.data.buf);
-        ka_dealloc(c, c->q->hs.lens.buf);
-        ka_dealloc(c, c->q);
-    }
+    ka_queues_drop(c);                  /* small rings too: they are kept only while in use */
 #ifndef KA_NO_THREADS
     if (c->lookup) ka_lookup_release(c->lookup);    /* a running lookup frees it when it ends */
 #endif
