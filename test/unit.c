@@ -1776,17 +1776,24 @@ static void tally_free(void *ptr, void *u)
     free(p);
 }
 
+/* pair_prepare, with every allocation counted in m. */
+static int pair_prepare_tallied(t_pair *t, tally *m)
+{
+    memset(m, 0, sizeof *m);
+    if (pair_prepare(t) != 0) return -1;
+    t->cfg.mem_alloc = tally_alloc;
+    t->cfg.mem_free = tally_free;
+    t->cfg.mem_user = m;
+    return 0;
+}
+
 static void memory_follows_use(void)
 {
-    static unsigned char burst[200000];
+    static unsigned char burst[200000], sink[sizeof burst];
     t_pair t;
     tally m;
     int i;
-    memset(&m, 0, sizeof m);
-    CHECK(pair_prepare(&t) == 0);
-    t.cfg.mem_alloc = tally_alloc;
-    t.cfg.mem_free = tally_free;
-    t.cfg.mem_user = &m;
+    CHECK(pair_prepare_tallied(&t, &m) == 0);
     t.cfg.send_buffer_size = 1 << 20;
     t.cfg.hold_until_ready = 1;
     t.cfg.replay_until_acked = 1;
@@ -1807,16 +1814,10 @@ static void memory_follows_use(void)
     }
     CHECK_EQ(m.allocs, 1);
     for (i = 0; i < 2; i++) {
-        unsigned char sink[65536];
-        size_t got = 0;
         CHECK_EQ(ka_client_send(t.c, burst, sizeof burst), 0);     /* kept for replay: copied */
         CHECK(m.peak >= sizeof burst);
         CHECK_EQ(ka_client_ack(t.c, 0), 0);
-        while (got < sizeof burst) {
-            long n = t_recv_some(t.p, sink, sizeof sink, t.c, 3000);
-            CHECK(n > 0);
-            got += (size_t)n;
-        }
+        CHECK(t_recv_exact(t.p, sink, sizeof sink, t.c, 3000) == 0);
         t_poll_for(t.c, 20);
         CHECK_EQ(ka_client_ack(t.c, 1), 0);     /* confirmed: the burst's memory goes back */
         if (i == 0) {                           /* a lone burst: at once */
@@ -1838,17 +1839,12 @@ static void memory_follows_use(void)
  * not a give-back, so the backlog is not mistaken for a stream. */
 static void a_drained_backlog_gives_its_memory_back_at_once(void)
 {
-    static unsigned char chunk[50000];
-    unsigned char sink[65536];
+    static unsigned char chunk[50000], sink[4 * sizeof chunk];
     t_pair t;
     tally m;
-    size_t got = 0, base;
+    size_t base;
     int i;
-    memset(&m, 0, sizeof m);
-    CHECK(pair_prepare(&t) == 0);
-    t.cfg.mem_alloc = tally_alloc;
-    t.cfg.mem_free = tally_free;
-    t.cfg.mem_user = &m;
+    CHECK(pair_prepare_tallied(&t, &m) == 0);
     t.cfg.send_buffer_size = 1 << 20;
     CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
     base = m.live;                              /* the client's block */
@@ -1857,11 +1853,7 @@ static void a_drained_backlog_gives_its_memory_back_at_once(void)
     CHECK_EQ(ka_client_start(t.c), 0);
     t.p = t_accept(t.l, t.c, 3000);
     CHECK(t.p != KA_INVALID_SOCKET);
-    while (got < 4 * sizeof chunk) {
-        long n = t_recv_some(t.p, sink, sizeof sink, t.c, 3000);
-        CHECK(n > 0);
-        got += (size_t)n;
-    }
+    CHECK(t_recv_exact(t.p, sink, sizeof sink, t.c, 3000) == 0);
     for (i = 0; i < 100 && ka_client_pending(t.c); i++) t_poll_for(t.c, 1);
     CHECK_EQ(ka_client_pending(t.c), 0);
     CHECK_EQ(m.live, base);                     /* rings and the queues' block: all back, no timer */
@@ -1882,12 +1874,8 @@ static void equal_configs_share_settings(void)
     ka_client *c2 = NULL, *c3 = NULL;
     ka_socket p;
     size_t first, second;
-    memset(&m, 0, sizeof m);
     memset(&r2, 0, sizeof r2);
-    CHECK(pair_prepare(&t) == 0);
-    t.cfg.mem_alloc = tally_alloc;
-    t.cfg.mem_free = tally_free;
-    t.cfg.mem_user = &m;
+    CHECK(pair_prepare_tallied(&t, &m) == 0);
     CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
     first = m.live;
     t.cfg.user = &r2;                           /* another user: the same settings */
