@@ -1,4 +1,4 @@
-/* ka_client: one TCP client connection kept alive. MIT licensed; see README.md.
+/* ka_client: one TCP client connection kept alive. MIT licensed; see LICENSE.
  *
  * Layout, top to bottom (search for "---- N."):
  *   1. compat: feature-test macros, includes, a few tiny platform helpers
@@ -385,6 +385,7 @@ typedef struct ka_kview {
     uint32_t acked;             /* bytes the peer has acknowledged, mod 2^32 */
     uint32_t written;           /* bytes handed to the kernel, mod 2^32 */
     unsigned ca_state;          /* Linux: 0 open ... 3 recovery, 4 loss */
+    unsigned gone;              /* the kernel has ended the connection (a reset, a keepalive verdict) */
     unsigned long rtt_us, rttvar_us, retransmits, total_retrans, unacked_bytes, send_queue_bytes, peer_window;
 } ka_kview;
 
@@ -425,6 +426,7 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
     v->since_ack = ti.last_ack_recv;
     v->since_send = ti.last_data_sent;
     v->ca_state = ti.ca_state;
+    v->gone = ti.state == 7;                    /* TCP_CLOSE */
     v->rtt_us = ti.rtt;
     v->rttvar_us = ti.rttvar;
     v->retransmits = ti.retransmits;
@@ -453,7 +455,7 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
 #endif
 /* TCP_INFO_v0 as mstcpip.h has it (Windows 10 1703+); MinGW's headers may not. */
 typedef struct ka_tcp_info_v0 {
-    int State;                  /* cppcheck-suppress unusedStructMember ; the layout, not all of it read */
+    int State;
     ULONG Mss;
     ULONG64 ConnectionTimeMs;
     BOOLEAN TimestampsEnabled;
@@ -470,6 +472,7 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
     memset(v, 0, sizeof *v);
     if (WSAIoctl(s, SIO_TCP_INFO, &version, sizeof version, &ti, sizeof ti, &got, NULL, NULL) != 0 || got < sizeof ti) return -1;
     v->valid = KA_STATS_RTT | KA_STATS_RETRANS | KA_STATS_UNACKED | KA_STATS_PEER_WND;
+    v->gone = ti.State == 0;                    /* TcpConnectionStateClosed */
     v->rtt_us = ti.RttUs;
     v->retransmits = ti.TimeoutEpisodes;
     v->total_retrans = ti.BytesRetrans;
@@ -980,9 +983,9 @@ static int ka_view_works(ka_client *c)
 static void ka_set_busy_deadline(ka_client *c)
 {
     unsigned ms = ka_busy_deadline_ms(c->cfg);
-    int level = KA_LOG_DEBUG;
+    int level = KA_LOG_DEBUG, view = ka_view_works(c);     /* on_health and the stall deadline need it too */
     const char *how = "off";
-    if (ms && ka_view_works(c)) how = "enforced from TCP_INFO";
+    if (ms && view) how = "enforced from TCP_INFO";
     else if (ms) {
 #if defined(TCP_MAXUNACKTIME)
         how = "TCP_MAXUNACKTIME";       /* FreeBSD, seconds */
@@ -2251,6 +2254,14 @@ static int ka_same_endpoint(const struct sockaddr_storage *a, const struct socka
 
 #define KA_SELF_CONNECT (-1)    /* not an error number on any platform */
 
+/* The error the kernel holds for a socket (and clears): 0 if none. */
+static int ka_pending_error(ka_socket s)
+{
+    int err = 0;
+    ka_socklen len = sizeof err;
+    return getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&err, &len) == 0 ? err : 0;
+}
+
 /* 0 connected, 1 still connecting, KA_SELF_CONNECT, else the error that
  * failed it. A peer
  * address proves the connect finished (a caller may report readiness
@@ -2336,6 +2347,13 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
     if (now >= c->ph.a.next_try_at && c->ph.a.next_addr < c->ph.a.norder) ka_race_next(c);
 }
 
+/* How often a connection whose peer has closed its side is looked at (see
+ * ka_look_after_fin): every keepalive interval, but at least every second. */
+static unsigned ka_fin_look_ms(const ka_config *k)
+{
+    return k->keepalive_interval_ms < 1000 ? k->keepalive_interval_ms : 1000;
+}
+
 /* The peer shut down its side. Without keep_writing_after_fin that ends
  * the connection; with it, the client stops reading, says so, and keeps
  * sending until its own side is finished too. */
@@ -2345,6 +2363,7 @@ static void ka_peer_closed(ka_client *c)
     if (!c->cfg->keep_writing_after_fin || c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
     if (c->peer_fin) return;
     c->peer_fin = 1;
+    if (!c->check_at) c->check_at = ka_now_ms() + ka_fin_look_ms(c->cfg);
     ka_log(c, KA_LOG_INFO, "the peer closed its side: still sending");
     if (c->cfg->cb.on_eof && c->state == KA_STATE_CONNECTED) {
         epoch = ka_cb_enter(c);
@@ -2410,9 +2429,15 @@ static ka_reason ka_tp_reason(long rc, int err, int connecting)
  * RTO, and the warning should not wait for an eighth of the deadline. */
 #define KA_HEALTH_LOOK 250
 
+/* How long sent data may wait for its acknowledgement before on_health
+ * calls the link degraded. With the busy deadline off and no threshold
+ * set there is no quarter to take: waiting alone never degrades it (the
+ * retransmission and closed-window causes still do). */
 static unsigned ka_health_threshold(const ka_config *k)
 {
-    return k->health_threshold_ms ? k->health_threshold_ms : ka_busy_deadline_ms(k) / 4;
+    unsigned busy = ka_busy_deadline_ms(k);
+    if (k->health_threshold_ms) return k->health_threshold_ms;
+    return busy ? busy / 4 : UINT_MAX;
 }
 
 /* The first look at a connection that has just sent from idle: an eighth
@@ -2515,9 +2540,7 @@ static void ka_check_link(ka_client *c, unsigned long long now)
         if ((int32_t)(written_by - since) > 0) since = written_by;
         waited = (uint32_t)now - since;
         if (busy && waited >= busy) {
-            int soft = 0;
-            ka_socklen len = sizeof soft;
-            if (getsockopt(KA_CONN(c), SOL_SOCKET, SO_ERROR, (char *)&soft, &len) != 0) soft = 0;
+            int soft = ka_pending_error(KA_CONN(c));
             ka_declare_dead(c, soft ? ka_classify(soft, 0) : KA_REASON_TIMEOUT, soft ? soft : KA_ERR_TIMEDOUT);
             return;
         }
@@ -2530,6 +2553,25 @@ static void ka_check_link(ka_client *c, unsigned long long now)
     if (ka_health_report(c, &v, cause, waited, left)) return;
     if (c->cfg->cb.on_health && (!wait || wait > KA_HEALTH_LOOK)) wait = KA_HEALTH_LOOK;
     if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
+}
+
+/* After the peer's FIN (keep_writing_after_fin) the socket reads as ready
+ * for good, so readiness cannot tell of what may still end the connection:
+ * the peer's reset, the keepalive's verdict. The connection is looked at
+ * instead, every ka_fin_look_ms, and judged as ka_check_link does while
+ * data is outstanding. Where the kernel says
+ * nothing of the connection's state, a pending socket error ends it. */
+static void ka_look_after_fin(ka_client *c, unsigned long long now)
+{
+    ka_kview v;
+    int err = 0;
+    if (ka_kernel_view(KA_CONN(c), &v) != 0 || v.gone) err = ka_pending_error(KA_CONN(c));
+    if (err || (v.valid && v.gone)) {
+        ka_lost(c, err ? ka_classify(err, 0) : KA_REASON_ERROR, err, 1);
+        return;
+    }
+    ka_check_link(c, now);
+    if (c->state == KA_STATE_CONNECTED && !c->check_at) c->check_at = now + ka_fin_look_ms(c->cfg);
 }
 
 /* The dispatcher, in two halves that every ka_client_poll and
@@ -2559,7 +2601,10 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
         if (c->state != KA_STATE_CONNECTED) return;
         now = ka_now_ms();                      /* reading took time and moved last_recv */
     }
-    if (c->check_at && now >= c->check_at) ka_check_link(c, now);
+    if (c->check_at && now >= c->check_at) {
+        if (c->peer_fin) ka_look_after_fin(c, now);
+        else ka_check_link(c, now);
+    }
     if (c->state != KA_STATE_CONNECTED) return;
     /* After the peer's FIN nothing more will come: silence is expected. */
     if (c->cfg->idle_timeout_ms && !c->peer_fin && now - c->last_recv >= c->cfg->idle_timeout_ms) {

@@ -1,4 +1,4 @@
-/* ka_client: one TCP client connection kept alive. MIT licensed; see README.md.
+/* ka_client: one TCP client connection kept alive. MIT licensed; see LICENSE.
  *
  * This is the whole public interface. It gives away no internals: the client
  * is opaque, configured through a plain struct, driven by ka_client_poll() or
@@ -144,7 +144,9 @@ typedef struct ka_callbacks {
      * and every byte it sent went to on_data. The client keeps sending its
      * queue; the connection ends (KA_REASON_PEER_CLOSED) once the client's
      * own side is finished (ka_client_finish, everything written) or the
-     * peer resets. */
+     * peer resets or dies: with nothing left to send, the library looks at
+     * the connection every keepalive interval (at most 1 s), since a
+     * socket after a FIN reads as ready for good. */
     void (*on_eof)(ka_client *c, void *user);
     /* Early warning: the link turned from good to degraded, or back (see
      * ka_health). Comes before a deadline ends the connection; an idle
@@ -362,7 +364,7 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     int      hold_until_ready;        /* 1: after each connect only what is sent from on_connect until ka_client_ready() goes out; the backlog waits */
     int      replay_until_acked;      /* 1: messages the kernel took are kept until ka_client_ack() and sent again on the next connection */
     int      keep_writing_after_fin;  /* 1: the peer's FIN ends its side only (on_eof); the client keeps sending */
-    unsigned health_threshold_ms;     /* on_health: degraded when data waits this long for an ACK (0 = a quarter of the busy deadline) */
+    unsigned health_threshold_ms;     /* on_health: degraded when data waits this long for an ACK (0 = a quarter of the busy deadline; with user_timeout_ms KA_TIMEOUT_OFF, never for waiting alone) */
     size_t   session_buffer_size;     /* room for what is sent before the session is ready, apart from the backlog (0 = the smaller of send_buffer_size and 4096; at most 1 GiB) */
     const ka_transport *transport;    /* NULL = plain TCP; e.g. TLS from transport/ka_openssl.h */
     /* Retry policy: replaces the computed delay before each retry; info
@@ -603,7 +605,11 @@ int         ka_client_process_socket(ka_client *c, ka_socket s, int ready);
  * ka_client_socket is the connected socket; while connecting, the socket of
  * the newest attempt, or during a name lookup the descriptor that signals
  * its end (KA_INVALID_SOCKET if none). It changes on every reconnect: after
- * each ka_client_* call, compare and re-register. Attempts other than the
+ * each ka_client_* call, compare and re-register. A closed socket's number
+ * can come back at once for the next socket, which a comparison cannot
+ * see and epoll (which drops a closed descriptor) does not survive: epoll
+ * and libuv loops set on_socket instead; loops that rebuild their sets
+ * every round (select, poll) are unaffected. Attempts other than the
  * newest are checked on every call, and at least every
  * connection_attempt_delay_ms. */
 ka_socket   ka_client_socket(const ka_client *c);

@@ -719,8 +719,9 @@ static void stalled_peer_is_not_a_dead_one(void)
     pair_close(&t);
 }
 
-/* stall_timeout_ms ends it, with a reason of its own. */
-static void stall_timeout_ends_a_stalled_connection(void)
+/* stall_timeout_ms ends it, with a reason of its own, with or without a
+ * busy deadline (the busy one off, the kernel's view is still read). */
+static void stall_timeout_run(unsigned user_timeout_ms)
 {
     t_pair t;
     unsigned long long stalled_at = 0, end;
@@ -728,6 +729,7 @@ static void stall_timeout_ends_a_stalled_connection(void)
     CHECK(pair_prepare(&t) == 0);
     t_set_rcvbuf(t.l, 4096);
     t.cfg.stall_timeout_ms = 800;
+    t.cfg.user_timeout_ms = user_timeout_ms;
     CHECK(pair_open_cfg(&t) == 0);
     if (!kernel_view_readable(ka_client_socket(t.c))) { pair_close(&t); SKIP("TCP_INFO cannot be read here: no stall detection"); }
     end = t_now_ms() + 10000;
@@ -744,6 +746,12 @@ static void stall_timeout_ends_a_stalled_connection(void)
     CHECK(t.rec.disconnect_ms < stalled_at + 3000);
     CHECK(strcmp(ka_reason_str(KA_REASON_STALLED), "unknown reason") != 0);
     pair_close(&t);
+}
+
+static void stall_timeout_ends_a_stalled_connection(void)
+{
+    stall_timeout_run(0);
+    if (!t_failed_now()) stall_timeout_run(KA_TIMEOUT_OFF);
 }
 
 /* The kernel applies TCP_USER_TIMEOUT to SYN retransmissions too; the
@@ -1752,6 +1760,32 @@ static void half_closing_server_gets_the_whole_upload(void)
     pair_close(&t);
 }
 
+/* After the peer's FIN, with nothing left to send, readiness says nothing
+ * more (the socket reads as ready for good): a reset that comes later must
+ * still end the connection, and as the peer's reset. */
+static void half_closed_connection_hears_the_reset(void)
+{
+    t_pair t;
+    unsigned long long t0;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.keep_writing_after_fin = 1;
+    t.cfg.cb.on_eof = count_eof;
+    eofs = 0;
+    CHECK(pair_open_cfg(&t) == 0);
+    CHECK(shutdown(t.p, KA_TEST_SHUT_WR) == 0);
+    CHECK(t_poll_until(t.c, &eofs, 1, 3000) == 0);
+    t_poll_for(t.c, 300);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_CONNECTED);
+    CHECK_EQ(t.rec.disconnects, 0);
+    t0 = t_now_ms();
+    t_reset(t.p);
+    t.p = KA_INVALID_SOCKET;
+    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_RESET);
+    CHECK(t_now_ms() - t0 < 2000);              /* looked at every second */
+    pair_close(&t);
+}
+
 /* Memory follows use: an idle client holds nothing beyond its block, a
  * burst's memory comes back when the queue empties, and with every session
  * flag on, reconnects still allocate nothing. */
@@ -2397,6 +2431,7 @@ static void reconnect_keeps_whole_messages_and_counts_the_partial_one(void)
 {
     static unsigned char big[1 << 20];
     t_pair t;
+    ka_stats st;
     char tail[6];
     size_t pending, i;
     unsigned long long end;
@@ -2424,6 +2459,12 @@ static void reconnect_keeps_whole_messages_and_counts_the_partial_one(void)
     if (!wine_eof) CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_RESET);
     CHECK_EQ(t.rec.last_di.unsent_bytes, pending - 6);
     CHECK_EQ(ka_client_pending(t.c), 6);
+    memset(&st, 0, sizeof st);                  /* the statistics say the same */
+    st.size = sizeof st;
+    CHECK_EQ(ka_client_stats(t.c, &st), 0);
+    CHECK_EQ(st.bytes_dropped, pending - 6);
+    CHECK(st.queue_high_water >= pending);
+    CHECK_EQ(st.disconnects[t.rec.last_di.reason], 1);
     t.p = t_accept(t.l, t.c, 3000);
     CHECK(t.p != KA_INVALID_SOCKET);
     CHECK(t_recv_exact(t.p, tail, 6, t.c, 3000) == 0);
@@ -3156,6 +3197,7 @@ static const t_case cases[] = {
     { "a finishing client still logs in", finishing_client_still_logs_in },
     { "unacknowledged messages are replayed", unacknowledged_messages_are_replayed },
     { "a half-closing server gets the whole upload", half_closing_server_gets_the_whole_upload },
+    { "a half-closed connection still hears the peer's reset", half_closed_connection_hears_the_reset },
     { "memory follows use", memory_follows_use },
     { "a drained backlog gives its memory back at once", a_drained_backlog_gives_its_memory_back_at_once },
     { "equal configs share their settings", equal_configs_share_settings },

@@ -76,10 +76,10 @@ SCENARIOS="alive_idle crash reboot unplug brief_unplug icmp_idle icmp_data
            graceful killed syn_blackhole unacked outage silent wire
            relay_delay cut_cs_idle cut_cs_data cut_sc_idle cut_sc_data mtu_hole
            lossy slow_reader stall self_connect ss_kill
-           mx_idle_lo mx_idle_hi mx_busy_lo mx_busy_hi mx_conn_lo mx_conn_hi
+           mx_idle_lo mx_idle_hi mx_busy_lo mx_busy_hi mx_conn_lo mx_conn_hi mx_busy_off
            ka111_uto8 uto2_conn8 round_ka round_lost_probe lost_probe_uto1
            dns_blackhole dns_down dns_dark he_v6_dark he_v4_dark dns_move endpoints
-           bind_addr bind_iface health_pull health_loss health_stall stats_pull stats_stall
+           bind_addr bind_iface health_pull health_loss health_stall health_off stats_pull stats_stall
            stress_restart stress_fresh"
 # The long ones start first: the suite lasts as long as they do. The stress
 # rows (a thousand threads at once) start late, once every other scenario
@@ -922,6 +922,19 @@ matrix_busy() {     # matrix_busy SCENARIO CLIENT-OPTIONS... (user timeout 3 s a
 sc_mx_busy_lo() { matrix_busy "busy deadline 3 s; keepalive 2 s, connect 1 s" -i 1000 -v 1000 -c 1 -u 3000 -C 1000; }
 sc_mx_busy_hi() { matrix_busy "busy deadline 3 s; keepalive 20 s, connect 12 s" -i 5000 -v 5000 -c 3 -u 3000 -C 12000; }
 
+# user_timeout_ms KA_TIMEOUT_OFF: no busy deadline at all. With keepalive
+# 1/1/3 the derived one would end this at 4 s; off, the data waits on the
+# kernel's own retransmission limit (minutes), and nothing ends it in 8 s.
+sc_mx_busy_off() {
+    local s="busy deadline off (KA_TIMEOUT_OFF), data unacked" seen=none
+    start_server "$L" echo; start_client "$L" -i 1000 -v 1000 -c 3 -u 4294967295
+    connected "$s" || return
+    unplug "$L"
+    cmd "mark send"; cmd "send 100"
+    wait_for "$W/cli.out" " disconnect " 8000 && seen=$(field "$W/cli.out" " disconnect " reason)
+    row "$s" "none" "$seen" "no disconnect in 8 s" "off: not at 4 s" "$([ "$seen" = none ] && echo 1 || echo 0)"
+}
+
 # matrix_connect SCENARIO CONNECT-MS BOUND-NOTE CLIENT-OPTIONS...
 matrix_connect() {
     local s=$1 ct=$2 note=$3 t0 t1 seen dt; shift 3
@@ -1295,6 +1308,32 @@ sc_health_loss() {
         "first warning +$([ -n "$tw" ] && echo $((tw - t_on)) || echo never) ms; ${n_d} warnings, ${n_g} recoveries in the loss, ${tr:-?} segments retransmitted; last: ${last#* } $([ -n "$tg" ] && echo $((tg - t_off)) || echo ?) ms after it; disconnect $seen" \
         "-" "warning in the 8 s; good ..3000 after" "$ok"
     echo "$s: health reports from the loss on: $(health_events "$W/cli.out" "$t_on" 999999999999999)" >>"$W/note"
+}
+
+# on_health with the busy deadline off (KA_TIMEOUT_OFF) and no
+# health_threshold_ms: there is no quarter of a deadline to wait for, so
+# data merely in flight (a stream over 50 ms each way, no loss, 3 s) must
+# never read as degraded; then 20% loss for 3 s must still be warned of
+# (retransmissions): the early warning works without a busy deadline.
+sc_health_off() {
+    local s="early warning, busy deadline off: 50 ms, then 20% loss" t_on n0 n1 seen en dt ok=1
+    relay_up "$L" 50 20 -u || { relay_failed "$s"; return; }
+    start_server "$L" sink; start_client "$L" $KA -u 4294967295 -w 0
+    connected "$s" 3000 || return
+    cmd "stream 200000 8000"
+    sleep 3
+    relay_loss_on; t_on=$(stamp "$W/relay.out" " loss-on$")
+    sleep 3
+    relay_loss_off
+    wait_for "$W/cli.out" " stream-end " 8000 || ok=0
+    relay_down "$L"
+    disconnect_seen "" 0
+    t_on=${t_on:-0}
+    n0=$(awk -v a="$t_on" '$2 == "health" && $3 == "degraded=1" && $1 < a' "$W/cli.out" | wc -l)
+    n1=$(awk -v a="$t_on" '$2 == "health" && $3 == "degraded=1" && $1 >= a' "$W/cli.out" | wc -l)
+    [ "$t_on" != 0 ] && [ "$n0" -eq 0 ] && [ "$n1" -ge 1 ] && [ "$seen" = none ] || ok=0
+    row "$s" "none clean; warned in loss" "$n0 warnings clean, $n1 in the loss; disconnect $seen" "-" \
+        "in flight is not a warning" "$ok"
 }
 
 # A server that stops reading for 3 s, then reads again (lab_server -P), its
