@@ -57,10 +57,10 @@ DEPS_PKGS =
 .DEFAULT_GOAL := all
 include mk/bench.mk    # make bench: latency, throughput and footprint tables (BENCHMARKS.md)
 include mk/cross.mk    # suites musl, qemu-arm, qemu-aarch64, qemu-s390x; make size
-include mk/tls.mk      # suite tls: TLS adapters (transport/) as libka_openssl.a / libka_mbedtls.a; make tls-bench
+include mk/tls.mk      # suites tls, tls-soak: TLS adapters (transport/) as libka_openssl.a / libka_mbedtls.a; make tls-bench
 include mk/demo.mk     # kacat, flaky_server, own_loop; make demo; suite kacat
-include mk/harden.mk   # sanitizers, valgrind, static analysis, fuzzing, soak, hardening tests
-include mk/lab.mk      # suite lab: dead-peer detection in network namespaces
+include mk/harden.mk   # suites harden, soak, asan-clang, asan-gcc, valgrind, tsan, static, fuzz
+include mk/lab.mk      # suites lab, lab-stress-asan, lab-stress-tsan, lab-stress-valgrind: network namespaces
 include mk/wine.mk     # suite wine: MinGW-w64 build run under Wine
 include mk/pkg.mk      # suites shared, install, cmake, mingw-cmake, abi; make abi-dump
 include mk/adapters.mk # suite adapters: epoll, libuv and GLib adapters (adapters/)
@@ -108,8 +108,8 @@ check: deps
 deps:
 	@sh test/deps.sh $(DEPS_PKGS)
 
-# The manual pages, once the tree has them: installed if present.
-MAN_PAGES = $(wildcard doc/kacat.1 doc/ka_client.3)
+# The manual pages (suite install checks that both are installed).
+MAN_PAGES = doc/kacat.1 doc/ka_client.3
 
 # ka_client.pc and the CMake package are written at install time, so they
 # always name this PREFIX (the CMake package relative to itself where it can).
@@ -134,8 +134,8 @@ install: $(LIB) $(SHLIBS) demo/kacat
 	done
 	@$(MAKE) --no-print-directory -s install-tls   # the TLS adapters that were built here
 
-# Removes what install put there, the pages whether or not this tree has
-# them, and the directories only ka_client uses.
+# Removes what install put there, the pages included, and the directories
+# only ka_client uses.
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/ka_client.h $(DESTDIR)$(LIBDIR)/$(LIB) \
 		$(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB_SONAME) $(DESTDIR)$(LIBDIR)/$(SHLIB_LINK) \

@@ -1167,8 +1167,8 @@ static int check_hello(app *a)
     if (!a->hello_text) return 0;
     if (decode_text("hello", a->hello_text, a->hello, &a->hello_len) != 0) return -1;
     if (a->hello_len > room)
-        return bad_usage("--hello must be no longer than --send-buffer (%lu bytes) (given: %lu bytes)",
-                         (unsigned long)a->cfg.send_buffer_size, (unsigned long)a->hello_len);
+        return bad_usage("--hello must fit the session queue, the smaller of --send-buffer and 4096 (%lu byte%s) (given: %lu bytes)",
+                         (unsigned long)room, room == 1 ? "" : "s", (unsigned long)a->hello_len);
     return 0;
 }
 

@@ -68,7 +68,8 @@ static void on_retry(ka_client *c, const ka_retry_info *ri, void *user)
 /* The application's own periodic work. */
 static void tick(ka_client *c)
 {
-    printf("* tick: %s, %lu bytes queued\n", ka_state_str(ka_client_state(c)), (unsigned long)ka_client_pending(c));
+    unsigned long n = (unsigned long)ka_client_pending(c);
+    printf("* tick: %s, %lu byte%s queued\n", ka_state_str(ka_client_state(c)), n, n == 1 ? "" : "s");
 }
 
 /* A full queue (KA_EAGAIN) drops the input here; demo/kacat.c shows how to

@@ -15,8 +15,9 @@
 #   suite-abi          the shared library's ABI against abi/ka_client.abi
 #
 # The ABI baseline. abi/ka_client.abi is the ABI of the shared library as the
-# last release (its vX.Y.Z tag) shipped it, written by `make abi-dump` from
-# that commit and committed with it. suite-abi fails on any change abidiff
+# latest release ships it: 1.1.0, the first with a shared library, which is
+# this tree (no release is tagged yet; later ones get a vX.Y.Z tag), written
+# by `make abi-dump` and committed with it. suite-abi fails on any change abidiff
 # reports except added functions and appended enum values: a removed
 # function, a changed parameter or return type, a changed struct layout
 # (ka_config is allocated by the caller, so a new field changes its size)
