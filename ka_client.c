@@ -2565,7 +2565,11 @@ static void ka_look_after_fin(ka_client *c, unsigned long long now)
 {
     ka_kview v;
     int err = 0;
+    char b;
     if (ka_kernel_view(KA_CONN(c), &v) != 0 || v.gone) err = ka_pending_error(KA_CONN(c));
+    /* Without the kernel's word, a read that fails says it too (Windows
+     * reports a reset to recv() even after a FIN; Linux answers 0). */
+    if (!err && !v.valid && recv(KA_CONN(c), &b, 1, MSG_PEEK) < 0 && !ka_would_block(ka_sock_err())) err = ka_sock_err();
     if (err || (v.valid && v.gone)) {
         ka_lost(c, err ? ka_classify(err, 0) : KA_REASON_ERROR, err, 1);
         return;

@@ -595,6 +595,8 @@ t_grammar() {
     printf x | timeout 20 "$KACAT" 127.0.0.1 "$p" >/dev/null 2>"$T/err"
     check "1 byte, not 1 bytes" ends_with "$T/err" "all input sent (1 byte) over one connection"
     check "no '1 bytes' anywhere" lacks "$T/err" "[^0-9]1 bytes"
+    printf x | timeout 20 "$KACAT" -v 127.0.0.1 "$p" >/dev/null 2>"$T/err"
+    check "-v: '1 address', not '1 addresses'" has_line "$T/err" "connecting to 127.0.0.1 port $p: 1 address$"
 }
 
 # fd numbers >= FD_SETSIZE cannot go in an fd_set: kacat must use poll().
@@ -1074,7 +1076,7 @@ run_test "--exec hooks run one at a time, in order; the oldest are folded, none 
 run_test "--exec failures are reported (not with -q); kacat waits for hooks at exit, a signal stops it" t_exec_hook_failures
 run_test "giving up exits 3 and reports unsent input" t_give_up
 run_test "SIGINT exits 130 and reports unsent input" t_interrupt
-run_test "kacat's counts in the singular: 1 byte, 1 attempt" t_grammar
+run_test "kacat's counts in the singular: 1 byte, 1 attempt, 1 address" t_grammar
 run_test "--heartbeat 'PING\r\n' keeps redis answering while input is idle" t_heartbeat
 run_test "no heartbeat after the final half-close; a server that never closes ends with --linger" t_heartbeat_after_half_close
 run_test "a socket above FD_SETSIZE falls back to poll()" t_high_fd

@@ -1197,6 +1197,40 @@ static void hook_config(ka_config *k, t_rec *rec, const char *port)
     hook_sync = 1;
 }
 
+/* Every address of an attempt failed: the reason reported is the most
+ * telling failure (timeout > unreachable > refused > anything else), not
+ * the last one. Here the first address is refused, then on_configure
+ * fails the second socket: REFUSED, not ERROR. */
+static int configured;
+static int fail_second_socket(ka_client *c, ka_socket s, void *u)
+{
+    (void)c; (void)s; (void)u;
+    return ++configured == 2 ? 7 : 0;
+}
+
+static void the_most_telling_failure_is_reported(void)
+{
+    ka_config k;
+    ka_client *c;
+    t_rec rec;
+    char port[16];
+    ka_socket l = t_listen("127.0.0.1", port, sizeof port);
+    CHECK(l != KA_INVALID_SOCKET);
+    t_close(l);                                 /* nothing listens there now: refused */
+    hook_config(&k, &rec, port);
+    hook_set(2, "127.0.0.1", "127.0.0.2", port);
+    k.cb.on_configure = fail_second_socket;
+    k.max_attempts = 1;
+    configured = 0;
+    CHECK_EQ(ka_client_new(&c, &k), 0);
+    CHECK_EQ(ka_client_start(c), 0);
+    CHECK(t_poll_until(c, &rec.give_ups, 1, 3000) == 0);
+    CHECK_EQ(configured, 2);                    /* the refused address first, then the failing socket */
+    CHECK_EQ(rec.last_ri.reason, KA_REASON_REFUSED);
+    CHECK(rec.last_ri.sys_error != 7);
+    ka_client_free(c);
+}
+
 /* An application's own resolver: answers at once or later, failures keep
  * their code, a late answer is refused, stop cancels a lookup. */
 static void resolve_hook_answers_now_or_later(void)
@@ -1780,7 +1814,11 @@ static void half_closed_connection_hears_the_reset(void)
     t0 = t_now_ms();
     t_reset(t.p);
     t.p = KA_INVALID_SOCKET;
-    CHECK(t_poll_until(t.c, &t.rec.disconnects, 1, 3000) == 0);
+    if (t_poll_until(t.c, &t.rec.disconnects, 1, 3000) != 0 && t_under_wine()) {
+        pair_close(&t);
+        SKIP("Wine tells nothing of a reset after a FIN: no SIO_TCP_INFO, SO_ERROR 0, and recv() is Linux's, which answers 0");
+    }
+    CHECK_EQ(t.rec.disconnects, 1);
     CHECK_EQ(t.rec.last_di.reason, KA_REASON_PEER_RESET);
     CHECK(t_now_ms() - t0 < 2000);              /* looked at every second */
     pair_close(&t);
@@ -3163,6 +3201,7 @@ static const t_case cases[] = {
     { "attempt count resets after a connection stays up", attempt_count_resets_after_a_connection_stays_up },
     { "connects and echoes", connects_and_echoes },
     { "connects over IPv6 and by name", connects_over_ipv6_and_by_name },
+    { "a failed race reports its most telling failure, not its last", the_most_telling_failure_is_reported },
     { "a resolve() hook answers now or later", resolve_hook_answers_now_or_later },
     { "last good addresses outlive a resolver outage", last_good_addresses_outlive_a_resolver_outage },
     { "a backup endpoint takes over", backup_endpoint_takes_over },

@@ -77,7 +77,7 @@ SCENARIOS="alive_idle crash reboot unplug brief_unplug icmp_idle icmp_data
            relay_delay cut_cs_idle cut_cs_data cut_sc_idle cut_sc_data mtu_hole
            lossy slow_reader stall self_connect ss_kill
            mx_idle_lo mx_idle_hi mx_busy_lo mx_busy_hi mx_conn_lo mx_conn_hi mx_busy_off
-           ka111_uto8 uto2_conn8 round_ka round_lost_probe lost_probe_uto1
+           ka111_uto8 uto2_conn8 round_ka round_busy round_lost_probe lost_probe_uto1
            dns_blackhole dns_down dns_dark he_v6_dark he_v4_dark dns_move endpoints
            bind_addr bind_iface health_pull health_loss health_stall health_off stats_pull stats_stall
            stress_restart stress_fresh"
@@ -981,6 +981,17 @@ sc_round_ka() {
     ok=$([ "$seen" = TIMEOUT ] && [ "$ka" = 1/1/3 ] && [ "$uto" = 0 ] && within "$dt" 3000 $((4000 + SLACK + fault_ms)) || echo 0)
     row "$s" "TIMEOUT at 4 s; kernel 1/1/3" "$seen${en:+ (errno $en)}; kernel ${ka:-?}, user timeout ${uto:-?}" \
         "${dt:-none} ms" "3000..4000 +$SLACK +$fault_ms fault" "$ok"
+}
+
+# The busy deadline derived from keepalive 500/500/3 ms is the rounded idle
+# deadline, 4 s, not the 2 s the unrounded values sum to.
+sc_round_busy() {
+    local s="keepalive 500/500/3 ms, data unacked: busy 4 s"
+    start_server "$L" echo; start_client "$L" -i 500 -v 500 -c 3
+    connected "$s" || return
+    unplug "$L"
+    cmd "mark send"; cmd "send 100"
+    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo 4000)" "$(busy_hi 4000)" "4000 -100 .. +410 +$SLACK, not 2 s"
 }
 
 # lose_one_probe L: the server namespace drops the next packet to the port,
