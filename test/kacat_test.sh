@@ -889,6 +889,24 @@ t_tls_sserver() {
     check "by name: answered" has_line "$T/out2" "^deman$"
 }
 
+# The session features over TLS: the hello goes before input queued while
+# connecting, heartbeats go out while input is idle, and idle_timeout is fed
+# by their echoes (s_server -rev answers each line, reversed), all inside
+# one TLS session.
+t_tls_session() {
+    local p n
+    tls_ready || return
+    p=$(free_port); check "openssl s_server starts" sserver "$p" server || return
+    { echo data1; sleep 1.2; } | timeout 20 "$KACAT" "${TLS_CA[@]}" --once --hello 'HELLO\n' \
+        --heartbeat 'PING\n' --heartbeat-interval 200ms --idle-timeout 600ms 127.0.0.1 "$p" >"$T/out" 2>"$T/err"
+    check "exit 0" [ $? = 0 ] || { show "$T/err"; return; }
+    check "the hello came back first" [ "$(head -n 1 "$T/out")" = OLLEH ] || show "$T/out"
+    check "then the input" has_line "$T/out" "^1atad$"
+    n=$(grep -c '^GNIP$' "$T/out")
+    check "heartbeats while the input was idle ($n)" [ "$n" -ge 2 ]
+    check "one connection: idle_timeout never fired" ends_with "$T/err" "over one connection; kacat closed first"
+}
+
 # A certificate for another name: every attempt fails with KA_REASON_TLS,
 # in the adapter's words, on stderr and in the hook; the backoff holds.
 t_tls_wrong_name() {
@@ -1091,6 +1109,7 @@ run_test "without --keep-sending the same server's FIN ends the connection: exit
 run_test "--keep-sending and a server that dies mid-upload: exit 4 or 6, never 0" t_keep_sending_reset
 run_test "TLS options: --cafile without --tls, a missing CA file, a build without TLS: exit 2" t_tls_usage
 run_test "--tls --cafile CA against openssl s_server: by address and by name, exit 0" t_tls_sserver
+run_test "--tls: --hello first, heartbeats and --idle-timeout inside one TLS session" t_tls_session
 run_test "--tls: a certificate for another name fails each attempt, in the adapter's words, hook included" t_tls_wrong_name
 run_test "--tls: a self-signed certificate fails; --insecure takes it with a warning -q keeps" t_tls_insecure
 run_test "--tls --cert --key: redis-server --tls-port answers PING" t_tls_redis
