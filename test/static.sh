@@ -13,6 +13,10 @@ for f in fuzz/*.c; do [ -f "$f" ] && SRC="$SRC $f"; done
 # targets; cppcheck reads everything.
 TIDY_SRC="ka_client.c test/testlib.c"
 for f in fuzz/*.c; do [ -f "$f" ] && TIDY_SRC="$TIDY_SRC $f"; done
+# KA_ONE_CORE=1 (test/check.sh, running this beside other suites): one
+# process at a time.
+jobs=2
+[ "${KA_ONE_CORE:-0}" = 1 ] && jobs=1
 pass=0; fail=0; skip=0
 out=$(mktemp) || exit 1
 trap 'rm -f "$out"' EXIT INT TERM
@@ -31,18 +35,20 @@ result() {  # name status(0 pass, 1 fail, 2 skip) [why]
 cppcheck_one() {    # cppcheck_one DEFINES FILES...
     defs=$1; shift
     # shellcheck disable=SC2086
-    "$CPPCHECK" -j2 $defs --enable=warning,style,performance,portability --std=c99 --inline-suppr \
+    "$CPPCHECK" -j$jobs $defs --enable=warning,style,performance,portability --std=c99 --inline-suppr \
         --suppressions-list=test/cppcheck.supp --error-exitcode=1 -q -I. -Itest "$@" >> "$out" 2>&1
 }
 # clang-tidy's analyzer on ka_client.c is the long pole (a minute and more on
-# one core): it starts first, in the background, and cppcheck runs beside it.
+# one core): it starts first, in the background, and cppcheck runs beside it
+# (after it, with one core).
 tidy_pid=
 if command -v "$CLANG_TIDY" >/dev/null 2>&1; then
     # two files at a time; -quiet still prints "N warnings generated" for
     # suppressed ones on stderr, so findings are read off the text
     for f in $TIDY_SRC; do echo "$f"; done |
-        xargs -P 2 -I{} sh -c '"$0" -quiet "$1" -- -std=c99 -I. -Itest > "$1.tidy" 2>&1; :' "$CLANG_TIDY" {} &
+        xargs -P "$jobs" -I{} sh -c '"$0" -quiet "$1" -- -std=c99 -I. -Itest > "$1.tidy" 2>&1; :' "$CLANG_TIDY" {} &
     tidy_pid=$!
+    [ "$jobs" = 1 ] && wait "$tidy_pid"     # one core: cppcheck after it, not beside it
 fi
 
 if command -v "$CPPCHECK" >/dev/null 2>&1; then
@@ -58,7 +64,7 @@ else
 fi
 
 if [ -n "$tidy_pid" ]; then
-    wait "$tidy_pid"
+    [ "$jobs" = 1 ] || wait "$tidy_pid"
     bad=0
     for f in $TIDY_SRC; do
         grep -E -A3 'warning:|error:' "$f.tidy" | sed 's/^/    /'
