@@ -472,7 +472,7 @@ static int ka_kernel_view(ka_socket s, ka_kview *v)
     memset(v, 0, sizeof *v);
     if (WSAIoctl(s, SIO_TCP_INFO, &version, sizeof version, &ti, sizeof ti, &got, NULL, NULL) != 0 || got < sizeof ti) return -1;
     v->valid = KA_STATS_RTT | KA_STATS_RETRANS | KA_STATS_UNACKED | KA_STATS_PEER_WND;
-    v->gone = ti.State == 0;                    /* TcpConnectionStateClosed */
+    v->gone = ti.State == 0;                    /* TCPSTATE_CLOSED */
     v->rtt_us = ti.RttUs;
     v->retransmits = ti.TimeoutEpisodes;
     v->total_retrans = ti.BytesRetrans;
@@ -2509,14 +2509,16 @@ static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
  * On the way, on_health hears when the link degrades (data waiting longer
  * than health_threshold_ms, retransmissions, a closed window) and when it
  * is good again. */
-static void ka_check_link(ka_client *c, unsigned long long now)
+static void ka_check_link(ka_client *c, unsigned long long now, const ka_kview *seen)
 {
     ka_kview v;
     unsigned long busy = ka_busy_deadline_ms(c->cfg), stall = c->cfg->stall_timeout_ms, look = busy / 8;
     unsigned long waited = 0, left = 0, wait;
     unsigned cause = 0;
     c->check_at = 0;
-    if (ka_kernel_view(KA_CONN(c), &v) != 0 || !(v.valid & KA_KV_DEADLINE)) return;
+    if (seen) v = *seen;                        /* the caller has just read it */
+    else if (ka_kernel_view(KA_CONN(c), &v) != 0) return;
+    if (!(v.valid & KA_KV_DEADLINE)) return;
     if (v.unacked == 0 && v.notsent == 0) {
         c->ph.w.n = 0;
         ka_health_report(c, &v, 0, 0, 0);
@@ -2559,22 +2561,22 @@ static void ka_check_link(ka_client *c, unsigned long long now)
  * for good, so readiness cannot tell of what may still end the connection:
  * the peer's reset, the keepalive's verdict. The connection is looked at
  * instead, every ka_fin_look_ms, and judged as ka_check_link does while
- * data is outstanding. Where the kernel says
- * nothing of the connection's state, a pending socket error ends it. */
+ * data is outstanding. Where the kernel says nothing of the connection's
+ * state, a pending socket error or a read that fails ends it. */
 static void ka_look_after_fin(ka_client *c, unsigned long long now)
 {
     ka_kview v;
-    int err = 0;
+    int err = 0, have = ka_kernel_view(KA_CONN(c), &v) == 0;
     char b;
-    if (ka_kernel_view(KA_CONN(c), &v) != 0 || v.gone) err = ka_pending_error(KA_CONN(c));
-    /* Without the kernel's word, a read that fails says it too (Windows
-     * reports a reset to recv() even after a FIN; Linux answers 0). */
-    if (!err && !v.valid && recv(KA_CONN(c), &b, 1, MSG_PEEK) < 0 && !ka_would_block(ka_sock_err())) err = ka_sock_err();
-    if (err || (v.valid && v.gone)) {
+    if (!have || v.gone) err = ka_pending_error(KA_CONN(c));
+    /* Windows reports a reset to recv() even after a FIN; Linux answers 0. */
+    if (!err && !have && recv(KA_CONN(c), &b, 1, MSG_PEEK) < 0 && !ka_would_block(ka_sock_err())) err = ka_sock_err();
+    if (err || (have && v.gone)) {
         ka_lost(c, err ? ka_classify(err, 0) : KA_REASON_ERROR, err, 1);
         return;
     }
-    ka_check_link(c, now);
+    if (have) ka_check_link(c, now, &v);
+    else c->check_at = 0;
     if (c->state == KA_STATE_CONNECTED && !c->check_at) c->check_at = now + ka_fin_look_ms(c->cfg);
 }
 
@@ -2607,7 +2609,7 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
     }
     if (c->check_at && now >= c->check_at) {
         if (c->peer_fin) ka_look_after_fin(c, now);
-        else ka_check_link(c, now);
+        else ka_check_link(c, now, NULL);
     }
     if (c->state != KA_STATE_CONNECTED) return;
     /* After the peer's FIN nothing more will come: silence is expected. */
