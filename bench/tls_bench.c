@@ -14,6 +14,12 @@
  *       prints the median and the 99th percentile. raw: a blocking
  *       OpenSSL loop (SSL_write, then SSL_read until the echo is back), the
  *       floor a select()-driven client is compared with.
+ *   tls_bench rtt  -a cmd -p 1 -n N -s SIZE -- COMMAND [ARG...]
+ *       the same through a client program that speaks TLS on its own
+ *       (socat - OPENSSL:..., openssl s_client -quiet ...): SIZE bytes
+ *       into its standard input, the echo read back from its standard
+ *       output, so two pipe hops each way are part of the figure. Each
+ *       message is a line (SIZE - 1 bytes and a newline).
  *   tls_bench bulk -a ADAPTER|plain -h HOST -p PORT --cafile F -b BYTES
  *       BYTES to a sink that closes once it has read everything; the time
  *       from start to the sink's close, in MiB/s.
@@ -25,6 +31,7 @@
 #define _DEFAULT_SOURCE
 #endif
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +40,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netdb.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ka_client.h"
@@ -47,6 +55,7 @@
 static const char *adapter = "openssl", *host = "127.0.0.1", *port, *cafile;
 static long count = 1000, size = 64, resume = 1;
 static unsigned long long bulk_bytes = 256ull << 20;
+static char **command;                  /* after "--": the client program of -a cmd */
 
 static unsigned long long now_us(void)
 {
@@ -276,6 +285,46 @@ static void bench_rtt_raw(void)
 }
 #endif
 
+/* A client program of its own, driven through pipes; its stderr is ours. */
+static void bench_rtt_cmd(void)
+{
+    unsigned long *v = calloc((size_t)count, sizeof *v);
+    char *msg = malloc((size_t)size), *buf = malloc((size_t)size);
+    int in[2], out[2];
+    long i;
+    pid_t pid;
+    if (!command || pipe(in) != 0 || pipe(out) != 0) exit(2);
+    if ((pid = fork()) < 0) exit(3);
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+        execvp(command[0], command);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    memset(msg, 'x', (size_t)size);
+    msg[size - 1] = '\n';              /* a line: s_client forwards its input line by line */
+    for (i = -50; i < count; i++) {     /* the first round waits for the handshake too */
+        unsigned long long t0 = now_us();
+        long got = 0;
+        if (write(in[1], msg, (size_t)size) != size) { fprintf(stderr, "tls_bench: %s: write failed\n", command[0]); exit(1); }
+        while (got < size) {
+            ssize_t n = read(out[0], buf, (size_t)(size - got));
+            if (n <= 0) { fprintf(stderr, "tls_bench: %s: no echo\n", command[0]); exit(1); }
+            got += n;
+        }
+        if (i >= 0) v[i] = (unsigned long)(now_us() - t0);
+    }
+    report_rtt(command[0], v);
+    close(in[1]);
+    close(out[0]);
+    kill(pid, SIGTERM);                 /* s_client -quiet ignores the end of its input */
+    waitpid(pid, NULL, 0);
+    free(v); free(msg); free(buf);
+}
+
 /* ---- bulk ---- */
 
 static void bench_bulk(void)
@@ -305,8 +354,10 @@ int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     int i;
-    for (i = 2; i + 1 < argc; i += 2) {
+    for (i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--") == 0) { command = argv + i + 1; break; }
+        if (i + 1 >= argc) break;
         if (strcmp(a, "-a") == 0) adapter = v;
         else if (strcmp(a, "-h") == 0) host = v;
         else if (strcmp(a, "-p") == 0) port = v;
@@ -317,7 +368,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "-b") == 0) bulk_bytes = strtoull(v, NULL, 10);
     }
     if (!port || count < 1 || size < 1) {
-        fprintf(stderr, "usage: tls_bench hs|rtt|bulk -a ADAPTER -h HOST -p PORT --cafile F [-n N] [-s SIZE] [-r 0|1] [-b BYTES]\n");
+        fprintf(stderr, "usage: tls_bench hs|rtt|bulk -a ADAPTER -h HOST -p PORT --cafile F [-n N] [-s SIZE] [-r 0|1] [-b BYTES] [-- COMMAND...]\n");
         return 2;
     }
     if (strcmp(mode, "probe") == 0) tp_free(tp_new());
@@ -325,6 +376,7 @@ int main(int argc, char **argv)
 #ifdef KA_HAVE_OPENSSL
     else if (strcmp(mode, "rtt") == 0 && strcmp(adapter, "raw") == 0) bench_rtt_raw();
 #endif
+    else if (strcmp(mode, "rtt") == 0 && strcmp(adapter, "cmd") == 0) bench_rtt_cmd();
     else if (strcmp(mode, "rtt") == 0) bench_rtt();
     else if (strcmp(mode, "bulk") == 0) bench_bulk();
     else return 2;

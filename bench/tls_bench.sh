@@ -7,8 +7,9 @@
 #                median time from open to the session being up, bytes each
 #                way, round trips (the adapter's own count)
 #   round trip   64-byte echoes through socat's TLS echo: ka_client with
-#                each adapter, a blocking OpenSSL loop (the floor), and plain
-#                ka_client over TCP for reference
+#                each adapter, a blocking OpenSSL loop (the floor), socat's
+#                and s_client's own clients driven through their stdin and
+#                stdout, and plain ka_client over TCP for reference
 #   throughput   256 MiB into a TLS sink (socat): ka_client with each
 #                adapter, socat's and s_client's own clients, plain TCP
 #
@@ -73,6 +74,10 @@ for a in $ADAPTERS raw; do
     who="ka_client + $a"; [ "$a" = raw ] && who="blocking OpenSSL loop (SSL_write, SSL_read)"
     echo "| $who | socat TLS echo | $(val "$line" median_us) µs | $(val "$line" p99_us) µs |"
 done
+line=$("$B" rtt -a cmd -p 1 -n "$RTT_N" -s 64 -- socat - "OPENSSL:localhost:$pecho,cafile=$C/ca.pem,nodelay")
+echo "| socat - OPENSSL: (its stdin and stdout: two pipe hops each way) | socat TLS echo | $(val "$line" median_us) µs | $(val "$line" p99_us) µs |"
+line=$("$B" rtt -a cmd -p 1 -n "$RTT_N" -s 64 -- openssl s_client -quiet -connect "localhost:$pecho" -CAfile "$C/ca.pem" 2>/dev/null)
+echo "| openssl s_client -quiet (the same) | socat TLS echo | $(val "$line" median_us) µs | $(val "$line" p99_us) µs |"
 line=$("$B" rtt -a plain -h 127.0.0.1 -p "$ptcp" -n "$RTT_N" -s 64)
 echo "| ka_client, plain TCP | socat TCP echo | $(val "$line" median_us) µs | $(val "$line" p99_us) µs |"
 echo
