@@ -21,7 +21,8 @@ start=$(date +%s)
 bgpids=""
 for s in $beside; do
     case " $* " in *" $s "*) ;; *) continue ;; esac
-    ( KA_ONE_CORE=1 $make -s "suite-$s" > "$log.bg.$s" 2>&1; echo "rc=$?" > "$log.bg.$s.rc" ) &
+    ( b0=$(date +%s); KA_ONE_CORE=1 $make -s "suite-$s" > "$log.bg.$s" 2>&1; brc=$?
+      echo "rc=$brc secs=$(( $(date +%s) - b0 ))" > "$log.bg.$s.rc" ) &
     bgpids="$bgpids $!"
     echo "$!" > "$log.bg.$s.pid"
 done
@@ -33,11 +34,11 @@ for s in "$@"; do
         rm -f "$log.bg.$s.pid"
         tee "$log" < "$log.bg.$s"
         mv "$log.bg.$s.rc" "$log.rc" 2>/dev/null || echo "rc=1" > "$log.rc"
-        echo "    (ran beside the suites before it)"
+        echo "    (ran beside the suites before it, for $(sed -n 's/.*secs=//p' "$log.rc") s)"
     else
         { $make -s -j2 "suite-$s" 2>&1; echo "rc=$?" > "$log.rc"; } | tee "$log"
     fi
-    rc=$(sed 's/rc=//' "$log.rc"); rm -f "$log.rc"
+    rc=$(sed 's/rc=\([0-9]*\).*/\1/' "$log.rc"); rm -f "$log.rc"
     line=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     if [ -z "$line" ]; then
         echo "=== suite $s: no summary line"; tf=$((tf + 1)); bad="$bad $s"; continue
