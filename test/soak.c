@@ -84,6 +84,16 @@ static int new_client(ka_client **c, const char *port, t_rec *rec)
     return ka_client_start(*c);
 }
 
+/* A connection the freed client made in its last retry but that was never
+ * accepted still waits in the listener's queue; accepted by the next cycle
+ * it would be taken for the new client's and reset in its place (seen under
+ * valgrind: a cycle that never saw its reset). */
+static void drain_backlog(ka_socket l)
+{
+    ka_socket p;
+    while ((p = t_accept(l, NULL, 20)) != KA_INVALID_SOCKET) t_reset(p);
+}
+
 /* One cycle; 0 when the client connected, the peer reset it and the client
  * saw it. */
 static int cycle(ka_client *c, ka_socket l, t_rec *rec, int local)
@@ -122,6 +132,7 @@ static void connect_reset_cycles_leak_nothing(void)
         if (rc == 0 && i % 100 == 99) {        /* between connections: nothing left in the backlog */
             ka_client_free(c);
             c = NULL;
+            drain_backlog(l);
             rc = new_client(&c, port, &rec);
         }
     }
