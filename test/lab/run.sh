@@ -578,14 +578,17 @@ sc_syn_blackhole() { # SYNs dropped: the attempt ends at connect_timeout_ms
 # picture (idle 10 s, and it never probes while data is in flight); the user
 # timeout ends it (bounds: busy_lo and busy_hi above). With no user timeout
 # at all: tcp_retries2 = 15, about 15 minutes.
-sc_unacked() {
-    local s="path lost, data unacked (user_timeout 3 s)"
-    start_server "$L" echo; start_client "$L" -i 10000 -v 1000 -c 3 -u 3000
+# busy_row SCENARIO DEADLINE-MS BOUND-TEXT CLIENT-OPTIONS...: the path is
+# lost, then 100 bytes are sent: TIMEOUT the busy deadline after the send.
+busy_row() {
+    local s=$1 d=$2 bound=$3; shift 3
+    start_server "$L" echo; start_client "$L" "$@"
     connected "$s" || return
     unplug "$L"
     cmd "mark send"; cmd "send 100"
-    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo 3000)" "$(busy_hi 3000)" "3000 -100 .. +410 (1st RTO) +$SLACK"
+    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo "$d")" "$(busy_hi "$d")" "$bound"
 }
+sc_unacked() { busy_row "path lost, data unacked (user_timeout 3 s)" 3000 "3000 -100 .. +410 (1st RTO) +$SLACK" -i 10000 -v 1000 -c 3 -u 3000; }
 
 sc_outage() {       # the server is down for 3 s; the client must be back within one backoff delay
     local s="server back after 3 s outage" tb tc d seen
@@ -913,11 +916,7 @@ sc_mx_idle_hi() { matrix_idle "idle deadline 4 s; user 12 s, connect 12 s" $KA -
 
 matrix_busy() {     # matrix_busy SCENARIO CLIENT-OPTIONS... (user timeout 3 s among them)
     local s=$1; shift
-    start_server "$L" echo; start_client "$L" "$@"
-    connected "$s" || return
-    unplug "$L"
-    cmd "mark send"; cmd "send 100"
-    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo 3000)" "$(busy_hi 3000)" "busy 3 s: -100 .. +410 +$SLACK"
+    busy_row "$s" 3000 "busy 3 s: -100 .. +410 +$SLACK" "$@"
 }
 sc_mx_busy_lo() { matrix_busy "busy deadline 3 s; keepalive 2 s, connect 1 s" -i 1000 -v 1000 -c 1 -u 3000 -C 1000; }
 sc_mx_busy_hi() { matrix_busy "busy deadline 3 s; keepalive 20 s, connect 12 s" -i 5000 -v 5000 -c 3 -u 3000 -C 12000; }
@@ -985,14 +984,7 @@ sc_round_ka() {
 
 # The busy deadline derived from keepalive 500/500/3 ms is the rounded idle
 # deadline, 4 s, not the 2 s the unrounded values sum to.
-sc_round_busy() {
-    local s="keepalive 500/500/3 ms, data unacked: busy 4 s"
-    start_server "$L" echo; start_client "$L" -i 500 -v 500 -c 3
-    connected "$s" || return
-    unplug "$L"
-    cmd "mark send"; cmd "send 100"
-    check_disconnect "$s" TIMEOUT "$(mark_time send)" "$(busy_lo 4000)" "$(busy_hi 4000)" "4000 -100 .. +410 +$SLACK, not 2 s"
-}
+sc_round_busy() { busy_row "keepalive 500/500/3 ms, data unacked: busy 4 s" 4000 "4000 -100 .. +410 +$SLACK, not 2 s" -i 500 -v 500 -c 3; }
 
 # lose_one_probe L: the server namespace drops the next packet to the port,
 # and only that one: a counting drop rule, removed once it has counted a
