@@ -1594,17 +1594,49 @@ for name in $wave; do start_scenario "$name"; done
 # shellcheck disable=SC2086 # lists of names
 [ -z "$late" ] || wait_done 60000 $short || echo "lab: short scenarios still running after 60 s: starting the late ones anyway"
 for name in $late; do start_scenario "$name"; done
-# A scenario that hangs must not hang the suite: each has at most 90 s.
-(
-    sleep 90 >/dev/null 2>&1 & nap=$!
-    trap 'kill $nap 2>/dev/null; exit 0' TERM
-    wait $nap
-    echo "lab: scenarios still running after 90 s: stopping them"
-    kill -TERM $jobs_pids 2>/dev/null
-) &
-watchdog=$!
-wait $jobs_pids 2>/dev/null
-kill "$watchdog" 2>/dev/null; watchdog=""
+# wait_scenarios: until the started ones end; one that hangs must not hang
+# the suite, so each has at most 90 s.
+wait_scenarios() {
+    (
+        sleep 90 >/dev/null 2>&1 & nap=$!
+        trap 'kill $nap 2>/dev/null; exit 0' TERM
+        wait $nap
+        echo "lab: scenarios still running after 90 s: stopping them"
+        kill -TERM $jobs_pids 2>/dev/null
+    ) &
+    watchdog=$!
+    wait $jobs_pids 2>/dev/null
+    kill "$watchdog" 2>/dev/null; watchdog=""
+}
+wait_scenarios
+
+# A scenario that failed beside fifty others runs once more, alone: on two
+# cores a late wake-up under that load once put a 1000 ms bound 323 ms over,
+# and a second run alone tells such a wake-up from a broken promise. The
+# table shows the second run; the first is noted with its output. More than
+# a few failures are not load: then nothing runs again.
+failed_rows() {     # failed_rows NAME...: those whose row says neither ok nor skip
+    local n
+    for n in "$@"; do
+        [ -f "$WORK/$n/row" ] && awk -F'\t' '$6 != 1 && $6 != "skip" { bad = 1 } END { exit !bad }' "$WORK/$n/row" && echo "$n"
+    done
+}
+# shellcheck disable=SC2086 # lists of names
+again=$(failed_rows $started)
+if [ -n "$again" ] && [ "$(echo $again | wc -w)" -le 3 ]; then
+    for name in $again; do
+        mv "$WORK/$name" "$WORK/$name.first"
+        del_lab_ns "$ID-$name-"
+        echo "$name" >"$WORK/wave"
+        jobs_pids=""
+        start_scenario "$name"
+        wait_scenarios
+        mkdir -p "$WORK/$name"
+        { awk -F'\t' '$6 != 1 && $6 != "skip" { printf "%s: failed beside the other scenarios (seen: %s; %s; bound: %s); run again alone\n", $1, $3, $4, $5 }' \
+              "$WORK/$name.first/row"
+          sed 's/^/first run: /' "$WORK/$name.first/log" 2>/dev/null; } >>"$WORK/$name/note"
+    done
+fi
 elapsed=$(($(now_ms) - t_start))
 
 # ---- the table and the summary line --------------------------------------------
