@@ -1642,12 +1642,13 @@ static int exit_status(const app *a)
 }
 
 /* Input that did not all reach a connection: "none of the input sent (7
- * bytes)", "9 bytes sent, 7 bytes never sent, and the input had not ended". */
+ * bytes)", "9 bytes sent, 7 bytes never sent, and kacat stopped before the
+ * end of its input" (kacat stopped reading, whatever the pipe held). */
 static void describe_shortfall(const app *a, char *buf, size_t n)
 {
     unsigned long long unsent = ka_client_pending(a->c) + a->inlen, sent = input_sent(a);
     char s[32], u[32], d[32];
-    const char *unread = a->in_eof ? "" : ", and the input had not ended";
+    const char *unread = a->in_eof ? "" : ", and kacat stopped before the end of its input";
     bytes_text(s, sizeof s, sent);
     bytes_text(u, sizeof u, unsent);
     bytes_text(d, sizeof d, a->dropped);

@@ -281,7 +281,7 @@ t_once_server_first() {
     check "kacat ends when the server closes, input still open" wait_for_kacat 10 || return
     check "exit 4: the server closed first" [ "$kacat_rc" = 4 ] || show "$T/err"
     check "the banner was printed" has_line "$T/out" "^banner$"
-    check "the last line says so" ends_with "$T/err" "exit 4: nothing sent, and the input had not ended; the server closed first$"
+    check "the last line says so" ends_with "$T/err" "exit 4: nothing sent, and kacat stopped before the end of its input; the server closed first$"
 }
 
 # --once with redis: kacat's end of input reaches redis, which then closes.
@@ -583,7 +583,7 @@ t_interrupt() {
     check "kacat ends on SIGINT" wait_for_kacat 10 || return
     check "exit status 130" [ "$kacat_rc" = 130 ]
     check "says what was not sent, in the library's state words" has_line "$T/err" "interrupted while \(connecting\|backing off\); 7 bytes of input not sent"
-    check "the last line" ends_with "$T/err" "exit 130: none of the input sent (7 bytes), and the input had not ended; interrupted by signal 2 while \(connecting\|backing off\)$"
+    check "the last line" ends_with "$T/err" "exit 130: none of the input sent (7 bytes), and kacat stopped before the end of its input; interrupted by signal 2 while \(connecting\|backing off\)$"
     exec 7>&-
 }
 
