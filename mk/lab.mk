@@ -33,7 +33,8 @@ $(LAB_STRESS): test/lab/lab_stress.c $(LAB_DEPS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LAB_CFLAGS) -Itest -o $@ test/lab/lab_stress.c test/testlib.c $(LIB) $(LDFLAGS)
 
-suite-lab: $(LAB_PROGS)
+# The session rows run the telemetry demos (mk/sessions.mk builds them).
+suite-lab: $(LAB_PROGS) demo/telemetry_client demo/telemetry_server
 	@bash test/lab/run.sh
 
 # The stress rows alone (1,000 start/stop cycles while lookups hang), with

@@ -80,7 +80,7 @@ SCENARIOS="alive_idle crash reboot unplug brief_unplug icmp_idle icmp_data
            ka111_uto8 uto2_conn8 round_ka round_busy round_lost_probe lost_probe_uto1
            dns_blackhole dns_down dns_dark he_v6_dark he_v4_dark dns_move endpoints
            bind_addr bind_iface health_pull health_loss health_stall health_off stats_pull stats_stall
-           stress_restart stress_fresh"
+           session_unplug session_reboot stress_restart stress_fresh"
 # The long ones start first: the suite lasts as long as they do. The stress
 # rows (a thousand threads at once) start late, once every other scenario
 # but the long ones is done, so that their load moves no other row's timing.
@@ -1492,6 +1492,67 @@ sc_stats_stall() {
     snapshot || true
     compare_stats "$s"
 }
+
+# ---- sessions: nothing lost across real faults -------------------------------------
+# demo/telemetry_client (replay_until_acked, a LOGIN from on_connect) sends
+# 800 numbered readings, one every 10 ms, to demo/telemetry_server, which
+# answers "ACK N" and keeps a log outside the namespaces. Mid-stream the
+# server's cable is pulled for 7 s (the demo's busy deadline is 5 s: the
+# connection dies while the server lives on, holding lines whose ACKs never
+# arrived), or its host crashes and reboots (a fresh stack answers the
+# stream with RST, and a fresh server process goes on with the same log).
+# The client must end with every reading acknowledged; the log, read by
+# the server's own --report, must show none lost and none sent again after
+# its ACK. Lines that come twice are the ones whose ACK was lost.
+TCLIENT=$here/../../demo/telemetry_client
+TSERVER=$here/../../demo/telemetry_server
+TLINES=800
+
+start_tserver() {   # start_tserver NS: the telemetry server, listening
+    ip netns exec "$1" "$TSERVER" --host "$SRV_IP" --port "$PORT" --log "$W/tlog" --ack-after 300 >>"$W/srv.out" 2>&1 &
+    echo $! >"$W/srv.pid"
+    wait_count "$W/tlog" "^start " "$(($(grep -c "^start " "$W/tlog" 2>/dev/null) + 1))" 2000
+}
+
+session_row() {     # session_row SCENARIO unplug|reboot
+    local s=$1 rc=none i rep lost dup conns reason want resumed ok
+    [ -x "$TCLIENT" ] && [ -x "$TSERVER" ] ||
+        { row "$s" "-" "skipped: demo/telemetry_client and _server not built (make suite-lab builds them)" "-" "-" skip; return; }
+    if [ "$2" = reboot ]; then
+        server_host "$L" "$L-r" r || { row "$s" "-" "lab setup failed: second host" "-" "-" 0; return; }
+    fi
+    start_tserver "$L-s"
+    ip netns exec "$L-c" "$TCLIENT" --lines "$TLINES" --every 10 --login lab --deadline 40 "$SRV_IP" "$PORT" >"$W/cli.out" 2>&1 &
+    local cpid=$!
+    wait_count "$W/tlog" "^ack " 3 5000
+    if [ "$2" = unplug ]; then
+        unplug "$L"; sleep 7; replug "$L"
+    else
+        crash "$L"; sleep 1
+        plug "$L" r; start_tserver "$L-r"
+    fi
+    for ((i = 0; i < 400; i++)); do kill -0 "$cpid" 2>/dev/null || break; nap 0.1; done
+    kill -0 "$cpid" 2>/dev/null && kill -KILL "$cpid"
+    wait "$cpid" 2>/dev/null; rc=$?
+    rep=$("$TSERVER" --log "$W/tlog" --report --lines "$TLINES" 2>&1)
+    lost=$(echo "$rep" | sed -n 's/.* \([0-9]*\) lost.*/\1/p')
+    dup=$(echo "$rep" | sed -n 's/.* \([0-9]*\) duplicated.*/\1/p')
+    conns=$(echo "$rep" | sed -n 's/.* \([0-9]*\) connections.*/\1/p')
+    reason=$(sed -n 's/^telemetry: [^ ]* connection lost after [0-9]* ms: \([^(]*\) (.*/\1/p' "$W/cli.out" | head -n 1)
+    # What the client had not had an ACK for when each connection was lost,
+    # and where each later connection began. The server's own "after their
+    # ACK" counts ACKs it handed to its kernel, which a pulled cable or a
+    # crash never delivers, so the client's side is the measure here.
+    want=$(sed -n 's/.* readings \([0-9]*\)\.\.[0-9]* not acknowledged.*/\1/p' "$W/cli.out" | tr '\n' ' ')
+    resumed=$(awk '$1 == "conn" { n++; first = 1; next } $1 == "got" && first { if (n > 1) printf "%s ", $2; first = 0 }' "$W/tlog")
+    want=${want% } resumed=${resumed% }
+    ok=$([ "$rc" = 0 ] && [ -n "$reason" ] && [ "$lost" = 0 ] && [ "${conns:-0}" -ge 2 ] && [ -n "$want" ] && [ "$want" = "$resumed" ] && echo 1 || echo 0)
+    { echo "--- $s: client output"; cat "$W/cli.out"; echo "--- $s: server report"; echo "$rep"; } >>"$W/srv.out"
+    row "$s" "$TLINES acked, 0 lost" "exit $rc; ${lost:-?} lost, ${dup:-?} twice; resent from ${resumed:-?}, 1st unacked ${want:-?}" \
+        "lost: ${reason:-none}" "0 lost; resent from the 1st unacked" "$ok"
+}
+sc_session_unplug() { session_row "replay_until_acked: cable pulled 7 s mid-stream" unplug; }
+sc_session_reboot() { session_row "replay_until_acked: host crashed and rebooted mid-stream" reboot; }
 
 # ---- stress: start and stop while lookups hang ---------------------------------------
 # lab_stress in a client namespace whose resolver drops every query (glibc
