@@ -1502,8 +1502,9 @@ sc_stats_stall() {
 # arrived), or its host crashes and reboots (a fresh stack answers the
 # stream with RST, and a fresh server process goes on with the same log).
 # The client must end with every reading acknowledged; the log, read by
-# the server's own --report, must show none lost and none sent again after
-# its ACK. Lines that come twice are the ones whose ACK was lost.
+# the server's own --report, must show none lost; and each later
+# connection must begin at the first reading the client had no ACK for.
+# Lines that come twice are the ones whose ACK was lost.
 TCLIENT=$here/../../demo/telemetry_client
 TSERVER=$here/../../demo/telemetry_server
 TLINES=800
