@@ -1494,7 +1494,8 @@ sc_stats_stall() {
 }
 
 # ---- sessions: nothing lost across real faults -------------------------------------
-# demo/telemetry_client (replay_until_acked, a LOGIN from on_connect) sends
+# demo/telemetry_client (replay_until_acked, a LOGIN from on_connect, and
+# hold_until_ready: nothing else until the server's OK) sends
 # 800 numbered readings, one every 10 ms, to demo/telemetry_server, which
 # answers "ACK N" and keeps a log outside the namespaces. Mid-stream the
 # server's cable is pulled for 7 s (the demo's busy deadline is 5 s: the
@@ -1504,26 +1505,27 @@ sc_stats_stall() {
 # The client must end with every reading acknowledged; the log, read by
 # the server's own --report, must show none lost; and each later
 # connection must begin at the first reading the client had no ACK for.
-# Lines that come twice are the ones whose ACK was lost.
+# Lines that come twice are the ones whose ACK was lost. The server says OK
+# 200 ms after each LOGIN and logs how many bytes came before it: none may.
 TCLIENT=$here/../../demo/telemetry_client
 TSERVER=$here/../../demo/telemetry_server
 TLINES=800
 
 start_tserver() {   # start_tserver NS: the telemetry server, listening
-    ip netns exec "$1" "$TSERVER" --host "$SRV_IP" --port "$PORT" --log "$W/tlog" --ack-after 300 >>"$W/srv.out" 2>&1 &
+    ip netns exec "$1" "$TSERVER" --host "$SRV_IP" --port "$PORT" --log "$W/tlog" --ack-after 300 --ok-after 200 >>"$W/srv.out" 2>&1 &
     echo $! >"$W/srv.pid"
     wait_count "$W/tlog" "^start " "$(($(grep -c "^start " "$W/tlog" 2>/dev/null) + 1))" 2000
 }
 
 session_row() {     # session_row SCENARIO unplug|reboot
-    local s=$1 rc=none i rep lost dup conns reason want resumed ok
+    local s=$1 rc=none i rep lost dup conns reason want resumed oks early ok
     [ -x "$TCLIENT" ] && [ -x "$TSERVER" ] ||
         { row "$s" "-" "skipped: demo/telemetry_client and _server not built (make suite-lab builds them)" "-" "-" skip; return; }
     if [ "$2" = reboot ]; then
         server_host "$L" "$L-r" r || { row "$s" "-" "lab setup failed: second host" "-" "-" 0; return; }
     fi
     start_tserver "$L-s"
-    ip netns exec "$L-c" "$TCLIENT" --lines "$TLINES" --every 10 --login lab --deadline 40 "$SRV_IP" "$PORT" >"$W/cli.out" 2>&1 &
+    ip netns exec "$L-c" "$TCLIENT" --lines "$TLINES" --every 10 --login lab --hold --deadline 40 "$SRV_IP" "$PORT" >"$W/cli.out" 2>&1 &
     local cpid=$!
     wait_count "$W/tlog" "^ack " 3 5000
     if [ "$2" = unplug ]; then
@@ -1547,10 +1549,14 @@ session_row() {     # session_row SCENARIO unplug|reboot
     want=$(sed -n 's/.* readings \([0-9]*\)\.\.[0-9]* not acknowledged.*/\1/p' "$W/cli.out" | tr '\n' ' ')
     resumed=$(awk '$1 == "conn" { n++; first = 1; next } $1 == "got" && first { if (n > 1) printf "%s ", $2; first = 0 }' "$W/tlog")
     want=${want% } resumed=${resumed% }
-    ok=$([ "$rc" = 0 ] && [ -n "$reason" ] && [ "$lost" = 0 ] && [ "${conns:-0}" -ge 2 ] && [ -n "$want" ] && [ "$want" = "$resumed" ] && echo 1 || echo 0)
+    # hold_until_ready: every connection's readings wait for the server's
+    # OK, sent 200 ms after the LOGIN ("ok N": N bytes came before it).
+    oks=$(grep -c "^ok " "$W/tlog"); early=$(grep -c "^ok [1-9]" "$W/tlog")
+    ok=$([ "$rc" = 0 ] && [ -n "$reason" ] && [ "$lost" = 0 ] && [ "${conns:-0}" -ge 2 ] && [ -n "$want" ] && [ "$want" = "$resumed" ] &&
+        [ "$oks" = "$conns" ] && [ "$early" = 0 ] && echo 1 || echo 0)
     { echo "--- $s: client output"; cat "$W/cli.out"; echo "--- $s: server report"; echo "$rep"; } >>"$W/srv.out"
-    row "$s" "$TLINES acked, 0 lost" "exit $rc; ${lost:-?} lost, ${dup:-?} twice; resent from ${resumed:-?}, 1st unacked ${want:-?}" \
-        "lost: ${reason:-none}" "0 lost; resent from the 1st unacked" "$ok"
+    row "$s" "$TLINES acked, 0 lost" "exit $rc; ${lost:-?} lost, ${dup:-?} twice; resent from ${resumed:-?}, 1st unacked ${want:-?}; data before OK on $early of $oks connections" \
+        "lost: ${reason:-none}" "0 lost; resent from the 1st unacked; none before OK" "$ok"
 }
 sc_session_unplug() { session_row "replay_until_acked: cable pulled 7 s mid-stream" unplug; }
 sc_session_reboot() { session_row "replay_until_acked: host crashed and rebooted mid-stream" reboot; }
