@@ -460,10 +460,10 @@ connected() {       # connected SCENARIO [MS]: the client connected within MS (d
 sc_alive_idle() {   # alive and idle: probes answered, nothing ends
     start_server "$L" echo; start_client "$L" $KA
     connected "alive and idle, 6 s = 6 idle periods" || return
-    local p0 p1 seen=none
+    local p0 p1 seen en dt
     p0=$(netstat "$L-c" TCPKeepAlive)
     cmd "mark idle"
-    wait_for "$W/cli.out" " disconnect " 6000 && seen=$(field "$W/cli.out" " disconnect " reason)
+    disconnect_seen "" 6000
     p1=$(netstat "$L-c" TCPKeepAlive)
     row "alive and idle, 6 s = 6 idle periods" "none" "$seen, $((p1 - p0)) probes answered" \
         "no disconnect" ">= 5 probes" "$([ "$seen" = none ] && within $((p1 - p0)) 5 7 || echo 0)"
@@ -503,14 +503,14 @@ sc_unplug() {       # alive but unreachable: the server's cable pulled, silence
 }
 
 sc_brief_unplug() { # a cable pulled for less than the deadline: the connection survives
-    local s="cable pulled 1.5 s, replugged" seen=none
+    local s="cable pulled 1.5 s, replugged" seen en dt
     start_server "$L" echo; start_client "$L" $KA
     connected "$s" || return
     sleep 1.5
     cmd "mark unplug"; unplug "$L"
     sleep 1.5
     replug "$L"; cmd "mark replug"
-    wait_for "$W/cli.out" " disconnect " 5000 && seen=$(field "$W/cli.out" " disconnect " reason)
+    disconnect_seen "" 5000
     row "$s" "none" "$seen" "no disconnect in 5 s" "survives" "$([ "$seen" = none ] && echo 1 || echo 0)"
 }
 
@@ -925,12 +925,12 @@ sc_mx_busy_hi() { matrix_busy "busy deadline 3 s; keepalive 20 s, connect 12 s" 
 # 1/1/3 the derived one would end this at 4 s; off, the data waits on the
 # kernel's own retransmission limit (minutes), and nothing ends it in 8 s.
 sc_mx_busy_off() {
-    local s="busy deadline off (KA_TIMEOUT_OFF), data unacked" seen=none
+    local s="busy deadline off (KA_TIMEOUT_OFF), data unacked" seen en dt
     start_server "$L" echo; start_client "$L" -i 1000 -v 1000 -c 3 -u 4294967295
     connected "$s" || return
     unplug "$L"
     cmd "mark send"; cmd "send 100"
-    wait_for "$W/cli.out" " disconnect " 8000 && seen=$(field "$W/cli.out" " disconnect " reason)
+    disconnect_seen "" 8000
     row "$s" "none" "$seen" "no disconnect in 8 s" "off: not at 4 s" "$([ "$seen" = none ] && echo 1 || echo 0)"
 }
 
@@ -1008,14 +1008,14 @@ lose_one_probe() {
 # the keepalive sum, Linux ended such a connection at the first probe after
 # the lost one, about 2 s after the last answer).
 lost_probe() {      # lost_probe SCENARIO CLIENT-OPTIONS...
-    local s=$1 n p0 p1 seen=none; shift
+    local s=$1 n p0 p1 seen en dt; shift
     start_server "$L" echo; start_client "$L" "$@"
     connected "$s" || return
     sleep 1.2                           # an answered probe first
     p0=$(netstat "$L-c" TCPKeepAlive)
     n=$(lose_one_probe "$L")
     cmd "mark lost"
-    wait_for "$W/cli.out" " disconnect " 5000 && seen=$(field "$W/cli.out" " disconnect " reason)
+    disconnect_seen "" 5000
     p1=$(netstat "$L-c" TCPKeepAlive)
     row "$s" "none" "$seen; $n probe dropped, $((p1 - p0)) sent" "no disconnect in 5 s" "survives; 1 dropped, >= 4 sent" \
         "$([ "$seen" = none ] && [ "$n" = 1 ] && [ $((p1 - p0)) -ge 4 ] && echo 1 || echo 0)"
