@@ -598,15 +598,17 @@ typedef struct ka_profile {
 } ka_profile;
 
 /* One server: its name, and the addresses of its last good lookup (for an
- * address literal, parsed once in ka_client_new: no lookup ever). */
+ * address literal, parsed once in ka_client_new: no lookup ever). The
+ * servers follow the client in its block, and keep where their strings
+ * and addresses are in it as offsets: a pointer would be four times the
+ * size, and every idle client carries this (the block's first 64 KiB hold
+ * every server's record, slots and strings: see ka_layout). */
 typedef struct ka_ep {
-    const char *host;           /* a copy inside the client's block, its port string right after */
-    ka_addr *addr;              /* KA_MAX_ADDRS slots, 1 for a literal */
+    uint16_t host_at;           /* the name, its port string right after */
+    uint16_t addr_at;           /* KA_MAX_ADDRS slots, 1 for a literal */
     unsigned char numeric;
     unsigned char naddr;        /* 0 until a lookup succeeds */
 } ka_ep;
-
-static const char *ka_ep_port(const ka_ep *e) { return e->host + strlen(e->host) + 1; }
 
 /* A socket the client watches, and the want on_socket was last told (so a
  * socket is announced once, and withdrawn before it is closed). */
@@ -670,70 +672,25 @@ static const ka_queues ka_no_queues;
 
 /* A name lookup on the helper thread, shared with it (see section 3). */
 typedef struct ka_lookup ka_lookup;
+typedef struct ka_work ka_work;
 
 /* Where a connect attempt is. */
 /* KA_PHASE_FAILED: the attempt failed inside a call that runs no callback
  * (start, retry_now, retry_in); the next poll reports it. */
 enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE, KA_PHASE_HANDSHAKE, KA_PHASE_FAILED };
 
-struct ka_client {
-    const ka_config *cfg;       /* the settings: a ka_profile, shared or our own */
-    void *user;                 /* cfg.user: each client has its own */
-    ka_state state;
-    unsigned epoch;             /* bumped by every transition: callbacks check it */
-    int depth;                  /* callbacks currently running */
-    ka_reason broken;           /* a write failed where the client could not act (inside */
-    int broken_err;             /* ka_client_send): the next step reports it */
-    /* Flags are chars: an idle client is mostly bookkeeping, and there are
-     * many of them (see the README's memory figures). */
-    unsigned char free_pending; /* ka_client_free from a callback */
-    unsigned char owned;        /* block came from ka_client_new, not the caller */
-    unsigned char said;         /* KA_SAID_*: what on_log has been told once */
-    signed char view;           /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
-    unsigned char degraded;     /* on_health was last told "degraded" */
-    unsigned char probes_capped;    /* this connection's window-probe backoff is capped */
-    unsigned char has_override;     /* ka_client_retry_in chose the next delay */
-    unsigned char read_more;        /* the last read stopped at its bound with data left */
-    unsigned char read_wants_write; /* the transport session's last read waits for writability */
-    unsigned char write_wants_read; /* its last write waits for readability */
-
-    /* servers */
-    ka_ep *ep;
-    unsigned nep, cur_ep, next_ep;
-    int last_family;            /* of the last good connection: raced first */
-
-    /* connect attempt: a name lookup, then a Happy Eyeballs race */
-    ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
-    ka_watch lookup_w;          /* its end-of-lookup signal, while a lookup is awaited */
+/* What only an attempt or only a busy connection needs, in a block of
+ * its own so that an idle connected client does not carry it: the
+ * lookup's signal, the race's sockets, and either the attempt's deadlines
+ * and address order or the connection's write log (the two never overlap).
+ * The block is allocated when an attempt begins and given back when the
+ * connection is made; while connected, it is allocated when a look at the
+ * kernel finds data waiting for its acknowledgement, and given back when
+ * one finds it all acknowledged. A client in BACKOFF keeps it for the next
+ * attempt. No-heap mode keeps it in the client's block for good. */
+struct ka_work {
+    ka_watch lookup_w;          /* the lookup's end-of-lookup signal, while one is awaited */
     ka_watch race[KA_MAX_RACE]; /* attempts in flight */
-    unsigned char phase;        /* KA_PHASE_* */
-    unsigned char hook_waiting; /* a resolve() hook's answer is awaited */
-    unsigned char quiet;        /* inside start/retry_now/retry_in: failures wait for the next poll */
-
-    /* backoff */
-    unsigned fails;             /* consecutive failed attempts */
-    unsigned retries;           /* retries scheduled since start or last good connection */
-    unsigned rng;
-    unsigned override_ms;
-    unsigned long long retry_at;    /* 0 while the next attempt's time is not set yet */
-
-    /* counters for ka_client_stats */
-    unsigned long long n_attempts, n_connections, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
-    unsigned long long n_dropped, high_water, up_ms_total;
-    unsigned n_disc[KA_REASON_TLS + 1];
-
-    /* connection */
-    ka_watch conn;
-    unsigned long long connected_at, last_send, last_recv;
-    unsigned long long check_at;    /* next look at the kernel's view of a busy connection; 0 = none */
-    unsigned long long trim_at;     /* when emptied queues give back their memory; 0 = none due */
-    unsigned long long trimmed_at;  /* when they last did; 0 = never */
-
-    /* What only an attempt (CONNECTING) or only a connection (CONNECTED)
-     * uses shares memory, as the two never overlap: an attempt sets its
-     * part as it begins (ka_begin_attempt), a connection its part as it is
-     * made (ka_connected), and the write log is touched only while
-     * CONNECTED, never after a callback. */
     union {
         struct {
             unsigned long long resolve_deadline, race_deadline, next_try_at;
@@ -748,26 +705,88 @@ struct ka_client {
             unsigned n;
         } w;
     } ph;
+};
 
-    /* sending: what goes before the session is ready, and the backlog */
+struct ka_client {
+    /* The fields go widest first, so that none pads: an idle connected
+     * client is this block and little else, and a gateway holds thousands
+     * (see the README's memory figures). */
+    const ka_config *cfg;       /* the settings: a ka_profile, shared or our own */
+    void *user;                 /* cfg.user: each client has its own */
+    ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
+    ka_work *wk;                /* NULL when neither an attempt nor a busy connection needs it */
     ka_queues *q;               /* ka_no_queues (read only) until a message has to wait */
+    void *tp_session;           /* the transport's session on this connection */
+
+    /* times (ka_now_ms) */
+    union {                     /* one state's each: they never overlap */
+        unsigned long long retry_at;    /* BACKOFF: the next attempt; 0 while not set yet */
+        unsigned long long check_at;    /* CONNECTED: the next look at the kernel's view of the connection; 0 = none */
+    } when;
+    unsigned long long connected_at, last_send, last_recv;
+    unsigned long long trim_at;     /* when emptied queues give back their memory; 0 = none due */
+    unsigned long long trimmed_at;  /* when they last did; 0 = never */
+
+    /* counters for ka_client_stats */
+    unsigned long long n_attempts, n_connections, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
+    unsigned long long n_dropped, up_ms_total;
+    uint32_t high_water;        /* the queues hold at most 2 x 1 GiB (ka_config_error) */
+    unsigned n_disc[KA_REASON_TLS + 1];
+    uint32_t rbuf_at;           /* the receive buffer's offset in the block when recv_buffer_size
+                                 * > KA_RECV_STACK; 0: on the stack */
+
+    unsigned epoch;             /* bumped by every transition: callbacks check it */
+    int depth;                  /* callbacks currently running */
+    int broken_err;             /* with broken */
+    int tp_err;                 /* the last KA_REASON_TLS code */
+
+    /* backoff */
+    unsigned fails;             /* consecutive failed attempts */
+    unsigned retries;           /* retries scheduled since start or last good connection */
+    unsigned rng;
+    unsigned override_ms;
+
+    ka_watch conn;              /* the connection */
+
+    /* Enums and flags are chars. */
+    unsigned char state;        /* ka_state */
+    unsigned char broken;       /* ka_reason: a write failed where the client could not act
+                                 * (inside ka_client_send): the next step reports it */
+    unsigned char phase;        /* KA_PHASE_*: where a connect attempt is */
+    unsigned char nep, cur_ep, next_ep;     /* servers: at most KA_MAX_ENDPOINTS */
+    unsigned char last_family;  /* AF_* of the last good connection: raced first */
+    unsigned char hook_waiting; /* a resolve() hook's answer is awaited */
+    unsigned char quiet;        /* inside start/retry_now/retry_in: failures wait for the next poll */
+    unsigned char free_pending; /* ka_client_free from a callback */
+    unsigned char owned;        /* block came from ka_client_new, not the caller */
+    unsigned char said;         /* KA_SAID_*: what on_log has been told once */
+    signed char view;           /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
+    unsigned char degraded;     /* on_health was last told "degraded" */
+    unsigned char probes_capped;    /* this connection's window-probe backoff is capped */
+    unsigned char has_override;     /* ka_client_retry_in chose the next delay */
+    unsigned char read_more;        /* the last read stopped at its bound with data left */
+    unsigned char read_wants_write; /* the transport session's last read waits for writability */
+    unsigned char write_wants_read; /* its last write waits for readability */
+    /* sending: what goes before the session is ready, and the backlog */
     unsigned char ready;        /* this connection's session is ready: the backlog may go */
     unsigned char finishing;    /* ka_client_finish: deliver the queue, then close */
     unsigned char wr_shut;      /* this connection's write side is shut down */
     unsigned char peer_fin;     /* the peer shut down its side (keep_writing_after_fin) */
 
-    /* the transport's session on this connection */
-    int tp_err;                 /* the last KA_REASON_TLS code */
-    void *tp_session;
-
-    unsigned char *rbuf;        /* only when recv_buffer_size > KA_RECV_STACK */
-    /* its own profile (if it shares none), the endpoints, their strings
-     * and addresses, the profile's strings and heartbeat bytes, the receive
-     * buffer and (no-heap mode) the queues and their storage follow: see
-     * ka_layout */
+    /* the servers, their addresses and strings, its own profile (if it
+     * shares none) with its strings and heartbeat bytes, the receive
+     * buffer and (no-heap mode) the work block, the queues and their
+     * storage follow: see ka_layout */
 };
 
 #define KA_CONN(c) ((c)->conn.s)
+
+/* Server i, right behind the client (see ka_layout). */
+static ka_ep *ka_ep_of(ka_client *c, unsigned i) { return (ka_ep *)(void *)(c + 1) + i; }
+static ka_ep *ka_cur_ep(ka_client *c) { return ka_ep_of(c, c->cur_ep); }
+static const char *ka_ep_host(const ka_client *c, const ka_ep *e) { return (const char *)c + e->host_at; }
+static const char *ka_ep_port(const ka_client *c, const ka_ep *e) { return ka_ep_host(c, e) + strlen(ka_ep_host(c, e)) + 1; }
+static ka_addr *ka_ep_addr(ka_client *c, const ka_ep *e) { return (ka_addr *)(void *)((unsigned char *)c + e->addr_at); }
 
 static const ka_profile *ka_prof(const ka_client *c) { return (const ka_profile *)c->cfg; }
 
@@ -1041,10 +1060,11 @@ static unsigned short ka_port_number(const char *port)
     return (unsigned short)(v <= 65535 ? v : 0);
 }
 
-static void ka_ep_store(ka_ep *e, const struct addrinfo *ai)
+/* Keeps the answer's addresses in the server's KA_MAX_ADDRS slots. */
+static void ka_ep_store(ka_ep *e, ka_addr *slots, const struct addrinfo *ai)
 {
     unsigned n = 0;
-    for (; ai && n < KA_MAX_ADDRS; ai = ai->ai_next) n += ka_addr_take(&e->addr[n], KA_MAX_ADDRS - n, ai->ai_addr, 0);
+    for (; ai && n < KA_MAX_ADDRS; ai = ai->ai_next) n += ka_addr_take(&slots[n], KA_MAX_ADDRS - n, ai->ai_addr, 0);
     e->naddr = (unsigned char)n;
 }
 
@@ -1534,6 +1554,35 @@ static void ka_trim_due(ka_client *c, unsigned long long now)
     if (c->trim_at && now >= c->trim_at) ka_trim(c, now);
 }
 
+static void ka_work_init(ka_work *w)
+{
+    unsigned i;
+    memset(w, 0, sizeof *w);
+    w->lookup_w.s = KA_INVALID_SOCKET;
+    for (i = 0; i < KA_MAX_RACE; i++) w->race[i].s = KA_INVALID_SOCKET;
+}
+
+/* The work block (see ka_work), allocated if need be; NULL if the
+ * allocator failed. */
+static ka_work *ka_work_get(ka_client *c)
+{
+    if (c->wk) return c->wk;
+    if ((c->wk = (ka_work *)ka_alloc(c, sizeof *c->wk)) != NULL) ka_work_init(c->wk);
+    return c->wk;
+}
+
+/* Gives the work block back, unless it is in the client's block (no-heap
+ * mode) or still holds a socket. */
+static void ka_work_drop(ka_client *c)
+{
+    unsigned i;
+    if (!c->wk || !c->owned || c->wk->lookup_w.s != KA_INVALID_SOCKET) return;
+    for (i = 0; i < KA_MAX_RACE; i++)
+        if (c->wk->race[i].s != KA_INVALID_SOCKET) return;
+    ka_dealloc(c, c->wk);
+    c->wk = NULL;
+}
+
 /* ---- 6. transports ------------------------------------------------------ */
 
 /* Plain TCP, through the same interface as TLS. Its session is the socket. */
@@ -1602,9 +1651,10 @@ static ka_reason ka_tp_reason(long rc, int err, int connecting);
 
 static void ka_enter(ka_client *c, ka_state s)
 {
-    c->state = s;
+    c->state = (unsigned char)s;
     c->epoch++;
     if (s == KA_STATE_STOPPED) ka_trim_due(c, c->trim_at);     /* no timer runs from here on */
+    if (s == KA_STATE_CONNECTED || s == KA_STATE_STOPPED) ka_work_drop(c);  /* a BACKOFF keeps it for the next attempt */
 }
 
 static ka_reason ka_classify(int err, int connecting)
@@ -1682,8 +1732,10 @@ static int ka_conn_want(const ka_client *c)
 static void ka_sync_watch(ka_client *c)
 {
     unsigned i;
-    ka_tell(c, &c->lookup_w, c->lookup_w.s != KA_INVALID_SOCKET ? KA_READ : 0);
-    for (i = 0; i < KA_MAX_RACE; i++) ka_tell(c, &c->race[i], c->race[i].s != KA_INVALID_SOCKET ? KA_WRITE : 0);
+    if (c->wk) {
+        ka_tell(c, &c->wk->lookup_w, c->wk->lookup_w.s != KA_INVALID_SOCKET ? KA_READ : 0);
+        for (i = 0; i < KA_MAX_RACE; i++) ka_tell(c, &c->wk->race[i], c->wk->race[i].s != KA_INVALID_SOCKET ? KA_WRITE : 0);
+    }
     ka_tell(c, &c->conn, ka_conn_want(c));
 }
 
@@ -1705,15 +1757,16 @@ static int ka_fail_rank(ka_reason r)
 
 static void ka_note_failure(ka_client *c, ka_reason why, int err)
 {
-    if (ka_fail_rank(why) < ka_fail_rank(c->ph.a.fail_reason)) return;
-    c->ph.a.fail_reason = why;
-    c->ph.a.fail_err = err;
+    if (!c->wk) return;                         /* the allocator failed: see ka_attempt_failed */
+    if (ka_fail_rank(why) < ka_fail_rank(c->wk->ph.a.fail_reason)) return;
+    c->wk->ph.a.fail_reason = why;
+    c->wk->ph.a.fail_err = err;
 }
 
 static int ka_race_size(const ka_client *c)
 {
     int i, n = 0;
-    for (i = 0; i < KA_MAX_RACE; i++) n += c->race[i].s != KA_INVALID_SOCKET;
+    for (i = 0; c->wk && i < KA_MAX_RACE; i++) n += c->wk->race[i].s != KA_INVALID_SOCKET;
     return n;
 }
 
@@ -1723,8 +1776,8 @@ static void ka_end_attempt(ka_client *c)
 {
     unsigned i;
 #ifndef KA_NO_THREADS
-    if (c->lookup_w.s != KA_INVALID_SOCKET) {
-        ka_unwatch(c, &c->lookup_w);
+    if (c->wk && c->wk->lookup_w.s != KA_INVALID_SOCKET) {
+        ka_unwatch(c, &c->wk->lookup_w);
         ka_lookup_abandon(c->lookup);
     }
 #endif
@@ -1732,7 +1785,7 @@ static void ka_end_attempt(ka_client *c)
         c->hook_waiting = 0;
         if (c->cfg->resolve_cancel) c->cfg->resolve_cancel(c, c->user);
     }
-    for (i = 0; i < KA_MAX_RACE; i++) ka_close_watched(c, &c->race[i]);
+    for (i = 0; c->wk && i < KA_MAX_RACE; i++) ka_close_watched(c, &c->wk->race[i]);
     c->phase = KA_PHASE_NONE;
 }
 
@@ -1742,20 +1795,21 @@ static void ka_end_attempt(ka_client *c)
  * order. Only the family asked for, and only the family of bind_address. */
 static void ka_order_addresses(ka_client *c)
 {
-    const ka_ep *e = &c->ep[c->cur_ep];
+    const ka_ep *e = ka_cur_ep(c);
+    const ka_addr *addr = ka_ep_addr(c, e);
     int want = ka_prof(c)->bind_addr.len ? ka_prof(c)->bind_addr.u.sa.sa_family : ka_family_of(c->cfg->family);
-    int fam = c->last_family ? c->last_family : e->naddr ? e->addr[0].u.sa.sa_family : AF_INET6;
+    int fam = c->last_family ? c->last_family : e->naddr ? addr[0].u.sa.sa_family : AF_INET6;
     unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
     int dry = 0;                                /* families in a row with nothing left */
-    c->ph.a.norder = c->ph.a.next_addr = 0;
+    c->wk->ph.a.norder = c->wk->ph.a.next_addr = 0;
     while (dry < 2) {
         int k = fam == AF_INET;
         unsigned i = pos[k];
-        while (i < e->naddr && e->addr[i].u.sa.sa_family != fam) i++;
+        while (i < e->naddr && addr[i].u.sa.sa_family != fam) i++;
         pos[k] = i < e->naddr ? i + 1 : e->naddr;
         if (i < e->naddr) {
             dry = 0;
-            if (want == AF_UNSPEC || want == fam) c->ph.a.order[c->ph.a.norder++] = (unsigned char)i;
+            if (want == AF_UNSPEC || want == fam) c->wk->ph.a.order[c->wk->ph.a.norder++] = (unsigned char)i;
         } else {
             dry++;
         }
@@ -1812,19 +1866,19 @@ static void ka_attempt_failed(ka_client *c);
 static void ka_race_next(ka_client *c)
 {
     unsigned epoch = c->epoch;
-    while (c->ph.a.next_addr < c->ph.a.norder) {
-        unsigned slot, idx = c->ph.a.order[c->ph.a.next_addr];
+    while (c->wk->ph.a.next_addr < c->wk->ph.a.norder) {
+        unsigned slot, idx = c->wk->ph.a.order[c->wk->ph.a.next_addr];
         ka_socket s;
-        for (slot = 0; slot < KA_MAX_RACE && c->race[slot].s != KA_INVALID_SOCKET; slot++) { }
+        for (slot = 0; slot < KA_MAX_RACE && c->wk->race[slot].s != KA_INVALID_SOCKET; slot++) { }
         if (slot == KA_MAX_RACE) return;        /* full: the next one waits for a slot */
-        c->ph.a.next_addr++;
-        s = ka_dial(c, &c->ep[c->cur_ep].addr[idx]);
+        c->wk->ph.a.next_addr++;
+        s = ka_dial(c, &ka_ep_addr(c, ka_cur_ep(c))[idx]);
         if (c->epoch != epoch) { if (s != KA_INVALID_SOCKET) ka_sock_close(s); return; }
         if (s == KA_INVALID_SOCKET) continue;
-        c->race[slot].s = s;
-        c->race[slot].told = 0;
-        c->ph.a.race_addr[slot] = (unsigned char)idx;
-        c->ph.a.next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
+        c->wk->race[slot].s = s;
+        c->wk->race[slot].told = 0;
+        c->wk->ph.a.race_addr[slot] = (unsigned char)idx;
+        c->wk->ph.a.next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
         return;
     }
     if (ka_race_size(c) == 0) ka_attempt_failed(c);
@@ -1833,15 +1887,15 @@ static void ka_race_next(ka_client *c)
 static void ka_race_start(ka_client *c)
 {
     ka_order_addresses(c);
-    if (c->ph.a.norder == 0) {                  /* no address in the family asked for */
+    if (c->wk->ph.a.norder == 0) {                  /* no address in the family asked for */
         ka_note_failure(c, KA_REASON_RESOLVE, EAI_FAMILY);
         ka_attempt_failed(c);
         return;
     }
     c->phase = KA_PHASE_RACE;
-    c->ph.a.race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
-    ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", c->ep[c->cur_ep].host, ka_ep_port(&c->ep[c->cur_ep]),
-           c->ph.a.norder, c->ph.a.norder == 1 ? "" : "es");
+    c->wk->ph.a.race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
+    ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", ka_ep_host(c, ka_cur_ep(c)), ka_ep_port(c, ka_cur_ep(c)),
+           c->wk->ph.a.norder, c->wk->ph.a.norder == 1 ? "" : "es");
     ka_race_next(c);
 }
 
@@ -1851,10 +1905,10 @@ static void ka_race_start(ka_client *c)
  * connected). A name that no longer exists is not papered over. */
 static void ka_resolved(ka_client *c, int err)
 {
-    ka_ep *e = &c->ep[c->cur_ep];
+    ka_ep *e = ka_cur_ep(c);
     unsigned epoch = c->epoch;
     if (err && e->naddr && ka_resolve_transient(err)) {
-        ka_log(c, KA_LOG_WARN, "resolving %s failed (%s): using its last good addresses", e->host, ka_sys_strerror(KA_REASON_RESOLVE, err));
+        ka_log(c, KA_LOG_WARN, "resolving %s failed (%s): using its last good addresses", ka_ep_host(c, e), ka_sys_strerror(KA_REASON_RESOLVE, err));
         if (c->epoch != epoch) return;
         err = 0;
     }
@@ -1874,10 +1928,10 @@ static void ka_lookup_ready(ka_client *c)
     struct addrinfo *res = NULL;
     int err = 0;
     if (!ka_lookup_answer(c->lookup, &res, &err)) return;
-    ka_unwatch(c, &c->lookup_w);
-    if (!err) ka_ep_store(&c->ep[c->cur_ep], res);
+    ka_unwatch(c, &c->wk->lookup_w);
+    if (!err) ka_ep_store(ka_cur_ep(c), ka_ep_addr(c, ka_cur_ep(c)), res);
     if (res) freeaddrinfo(res);
-    if (!err && c->ep[c->cur_ep].naddr == 0) err = EAI_NONAME;
+    if (!err && ka_cur_ep(c)->naddr == 0) err = EAI_NONAME;
     ka_resolved(c, err);
 }
 #endif
@@ -1887,15 +1941,15 @@ static void ka_lookup_ready(ka_client *c)
  * blocking getaddrinfo(). */
 static void ka_resolve(ka_client *c)
 {
-    ka_ep *e = &c->ep[c->cur_ep];
+    ka_ep *e = ka_cur_ep(c);
     int err;
     c->phase = KA_PHASE_RESOLVE;
-    c->ph.a.resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
+    c->wk->ph.a.resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
     if (c->cfg->resolve) {
         unsigned epoch;
         c->hook_waiting = 1;
         epoch = ka_cb_enter(c);                 /* it may answer at once, from inside */
-        err = c->cfg->resolve(c, e->host, ka_ep_port(e), ka_family_of(c->cfg->family), c->user);
+        err = c->cfg->resolve(c, ka_ep_host(c, e), ka_ep_port(c, e), ka_family_of(c->cfg->family), c->user);
         if (!ka_cb_leave(c, epoch) || !c->hook_waiting) return;
         if (err) { c->hook_waiting = 0; ka_resolved(c, err); }
         return;
@@ -1907,18 +1961,18 @@ static void ka_resolve(ka_client *c)
         hints.ai_family = ka_family_of(c->cfg->family);
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_protocol = IPPROTO_TCP;
-        err = getaddrinfo(e->host, ka_ep_port(e), &hints, &res);
-        if (!err) ka_ep_store(e, res);
+        err = getaddrinfo(ka_ep_host(c, e), ka_ep_port(c, e), &hints, &res);
+        if (!err) ka_ep_store(e, ka_ep_addr(c, e), res);
         if (res) freeaddrinfo(res);
         if (!err && e->naddr == 0) err = EAI_NONAME;
         ka_resolved(c, err);
     }
 #else
     if (!c->lookup && (c->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
-    err = ka_lookup_start(c->lookup, e->host, ka_ep_port(e), ka_family_of(c->cfg->family));
+    err = ka_lookup_start(c->lookup, ka_ep_host(c, e), ka_ep_port(c, e), ka_family_of(c->cfg->family));
     if (err) { ka_resolved(c, err); return; }
-    c->lookup_w.s = c->lookup->rd;
-    c->lookup_w.told = 0;
+    c->wk->lookup_w.s = c->lookup->rd;
+    c->wk->lookup_w.told = 0;
 #endif
 }
 
@@ -1926,10 +1980,11 @@ static void ka_begin_attempt(ka_client *c)
 {
     ka_enter(c, KA_STATE_CONNECTING);
     c->n_attempts++;
-    memset(&c->ph.a, 0, sizeof c->ph.a);        /* the last connection's write log was here */
-    c->ph.a.fail_reason = KA_REASON_NONE;
     c->cur_ep = c->next_ep;
-    if (c->ep[c->cur_ep].numeric) ka_race_start(c);
+    if (!ka_work_get(c)) { ka_attempt_failed(c); return; }
+    memset(&c->wk->ph.a, 0, sizeof c->wk->ph.a);        /* the last connection's write log may be here */
+    c->wk->ph.a.fail_reason = KA_REASON_NONE;
+    if (ka_cur_ep(c)->numeric) ka_race_start(c);
     else ka_resolve(c);
 }
 
@@ -1986,7 +2041,7 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
     ri.attempt = ++c->retries;
     ri.delay_ms = ka_next_delay(c, &ri);
     ka_enter(c, KA_STATE_BACKOFF);
-    c->retry_at = ka_now_ms() + ri.delay_ms;
+    c->when.retry_at = ka_now_ms() + ri.delay_ms;
     if (c->cfg->cb.on_retry) {
         epoch = ka_cb_enter(c);
         c->cfg->cb.on_retry(c, &ri, c->user);
@@ -1996,18 +2051,19 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
 
 static void ka_attempt_failed(ka_client *c)
 {
-    ka_reason why = c->ph.a.fail_reason ? c->ph.a.fail_reason : KA_REASON_CONNECT_TIMEOUT;
-    int err = c->ph.a.fail_err;
+    /* No work block: the allocator failed before the attempt could begin. */
+    ka_reason why = !c->wk ? KA_REASON_ERROR : c->wk->ph.a.fail_reason ? c->wk->ph.a.fail_reason : KA_REASON_CONNECT_TIMEOUT;
+    int err = c->wk ? c->wk->ph.a.fail_err : KA_E(WSAENOBUFS, ENOMEM);
     unsigned epoch;
     ka_end_attempt(c);
     if (c->quiet) {
         c->phase = KA_PHASE_FAILED;
         return;
     }
-    c->next_ep = (c->cur_ep + 1) % c->nep;     /* the next attempt goes to the next server */
+    c->next_ep = (unsigned char)((c->cur_ep + 1) % c->nep);    /* the next attempt goes to the next server */
     epoch = c->epoch;
     ka_log(c, KA_LOG_DEBUG, "connect failed: %s (%s), %s port %s", ka_reason_str(why), ka_sys_strerror(why, err),
-           c->ep[c->cur_ep].host, ka_ep_port(&c->ep[c->cur_ep]));
+           ka_ep_host(c, ka_cur_ep(c)), ka_ep_port(c, ka_cur_ep(c)));
     if (c->epoch == epoch) ka_schedule_retry(c, why, err, 1);
 }
 
@@ -2079,7 +2135,7 @@ static long ka_flush(ka_client *c, int *err)
 static void ka_note_broken(ka_client *c, long rc, int err)
 {
     if (c->broken) return;
-    c->broken = ka_tp_reason(rc, err, 0);
+    c->broken = (unsigned char)ka_tp_reason(rc, err, 0);
     c->broken_err = err;
     if (rc == KA_TP_FAILED) c->tp_err = err;
 }
@@ -2115,7 +2171,7 @@ static int ka_enqueue(ka_client *c, int session, const void *data, size_t len)
     }
     if (n && q->keep) c->n_msgs_sent += ka_q_sent(q, (size_t)n);
     else if (n) q->part = (ka_len)n;            /* the only unsent message; those bytes were never stored */
-    if (c->q->hs.data.len + c->q->mq.data.len > c->high_water) c->high_water = c->q->hs.data.len + c->q->mq.data.len;
+    if (c->q->hs.data.len + c->q->mq.data.len > c->high_water) c->high_water = (uint32_t)(c->q->hs.data.len + c->q->mq.data.len);
     return 0;
 }
 
@@ -2131,8 +2187,7 @@ static void ka_connected(ka_client *c)
     ka_enter(c, KA_STATE_CONNECTED);
     c->wr_shut = c->peer_fin = c->read_more = 0;
     c->ready = 0;
-    c->check_at = 0;
-    c->ph.w.n = 0;
+    c->when.check_at = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     c->degraded = c->probes_capped = 0;
     c->n_connections++;
@@ -2157,13 +2212,13 @@ static void ka_handshake_step(ka_client *c);
 static void ka_session_start(ka_client *c, unsigned slot)
 {
     int err = 0;
-    c->conn = c->race[slot];
-    c->race[slot].s = KA_INVALID_SOCKET;
-    c->race[slot].told = 0;
-    c->last_family = c->ep[c->cur_ep].addr[c->ph.a.race_addr[slot]].u.sa.sa_family;
+    c->conn = c->wk->race[slot];
+    c->wk->race[slot].s = KA_INVALID_SOCKET;
+    c->wk->race[slot].told = 0;
+    c->last_family = (unsigned char)ka_ep_addr(c, ka_cur_ep(c))[c->wk->ph.a.race_addr[slot]].u.sa.sa_family;
     ka_end_attempt(c);
     c->read_wants_write = c->write_wants_read = 0;
-    if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), c->ep[c->cur_ep].host, &c->tp_session, &err) != 0) {
+    if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), ka_ep_host(c, ka_cur_ep(c)), &c->tp_session, &err) != 0) {
         c->tp_session = NULL;
         c->tp_err = err;
         ka_close_watched(c, &c->conn);
@@ -2216,14 +2271,14 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     di.sys_error = err;
     di.connected_ms = up > ULONG_MAX ? ULONG_MAX : (unsigned long)up;    /* 32-bit long: 49 days */
     di.unsent_bytes = ka_q_clear(c, &c->q->hs) + ka_q_rewind(&c->q->mq);
-    c->broken = KA_REASON_NONE;
+    c->broken = (unsigned char)KA_REASON_NONE;
     c->ready = 0;
     if (c->finishing && !c->q->mq.msgs) retry = 0;  /* nothing left to deliver: done */
     /* After a good run the next outage starts again from the first server;
      * a connection that died young counts as a failed try of this one. */
-    c->next_ep = up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep;
+    c->next_ep = (unsigned char)(up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep);
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
-    c->retry_at = 0;                            /* set by ka_schedule_retry, after on_disconnect */
+    c->when.retry_at = 0;                            /* set by ka_schedule_retry, after on_disconnect */
     c->n_disc[(unsigned)why <= KA_REASON_TLS ? why : KA_REASON_ERROR]++;
     c->n_dropped += di.unsent_bytes;
     c->up_ms_total += up;
@@ -2290,19 +2345,19 @@ static int ka_connect_result(ka_client *c, ka_socket s)
 static void ka_check_attempt(ka_client *c, unsigned slot)
 {
     unsigned epoch = c->epoch;
-    int rc = ka_connect_result(c, c->race[slot].s);
+    int rc = ka_connect_result(c, c->wk->race[slot].s);
     if (c->epoch != epoch || rc == 1) return;   /* on_log moved us, or still connecting */
     if (rc == 0) { ka_session_start(c, slot); return; }
     if (rc == KA_SELF_CONNECT) {
         /* RST, not FIN: a FIN would leave TIME_WAIT on the port, and the
          * real server could not bind it for a minute. */
-        ka_socket s = c->race[slot].s;
-        ka_unwatch(c, &c->race[slot]);
+        ka_socket s = c->wk->race[slot].s;
+        ka_unwatch(c, &c->wk->race[slot]);
         ka_sock_abort(s);
         rc = KA_ERR_REFUSED;
     }
     ka_note_failure(c, ka_classify(rc, 1), rc);
-    ka_close_watched(c, &c->race[slot]);
+    ka_close_watched(c, &c->wk->race[slot]);
     ka_race_next(c);
 }
 
@@ -2315,11 +2370,12 @@ static void ka_connecting_ready(ka_client *c, ka_socket s)
         if (s == KA_CONN(c)) ka_handshake_step(c);
         return;
     }
+    if (!c->wk) return;                         /* the allocator failed: see ka_attempt_failed */
 #ifndef KA_NO_THREADS
-    if (s == c->lookup_w.s) { ka_lookup_ready(c); return; }
+    if (s == c->wk->lookup_w.s) { ka_lookup_ready(c); return; }
 #endif
     for (i = 0; i < KA_MAX_RACE; i++)
-        if (c->race[i].s == s) { ka_check_attempt(c, i); return; }
+        if (c->wk->race[i].s == s) { ka_check_attempt(c, i); return; }
 }
 
 /* The attempt's timers: the lookup's bound, the race's bound, the next
@@ -2331,20 +2387,20 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
         ka_attempt_failed(c);
         return;
     }
-    if (c->phase == KA_PHASE_RESOLVE && now >= c->ph.a.resolve_deadline) {
+    if (c->phase == KA_PHASE_RESOLVE && now >= c->wk->ph.a.resolve_deadline) {
         ka_end_attempt(c);                      /* the lookup finishes alone */
-        ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", c->ep[c->cur_ep].host, c->cfg->resolve_timeout_ms);
+        ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", ka_ep_host(c, ka_cur_ep(c)), c->cfg->resolve_timeout_ms);
         if (c->epoch == epoch) ka_resolved(c, EAI_AGAIN);
         return;
     }
     if (c->phase != KA_PHASE_RACE && c->phase != KA_PHASE_HANDSHAKE) return;
-    if (now >= c->ph.a.race_deadline) {        /* the TCP race and the handshake share the bound */
+    if (now >= c->wk->ph.a.race_deadline) {        /* the TCP race and the handshake share the bound */
         if (c->phase == KA_PHASE_HANDSHAKE) ka_close_conn(c, 0);
         ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
         ka_attempt_failed(c);
         return;
     }
-    if (now >= c->ph.a.next_try_at && c->ph.a.next_addr < c->ph.a.norder) ka_race_next(c);
+    if (now >= c->wk->ph.a.next_try_at && c->wk->ph.a.next_addr < c->wk->ph.a.norder) ka_race_next(c);
 }
 
 /* How often a connection whose peer has closed its side is looked at (see
@@ -2363,7 +2419,7 @@ static void ka_peer_closed(ka_client *c)
     if (!c->cfg->keep_writing_after_fin || c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }
     if (c->peer_fin) return;
     c->peer_fin = 1;
-    if (!c->check_at) c->check_at = ka_now_ms() + ka_fin_look_ms(c->cfg);
+    if (!c->when.check_at) c->when.check_at = ka_now_ms() + ka_fin_look_ms(c->cfg);
     ka_log(c, KA_LOG_INFO, "the peer closed its side: still sending");
     if (c->cfg->cb.on_eof && c->state == KA_STATE_CONNECTED) {
         epoch = ka_cb_enter(c);
@@ -2381,7 +2437,7 @@ static void ka_peer_closed(ka_client *c)
 static void ka_read(ka_client *c)
 {
     unsigned char stack_buf[KA_RECV_STACK > 0 ? KA_RECV_STACK : 1];
-    unsigned char *buf = c->rbuf ? c->rbuf : stack_buf;
+    unsigned char *buf = c->rbuf_at ? (unsigned char *)c + c->rbuf_at : stack_buf;
     int rounds, err = 0;
     c->read_more = 0;
     c->read_wants_write = 0;
@@ -2445,10 +2501,10 @@ static unsigned ka_health_threshold(const ka_config *k)
 static void ka_arm_link_check(ka_client *c, unsigned long long now)
 {
     unsigned busy = ka_busy_deadline_ms(c->cfg), first = busy / 8;
-    if (c->view <= 0 || c->check_at) return;
+    if (c->view <= 0 || c->when.check_at) return;
     if (c->cfg->stall_timeout_ms && (!first || c->cfg->stall_timeout_ms < first)) first = c->cfg->stall_timeout_ms;
     if (c->cfg->cb.on_health && (!first || first > KA_HEALTH_LOOK)) first = KA_HEALTH_LOOK;
-    if (first) c->check_at = now + (first < 10 ? 10 : first);
+    if (first) c->when.check_at = now + (first < 10 ? 10 : first);
 }
 
 /* Tells on_health when the link turns bad or good again. 0, or nonzero
@@ -2474,10 +2530,11 @@ static int ka_health_report(ka_client *c, const ka_kview *v, unsigned cause, uns
  * per look, while data is outstanding. */
 static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 {
-    if (c->ph.w.n && c->ph.w.log[c->ph.w.n - 1].written == written) return;     /* nothing new since */
-    if (c->ph.w.n == KA_WLOG) memmove(c->ph.w.log, c->ph.w.log + 1, --c->ph.w.n * sizeof c->ph.w.log[0]);
-    c->ph.w.log[c->ph.w.n].written = written;
-    c->ph.w.log[c->ph.w.n++].at = at;
+    if (!ka_work_get(c)) return;                /* the allocator failed: see ka_wlog_oldest */
+    if (c->wk->ph.w.n && c->wk->ph.w.log[c->wk->ph.w.n - 1].written == written) return;     /* nothing new since */
+    if (c->wk->ph.w.n == KA_WLOG) memmove(c->wk->ph.w.log, c->wk->ph.w.log + 1, --c->wk->ph.w.n * sizeof c->wk->ph.w.log[0]);
+    c->wk->ph.w.log[c->wk->ph.w.n].written = written;
+    c->wk->ph.w.log[c->wk->ph.w.n++].at = at;
 }
 
 /* By when the oldest unacknowledged byte had been written: the first
@@ -2486,10 +2543,11 @@ static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
 {
     unsigned drop = 0;
-    while (drop < c->ph.w.n && (int32_t)(c->ph.w.log[drop].written - acked) <= 0) drop++;
-    memmove(c->ph.w.log, c->ph.w.log + drop, (c->ph.w.n - drop) * sizeof c->ph.w.log[0]);
-    c->ph.w.n -= drop;
-    return c->ph.w.log[0].at;       /* the newest sample is past acked: data is outstanding */
+    if (!c->wk) return (uint32_t)c->last_send;  /* no log: the last write is a later bound */
+    while (drop < c->wk->ph.w.n && (int32_t)(c->wk->ph.w.log[drop].written - acked) <= 0) drop++;
+    memmove(c->wk->ph.w.log, c->wk->ph.w.log + drop, (c->wk->ph.w.n - drop) * sizeof c->wk->ph.w.log[0]);
+    c->wk->ph.w.n -= drop;
+    return c->wk->ph.w.log[0].at;       /* the newest sample is past acked: data is outstanding */
 }
 
 /* Data is outstanding: judge the connection on the kernel's view.
@@ -2515,12 +2573,13 @@ static void ka_check_link(ka_client *c, unsigned long long now, const ka_kview *
     unsigned long busy = ka_busy_deadline_ms(c->cfg), stall = c->cfg->stall_timeout_ms, look = busy / 8;
     unsigned long waited = 0, left = 0, wait;
     unsigned cause = 0;
-    c->check_at = 0;
+    c->when.check_at = 0;
     if (seen) v = *seen;                        /* the caller has just read it */
     else if (ka_kernel_view(KA_CONN(c), &v) != 0) return;
     if (!(v.valid & KA_KV_DEADLINE)) return;
     if (v.unacked == 0 && v.notsent == 0) {
-        c->ph.w.n = 0;
+        if (c->wk) c->wk->ph.w.n = 0;
+        ka_work_drop(c);
         ka_health_report(c, &v, 0, 0, 0);
         return;
     }
@@ -2554,7 +2613,7 @@ static void ka_check_link(ka_client *c, unsigned long long now, const ka_kview *
     }
     if (ka_health_report(c, &v, cause, waited, left)) return;
     if (c->cfg->cb.on_health && (!wait || wait > KA_HEALTH_LOOK)) wait = KA_HEALTH_LOOK;
-    if (wait) c->check_at = now + (wait < 10 ? 10 : wait);
+    if (wait) c->when.check_at = now + (wait < 10 ? 10 : wait);
 }
 
 /* After the peer's FIN (keep_writing_after_fin) the socket reads as ready
@@ -2576,8 +2635,8 @@ static void ka_look_after_fin(ka_client *c, unsigned long long now)
         return;
     }
     if (have) ka_check_link(c, now, &v);
-    else c->check_at = 0;
-    if (c->state == KA_STATE_CONNECTED && !c->check_at) c->check_at = now + ka_fin_look_ms(c->cfg);
+    else c->when.check_at = 0;
+    if (c->state == KA_STATE_CONNECTED && !c->when.check_at) c->when.check_at = now + ka_fin_look_ms(c->cfg);
 }
 
 /* The dispatcher, in two halves that every ka_client_poll and
@@ -2600,14 +2659,14 @@ static void ka_on_ready(ka_client *c, ka_socket s, int ready)
 
 static void ka_connected_timers(ka_client *c, unsigned long long now)
 {
-    if (c->broken) { ka_lost(c, c->broken, c->broken_err, 1); return; }
+    if (c->broken) { ka_lost(c, (ka_reason)c->broken, c->broken_err, 1); return; }
     if (c->peer_fin && c->wr_shut) { ka_lost(c, KA_REASON_PEER_CLOSED, 0, 1); return; }    /* both sides done */
     if (c->read_more) {
         ka_read(c);
         if (c->state != KA_STATE_CONNECTED) return;
         now = ka_now_ms();                      /* reading took time and moved last_recv */
     }
-    if (c->check_at && now >= c->check_at) {
+    if (c->when.check_at && now >= c->when.check_at) {
         if (c->peer_fin) ka_look_after_fin(c, now);
         else ka_check_link(c, now, NULL);
     }
@@ -2628,7 +2687,7 @@ static void ka_on_timers(ka_client *c)
 {
     unsigned long long now = ka_now_ms();
     ka_trim_due(c, now);
-    switch (c->state) {
+    switch ((ka_state)c->state) {
     case KA_STATE_CONNECTING:
         ka_connecting_timers(c, now);
         return;
@@ -2636,7 +2695,7 @@ static void ka_on_timers(ka_client *c)
         ka_connected_timers(c, now);
         return;
     case KA_STATE_BACKOFF:
-        if (now >= c->retry_at) ka_begin_attempt(c);
+        if (now >= c->when.retry_at) ka_begin_attempt(c);
         return;
     default:
         return;
@@ -3008,12 +3067,12 @@ static const ka_profile *ka_profile_publish(ka_profile *mine, void *block) { (vo
 static void ka_profile_put(const ka_profile *p) { (void)p; }
 #endif
 
-/* One block holds the client, in this order: the client, its own profile
- * if it shares none, the servers (pointers first, then address slots,
- * then strings), the profile's strings and heartbeat bytes, the receive
- * buffer if it is too large for the stack, and in no-heap mode the queues
- * and their storage (from ka_client_new the queues come on demand
- * instead). With c NULL it only measures; else it lays the block out in
+/* One block holds the client, in this order: the client, the servers
+ * (their records, then address slots, then strings), its own profile if
+ * it shares none with the profile's strings and heartbeat bytes, the
+ * receive buffer if it is too large for the stack, and in no-heap mode the
+ * work block, the queues and their storage (from ka_client_new the work
+ * block and the queues come on demand instead). With c NULL it only measures; else it lays the block out in
  * c. Buffers are not written here, so the pages they span stay untouched
  * until used. */
 /* Room for the message lengths of a queue of cap bytes: one byte for each
@@ -3024,29 +3083,33 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int 
 {
     unsigned char *base = (unsigned char *)c;
     size_t at = sizeof(ka_client), i, n = ka_server_count(k);
-    ka_profile *own = own_profile ? (ka_profile *)ka_carve(base, &at, NULL, sizeof(ka_profile)) : NULL;
-    ka_ep *ep = (ka_ep *)ka_carve(base, &at, NULL, n * sizeof(ka_ep));
+    ka_ep *ep = (ka_ep *)ka_carve(base, &at, NULL, n * sizeof(ka_ep));     /* right behind: see ka_ep_of */
+    ka_profile *own;
     const char *host, *port;
+    /* At most 16 servers of 8 slots and 255 + 32 characters: all well
+     * inside the 64 KiB an ep's offsets reach. */
     for (i = 0; i < n; i++) {
-        ka_addr *slots;
         ka_server(k, i, &host, &port);
         at = (at + 3) & ~(size_t)3;
-        slots = (ka_addr *)ka_carve(base, &at, NULL, (ka_is_literal(host) ? 1 : KA_MAX_ADDRS) * sizeof(ka_addr));
-        if (!c) continue;
-        memset(&ep[i], 0, sizeof ep[i]);
-        ep[i].numeric = (unsigned char)ka_is_literal(host);
-        ep[i].addr = slots;
+        if (c) {
+            memset(&ep[i], 0, sizeof ep[i]);
+            ep[i].numeric = (unsigned char)ka_is_literal(host);
+            ep[i].addr_at = (uint16_t)at;
+        }
+        at += (ka_is_literal(host) ? 1 : KA_MAX_ADDRS) * sizeof(ka_addr);
     }
     for (i = 0; i < n; i++) {
         ka_server(k, i, &host, &port);
         if (c) {
-            ep[i].host = (const char *)base + at;
+            ep[i].host_at = (uint16_t)at;
             ka_host_copy((char *)base + at, host);
         }
         at += ka_host_len(host) + 1;            /* the port follows: see ka_ep_port */
         ka_carve(base, &at, port, strlen(port) + 1);
     }
     if (own_profile) {
+        at = ka_round8(at);
+        own = (ka_profile *)ka_carve(base, &at, NULL, sizeof(ka_profile));
         if (c) {
             ka_profile_build(own, k, base + at);
             c->cfg = &own->cfg;
@@ -3054,16 +3117,18 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int 
         at += ka_profile_build(NULL, k, NULL);
     }
     if (c) {
-        c->ep = ep;
-        c->nep = (unsigned)n;
-        c->rbuf = k->recv_buffer_size > KA_RECV_STACK ? base + at : NULL;
+        c->nep = (unsigned char)n;
+        c->rbuf_at = k->recv_buffer_size > KA_RECV_STACK ? (uint32_t)at : 0;
     }
     if (k->recv_buffer_size > KA_RECV_STACK) at += k->recv_buffer_size;
-    if (fixed_queues) {                         /* no-heap mode: the queues' whole storage, touched only as used */
+    if (fixed_queues) {                         /* no-heap mode: the work block, the queues' whole storage, touched only as used */
         ka_queue *q[2];
         size_t j;
         ka_queues *qs;
+        ka_work *wk;
         at = ka_round8(at);
+        wk = (ka_work *)ka_carve(base, &at, NULL, sizeof *wk);
+        if (c) c->wk = wk;
         qs = (ka_queues *)ka_carve(base, &at, NULL, sizeof *qs);
         if (c) {
             memset(qs, 0, sizeof *qs);
@@ -3112,11 +3177,12 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_
     c->user = cfg->user;
     if (c->q) ka_queues_init(c);                   /* no-heap mode: in the block */
     else c->q = (ka_queues *)&ka_no_queues;     /* NOLINT: never written, see ka_queues */
-    for (i = 0; i < c->nep; i++)
-        if (c->ep[i].numeric && ka_parse_literal(c->ep[i].host, ka_ep_port(&c->ep[i]), &c->ep[i].addr[0]) == 0) c->ep[i].naddr = 1;
+    for (i = 0; i < c->nep; i++) {
+        ka_ep *e = ka_ep_of(c, i);
+        if (e->numeric && ka_parse_literal(ka_ep_host(c, e), ka_ep_port(c, e), ka_ep_addr(c, e)) == 0) e->naddr = 1;
+    }
     KA_CONN(c) = KA_INVALID_SOCKET;
-    c->lookup_w.s = KA_INVALID_SOCKET;
-    for (i = 0; i < KA_MAX_RACE; i++) c->race[i].s = KA_INVALID_SOCKET;
+    if (c->wk) ka_work_init(c->wk);             /* no-heap mode: in the block */
     c->state = KA_STATE_IDLE;
     c->owned = owned;
     c->rng = cfg->random_seed ? cfg->random_seed : ka_default_seed(c);
@@ -3268,8 +3334,8 @@ int ka_client_retry_in(ka_client *c, unsigned ms)
 {
     if (!c) return KA_EINVAL;
     if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
-    if (c->state == KA_STATE_BACKOFF && c->retry_at) {     /* the pending delay moves */
-        c->retry_at = ka_now_ms() + ms;
+    if (c->state == KA_STATE_BACKOFF && c->when.retry_at) {     /* the pending delay moves */
+        c->when.retry_at = ka_now_ms() + ms;
         if (ms == 0 && c->depth == 0) ka_begin_quietly(c);
         return ka_leave(c, 0);
     }
@@ -3324,6 +3390,7 @@ static void ka_release(ka_client *c)
     ka_q_clear(c, &c->q->hs);
     ka_q_clear(c, &c->q->mq);
     ka_queues_drop(c);                  /* small rings too: they are kept only while in use */
+    ka_work_drop(c);
 #ifndef KA_NO_THREADS
     if (c->lookup) ka_lookup_release(c->lookup);    /* a running lookup frees it when it ends */
 #endif
@@ -3354,7 +3421,7 @@ void ka_client_free(ka_client *c)
     ka_release(c);
 }
 
-ka_state ka_client_state(const ka_client *c) { return c ? c->state : KA_STATE_STOPPED; }
+ka_state ka_client_state(const ka_client *c) { return c ? (ka_state)c->state : KA_STATE_STOPPED; }
 
 int ka_client_endpoint(const ka_client *c)
 {
@@ -3365,10 +3432,11 @@ int ka_client_endpoint(const ka_client *c)
 /* Every socket the client watches now, with what it waits for. */
 static int ka_watched(const ka_client *c, ka_pollset *set)
 {
+    const ka_work *w = c->wk;
     int n = 0, i;
-    if (c->lookup_w.s != KA_INVALID_SOCKET) { set[n].s = c->lookup_w.s; set[n].want = KA_READ; set[n++].ready = 0; }
-    for (i = 0; i < KA_MAX_RACE; i++)
-        if (c->race[i].s != KA_INVALID_SOCKET) { set[n].s = c->race[i].s; set[n].want = KA_WRITE; set[n++].ready = 0; }
+    if (w && w->lookup_w.s != KA_INVALID_SOCKET) { set[n].s = w->lookup_w.s; set[n].want = KA_READ; set[n++].ready = 0; }
+    for (i = 0; w && i < KA_MAX_RACE; i++)
+        if (w->race[i].s != KA_INVALID_SOCKET) { set[n].s = w->race[i].s; set[n].want = KA_WRITE; set[n++].ready = 0; }
     if (ka_conn_want(c)) { set[n].s = KA_CONN(c); set[n].want = ka_conn_want(c); set[n++].ready = 0; }
     return n;
 }
@@ -3384,7 +3452,7 @@ static int ka_main_socket(const ka_client *c, ka_pollset *one)
     if (c->state == KA_STATE_CONNECTING && c->phase == KA_PHASE_RACE) {
         unsigned i;
         for (i = 0; i < KA_MAX_RACE; i++)
-            if (c->race[i].s != KA_INVALID_SOCKET && c->ph.a.race_addr[i] == c->ph.a.order[c->ph.a.next_addr - 1]) one->s = c->race[i].s;
+            if (c->wk->race[i].s != KA_INVALID_SOCKET && c->wk->ph.a.race_addr[i] == c->wk->ph.a.order[c->wk->ph.a.next_addr - 1]) one->s = c->wk->race[i].s;
     }
     return 1;
 }
@@ -3416,20 +3484,20 @@ static long ka_sooner(long t, unsigned long long when, unsigned long long now)
 static long ka_state_timeout(const ka_client *c, unsigned long long now)
 {
     long t = -1;
-    switch (c->state) {
+    switch ((ka_state)c->state) {
     case KA_STATE_CONNECTING:
         if (c->phase == KA_PHASE_FAILED) return 0;
-        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->ph.a.resolve_deadline, now);
-        t = ka_until(c->ph.a.race_deadline, now);
-        if (c->ph.a.next_addr < c->ph.a.norder) t = ka_sooner(t, c->ph.a.next_try_at, now);
+        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->wk->ph.a.resolve_deadline, now);
+        t = ka_until(c->wk->ph.a.race_deadline, now);
+        if (c->wk->ph.a.next_addr < c->wk->ph.a.norder) t = ka_sooner(t, c->wk->ph.a.next_try_at, now);
         /* Without on_socket the loop watches one attempt: look at the others that often. */
         if (!c->cfg->cb.on_socket && ka_race_size(c) > 1) t = ka_sooner(t, now + (c->cfg->connection_attempt_delay_ms ? c->cfg->connection_attempt_delay_ms : 50), now);
         return t;
     case KA_STATE_BACKOFF:
-        return ka_until(c->retry_at, now);
+        return ka_until(c->when.retry_at, now);
     case KA_STATE_CONNECTED:
         if (c->broken || c->read_more || (c->peer_fin && c->wr_shut)) return 0;
-        if (c->check_at) t = ka_until(c->check_at, now);
+        if (c->when.check_at) t = ka_until(c->when.check_at, now);
         if (c->cfg->idle_timeout_ms && !c->peer_fin) t = ka_sooner(t, c->last_recv + c->cfg->idle_timeout_ms, now);
         if (ka_heartbeat_due(c)) t = ka_sooner(t, c->last_send + c->cfg->heartbeat_interval_ms, now);
         return t;
@@ -3480,9 +3548,9 @@ int ka_client_process_events(ka_client *c, int ready)
         set[n++] = one;
     }
     /* The other attempts of a race the loop does not watch: ask each. */
-    for (i = 0; c->state == KA_STATE_CONNECTING && i < KA_MAX_RACE; i++) {
-        if (c->race[i].s == KA_INVALID_SOCKET || (n && c->race[i].s == set[0].s)) continue;
-        set[n].s = c->race[i].s;
+    for (i = 0; c->state == KA_STATE_CONNECTING && c->wk && i < KA_MAX_RACE; i++) {
+        if (c->wk->race[i].s == KA_INVALID_SOCKET || (n && c->wk->race[i].s == set[0].s)) continue;
+        set[n].s = c->wk->race[i].s;
         set[n++].ready = KA_WRITE;              /* ka_check_attempt asks the socket itself */
     }
     return ka_process_set(c, set, n);
@@ -3565,10 +3633,11 @@ int ka_client_resolved(ka_client *c, const struct sockaddr *const *addrs, size_t
     unsigned got = 0;
     if (!c || (n && !addrs)) return KA_EINVAL;
     if (!c->hook_waiting) return KA_ESTATE;
-    e = &c->ep[c->cur_ep];
+    e = ka_cur_ep(c);
     c->hook_waiting = 0;
     if (!error) {
-        for (i = 0; i < n && got < KA_MAX_ADDRS; i++) got += ka_addr_take(&e->addr[got], KA_MAX_ADDRS - got, addrs[i], ka_port_number(ka_ep_port(e)));
+        for (i = 0; i < n && got < KA_MAX_ADDRS; i++)
+            got += ka_addr_take(&ka_ep_addr(c, e)[got], KA_MAX_ADDRS - got, addrs[i], ka_port_number(ka_ep_port(c, e)));
         if (got) e->naddr = (unsigned char)got;
         else error = EAI_NONAME;
     }

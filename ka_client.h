@@ -331,7 +331,12 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
      * its queues then come through the same hooks when a message first has
      * to wait, and grow as messages wait (and shrink back when they empty;
      * a stream's 100 ms after it last emptied), so ka_client_send may fail
-     * with KA_ENOMEM. Nothing is allocated per reconnect. The hooks are
+     * with KA_ENOMEM. Each connection attempt takes one small block (the
+     * race's sockets, deadlines and address order: 120 bytes on LP64) and
+     * gives it back when the connection is made; a connection takes it
+     * again while a look finds sent data waiting for its acknowledgement
+     * (the stall detector's write log). An attempt that cannot have it
+     * fails with KA_REASON_ERROR (ENOMEM) and is retried. The hooks are
      * part of the settings clients share (see ka_client_new): the block
      * holding shared settings is freed through them too, possibly on
      * another thread than the one that allocated it. */
@@ -408,8 +413,9 @@ const char *ka_config_error(const ka_config *cfg);
 /* Validates cfg and creates a client in KA_STATE_IDLE. Copies host, port
  * and heartbeat_data, so cfg may go away afterwards. Returns 0, KA_EINVAL
  * (bad config: ka_config_error names the field) or KA_ENOMEM. *out is NULL on failure. The client makes one
- * allocation here, then grows its queues on demand (see mem_alloc), never
- * per reconnect (getaddrinfo() allocates inside libc).
+ * allocation here, then grows its queues on demand and takes one small
+ * block per connection attempt (see mem_alloc; getaddrinfo() allocates
+ * inside libc), so that an idle connected client holds this block only.
  * Clients made from equal configs share one copy of the settings: every
  * field counts (callbacks, mem_user and the allocator hooks included)
  * except host, port, endpoints and user; strings, heartbeat bytes and

@@ -1874,9 +1874,10 @@ static void memory_follows_use(void)
     CHECK(pair_open_cfg(&t) == 0);
     CHECK(ka_client_ready(t.c) == 0);
     t_poll_for(t.c, 50);
-    CHECK_EQ(m.allocs, 1);                      /* the client's block, and nothing for an idle connection */
-    CHECK(m.live < 2048);
-    for (i = 0; i < 5; i++) {                   /* reconnects allocate nothing */
+    CHECK_EQ(m.allocs, 2);                      /* the client's block, and the attempt's */
+    CHECK_EQ(m.frees, 1);                       /* which went back when the connection was made */
+    CHECK(m.live < 2048);                       /* an idle connection: the client's block alone */
+    for (i = 0; i < 5; i++) {                   /* a reconnect allocates the attempt's block only */
         ka_client_disconnect(t.c);              /* the server's FIN would only end its side here */
         t_close(t.p);
         t.p = t_accept(t.l, t.c, 3000);
@@ -1884,7 +1885,8 @@ static void memory_follows_use(void)
         CHECK(t_poll_until(t.c, &t.rec.connects, i + 2, 3000) == 0);
         CHECK(ka_client_ready(t.c) == 0);
     }
-    CHECK_EQ(m.allocs, 1);
+    CHECK_EQ(m.allocs, 7);
+    CHECK_EQ(m.frees, 6);
     for (i = 0; i < 2; i++) {
         CHECK_EQ(ka_client_send(t.c, burst, sizeof burst), 0);     /* kept for replay: copied */
         CHECK(m.peak >= sizeof burst);
@@ -1968,8 +1970,9 @@ static void equal_configs_share_settings(void)
     CHECK(p != KA_INVALID_SOCKET);
     CHECK(t_poll_until(c2, &r2.connects, 1, 3000) == 0);     /* callbacks from the shared settings, its own user */
     CHECK_EQ(t.rec.connects, 0);
+    CHECK_EQ(m.frees, 1);                       /* the attempt's block, back once connected */
     ka_client_free(c2);
-    CHECK_EQ(m.frees, 2);                       /* its block, and the first client's */
+    CHECK_EQ(m.frees, 3);                       /* its block, and the first client's */
     ka_client_free(c3);
     CHECK_EQ(m.live, 0);
     CHECK_EQ(m.allocs, m.frees);
@@ -3130,6 +3133,8 @@ typedef struct counting { int allocs, frees; } counting;
 static void *count_alloc(size_t n, void *u) { ((counting *)u)->allocs++; return malloc(n); }
 static void count_free(void *p, void *u) { ((counting *)u)->frees++; free(p); }
 
+/* The client's block, then one block per connection attempt, given back
+ * when the connection is made: nothing else goes around the hooks. */
 static void allocator_hooks_see_one_allocation_per_client(void)
 {
     t_pair t;
@@ -3141,15 +3146,16 @@ static void allocator_hooks_see_one_allocation_per_client(void)
     t.cfg.mem_user = &m;
     t.cfg.backoff_reset_ms = 0;
     CHECK(pair_open_cfg(&t) == 0);
-    for (i = 0; i < 5; i++) {               /* reconnects allocate nothing through the hook */
+    for (i = 0; i < 5; i++) {
         t_close(t.p);
         t.p = t_accept(t.l, t.c, 3000);
         CHECK(t.p != KA_INVALID_SOCKET);
         CHECK(t_poll_until(t.c, &t.rec.connects, i + 2, 3000) == 0);
     }
-    CHECK_EQ(m.allocs, 1);
+    CHECK_EQ(m.allocs, 1 + 6);
+    CHECK_EQ(m.frees, 6);                   /* connected: only the client's block is held */
     pair_close(&t);
-    CHECK_EQ(m.frees, 1);
+    CHECK_EQ(m.frees, 7);
     t_config(&t.cfg, "127.0.0.1", "1", NULL);
     t.cfg.mem_alloc = count_alloc;          /* one hook without the other is a config error */
     CHECK_EQ(ka_client_new(&t.c, &t.cfg), KA_EINVAL);
@@ -3257,7 +3263,7 @@ static const t_case cases[] = {
     { "disconnect drops the connection and reconnects", disconnect_drops_the_connection_and_reconnects },
     { "callbacks may call back into the client", callbacks_may_call_back_into_the_client },
     { "free from a callback is deferred", free_from_a_callback_is_deferred },
-    { "allocator hooks see one allocation per client", allocator_hooks_see_one_allocation_per_client },
+    { "allocator hooks see the client's block and one per attempt", allocator_hooks_see_one_allocation_per_client },
     { "client lives in caller memory", client_lives_in_caller_memory },
     { "external select() loop drives the client", external_select_loop_drives_the_client },
     { "poll() without a socket waits for the timer", poll_without_a_socket_waits_for_the_timer },
