@@ -3,7 +3,7 @@
  *   race-NAME info
  *   race-NAME rtt -p PORT -s SIZE -n COUNT
  *   race-NAME bulk -p PORT -n BYTES
- *   race-NAME rss -p PORT -n CLIENTS
+ *   race-NAME rss -p PORT -n CLIENTS [-a]   (-a: started all at once)
  *   race-NAME reconnect -p PORT -n CYCLES -d DELAY_MS [-q]
  *   race-NAME idle -p PORT -s SECONDS
  *   race-NAME detect -h HOST -p PORT -k default|tight -T BOUND_MS
@@ -144,17 +144,18 @@ static long rss_kib(void)
 
 static int cmd_rss(void)
 {
-    int n = (int)optll('n', 1000);
+    int n = (int)optll('n', 1000), all = has_flag('a');
     long before, after;
     /* One client first, so that the library's code and its once-only
      * allocations are in the baseline: what is left is per client. */
-    if (race_hold(host(), port(), 1) != 0) { printf("INFO %s: first client failed\n", race_name); return 1; }
+    if (race_hold(host(), port(), 1, 0) != 0) { printf("INFO %s: first client failed\n", race_name); return 1; }
     rss_kib();  /* the reader's own first-use allocations, outside the difference */
     before = rss_kib();
-    if (race_hold(host(), port(), n) != 0) { printf("INFO %s: %d clients failed\n", race_name, n); return 1; }
+    if (race_hold(host(), port(), n, all) != 0) { printf("INFO %s: %d clients failed\n", race_name, n); return 1; }
     after = rss_kib();
     result("rss_kib_per_client", (double)(after - before) / n);
-    printf("INFO %s: RSS %ld KiB with 1 client, %ld KiB with %d more\n", race_name, before, after, n);
+    printf("INFO %s: RSS %ld KiB with 1 client, %ld KiB with %d more (%s)\n", race_name, before, after, n,
+           all ? "started all at once" : "one at a time");
     return 0;
 }
 

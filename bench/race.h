@@ -43,8 +43,12 @@ int race_rtt(const char *host, int port, size_t size, long n, double *us);
 int race_bulk(const char *host, int port, long long bytes, double *secs);
 
 /* Connects n more clients to the echo port and returns when every one is
- * connected and idle; they stay open until the process ends. */
-int race_hold(const char *host, int port, int n);
+ * connected and idle; they stay open until the process ends. all = 0: one
+ * at a time, each connected before the next starts; all = 1: every one
+ * started, then all waited for together, so that whatever each holds
+ * only while connecting is held by all of them at once (a blocking API
+ * connects one at a time either way). */
+int race_hold(const char *host, int port, int n, int all);
 
 /* n cycles: disconnect at t0, reconnect meant for t0 + delay_ms through the
  * library's timer; late_us[i] = connected - (t0 + delay_ms). */

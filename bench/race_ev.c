@@ -161,13 +161,15 @@ static void hold_event(struct bufferevent *bev, short what, void *u)
     E.nconnected++;
 }
 
-int race_hold(const char *host, int port, int n)
+int race_hold(const char *host, int port, int n, int all)
 {
     int i, want;
     if (setup(host, port) != 0) return -1;
     want = E.nconnected + n;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         if (!dial(NULL, NULL, hold_event)) return -1;
+        while (!all && E.nconnected < want - n + i + 1 && !E.failed) event_base_loop(base, EVLOOP_ONCE);
+    }
     while (E.nconnected < want && !E.failed) event_base_loop(base, EVLOOP_ONCE);
     return E.failed ? -1 : 0;
 }
@@ -214,7 +216,7 @@ int race_reconnect(const char *host, int port, int n, int delay_ms, long long *l
 int race_idle(const char *host, int port, int secs)
 {
     struct timeval tv;
-    if (race_hold(host, port, 1) != 0) return -1;
+    if (race_hold(host, port, 1, 0) != 0) return -1;
     tv.tv_sec = secs;
     tv.tv_usec = 0;
     race_idle_begin();

@@ -181,13 +181,15 @@ static void hold_connected(uv_connect_t *req, int status)
     U.nconnected++;
 }
 
-int race_hold(const char *host, int port, int n)
+int race_hold(const char *host, int port, int n, int all)
 {
     int i, want;
     if (setup(host, port) != 0) return -1;
     want = U.nconnected + n;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         if (dial(hold_connected) != 0) return -1;
+        while (!all && U.nconnected < want - n + i + 1 && !U.failed) uv_run(loop, UV_RUN_ONCE);
+    }
     while (U.nconnected < want && !U.failed) uv_run(loop, UV_RUN_ONCE);
     return U.failed ? -1 : 0;
 }
@@ -244,7 +246,7 @@ static void idle_over(uv_timer_t *t)
 
 int race_idle(const char *host, int port, int secs)
 {
-    if (race_hold(host, port, 1) != 0) return -1;
+    if (race_hold(host, port, 1, 0) != 0) return -1;
     uv_timer_init(loop, &U.timer);
     race_idle_begin();
     uv_timer_start(&U.timer, idle_over, (uint64_t)secs * 1000, 0);

@@ -452,10 +452,11 @@ if want race; then
     done
 
     for rep in $(seq 1 $RSS_REPS); do
-        say "race $rep/$RSS_REPS: RSS per idle client, 1 and $RSS_N clients"
+        say "race $rep/$RSS_REPS: RSS per idle client, 1 and $RSS_N clients, one at a time and all at once"
         for n in 1 $RSS_N; do
             for c in $RACERS; do run $B/race-$c rss -p "$ECHO" -n $n -t "${n}_$c"; done
         done
+        for c in $RACERS; do run $B/race-$c rss -p "$ECHO" -n $RSS_N -a -t "all_${RSS_N}_$c"; done
     done
 
     for rep in $(seq 1 $RC_REPS); do
