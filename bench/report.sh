@@ -457,9 +457,10 @@ driver bench/race.c), each linked with its own library only.
    initial, ×2, 4 s max. Every connect attempt stamped through \`on_log\`,
    counted in 100 ms windows from the restart to the last reconnect.
 11. **Footprint**: \`size -A\` of ka_client.o at -O2 and -Os (gcc, x86-64);
-   allocations per reconnect counted through the allocator hooks, through
-   \`-Wl,--wrap=malloc\` on ka_client.o, and for the whole process (libc's
-   getaddrinfo included) by a malloc defined in bench/kaalloc.c; kacat's peak
+   allocations per reconnect counted through the allocator hooks (the
+   client is made with hooks), through \`-Wl,--wrap=malloc\` on ka_client.o
+   (calls that bypass the hooks), and for the whole process (the hooks' and
+   libc's getaddrinfo included) by a malloc defined in bench/kaalloc.c; kacat's peak
    RSS from wait4().
 12. **Cable pulled under load** (\`kabench trace\`, namespace lab with
    test/lab/lab_relay in place of the bridge, 20 ms each way): one client with
