@@ -573,11 +573,18 @@ static int ka_is_alnum(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
-/* One address, as connect() takes it. */
+/* One address, as connect() takes it; its length follows from its
+ * family (a name keeps KA_MAX_ADDRS of them in every client's block, so
+ * none is stored). Family 0: no address. */
 typedef struct ka_addr {
-    ka_socklen len;
     union { struct sockaddr sa; struct sockaddr_in in4; struct sockaddr_in6 in6; } u;
 } ka_addr;
+
+static ka_socklen ka_addr_len(const ka_addr *a)
+{
+    if (a->u.sa.sa_family == AF_INET) return (ka_socklen)sizeof a->u.in4;
+    return a->u.sa.sa_family == AF_INET6 ? (ka_socklen)sizeof a->u.in6 : 0;
+}
 
 /* A client's settings: its config without what is the client's own (user,
  * the servers), with copies of the interface name and heartbeat bytes.
@@ -590,7 +597,7 @@ typedef struct ka_addr {
  * keeps its own. cfg comes first, so a client's cfg pointer is its profile. */
 typedef struct ka_profile {
     ka_config cfg;              /* host, port, endpoints, bind_address, user: NULL */
-    ka_addr bind_addr;          /* len 0: no bind_address */
+    ka_addr bind_addr;          /* family 0: no bind_address */
     struct ka_profile *next;    /* in the list of shared ones */
     void *block;                /* the client block it lives in, freed with the last reference; */
                                 /* NULL: not shared (no-heap mode, no threads). Set before it is shared, then fixed */
@@ -1040,13 +1047,11 @@ static unsigned ka_addr_take(ka_addr *out, unsigned room, const struct sockaddr 
 {
     if (!room || !sa) return 0;
     if (sa->sa_family == AF_INET) {
-        out->len = sizeof out->u.in4;
         memcpy(&out->u.in4, sa, sizeof out->u.in4);
         if (!out->u.in4.sin_port) out->u.in4.sin_port = htons(port);
         return 1;
     }
     if (sa->sa_family == AF_INET6) {
-        out->len = sizeof out->u.in6;
         memcpy(&out->u.in6, sa, sizeof out->u.in6);
         if (!out->u.in6.sin6_port) out->u.in6.sin6_port = htons(port);
         return 1;
@@ -1109,25 +1114,29 @@ static int ka_resolve_transient(int err)
  * gen is the query the client still wants; a thread whose answer is for
  * another query throws it away. Allocated with malloc, not mem_alloc: it
  * may outlive the client and the application's allocator. */
+typedef struct ka_query ka_query;
+
 struct ka_lookup {
     ka_mutex lock;
     int refs;
     ka_socket rd, wr;           /* the end-of-lookup signal */
     unsigned gen;               /* the query the client waits for */
-    int running;                /* a thread works on run_gen's query... */
-    unsigned run_gen;
-    char host[KA_MAX_HOST_LEN + 1], port[KA_MAX_PORT_LEN + 1];
-    int family;                 /* ...which is this one */
+    unsigned run_gen;           /* run's */
+    ka_query *run;              /* the newest thread's query while it runs (its name is
+                                 * read there, not copied: every client with a name has
+                                 * a mailbox), NULL once it has ended */
     int done, err;              /* the answer to gen */
     struct addrinfo *res;
 };
 
-typedef struct ka_query {
+/* A thread's own copy of what it looks up: the client may be gone before
+ * getaddrinfo() returns. */
+struct ka_query {
     ka_lookup *l;
     unsigned gen;
     int family;
     char host[KA_MAX_HOST_LEN + 1], port[KA_MAX_PORT_LEN + 1];
-} ka_query;
+};
 
 static void ka_lookup_free(ka_lookup *l)
 {
@@ -1166,7 +1175,7 @@ KA_THREAD_FN(ka_lookup_run, arg)
         res = NULL;
         send(l->wr, "!", 1, KA_SEND_FLAGS);
     }
-    if (l->run_gen == q->gen) l->running = 0;
+    if (l->run == q) l->run = NULL;             /* before q goes: nothing reads it after */
     ka_mutex_unlock(&l->lock);
     if (res) freeaddrinfo(res);
     free(q);
@@ -1195,24 +1204,24 @@ static int ka_lookup_start(ka_lookup *l, const char *host, const char *port, int
     l->gen++;
     l->done = 0;
     if (l->res) { freeaddrinfo(l->res); l->res = NULL; }
-    if (l->running && l->family == family && strcmp(l->host, host) == 0 && strcmp(l->port, port) == 0) {
+    if (l->run && l->run->family == family && strcmp(l->run->host, host) == 0 && strcmp(l->run->port, port) == 0) {
         l->gen = l->run_gen;                    /* its answer is ours */
     } else if ((q = (ka_query *)malloc(sizeof *q)) == NULL) {
         rc = EAI_MEMORY;
     } else {
+        ka_query *prev = l->run;                /* another name's thread, if one runs */
+        unsigned prev_gen = l->run_gen;
         q->l = l;
         q->gen = l->gen;
         q->family = family;
         strcpy(q->host, host);
         strcpy(q->port, port);
-        strcpy(l->host, host);
-        strcpy(l->port, port);
-        l->family = family;
         l->refs++;
-        if (ka_thread_start(ka_lookup_run, q) == 0) {
-            l->running = 1;
-            l->run_gen = l->gen;
-        } else {
+        l->run = q;                             /* under the lock: the thread cannot end first */
+        l->run_gen = l->gen;
+        if (ka_thread_start(ka_lookup_run, q) != 0) {
+            l->run = prev;
+            l->run_gen = prev_gen;
             l->refs--;
             free(q);
             rc = EAI_AGAIN;
@@ -1797,7 +1806,7 @@ static void ka_order_addresses(ka_client *c)
 {
     const ka_ep *e = ka_cur_ep(c);
     const ka_addr *addr = ka_ep_addr(c, e);
-    int want = ka_prof(c)->bind_addr.len ? ka_prof(c)->bind_addr.u.sa.sa_family : ka_family_of(c->cfg->family);
+    int want = ka_addr_len(&ka_prof(c)->bind_addr) ? ka_prof(c)->bind_addr.u.sa.sa_family : ka_family_of(c->cfg->family);
     int fam = c->last_family ? c->last_family : e->naddr ? addr[0].u.sa.sa_family : AF_INET6;
     unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
     int dry = 0;                                /* families in a row with nothing left */
@@ -1828,7 +1837,8 @@ static int ka_bind_source(ka_client *c, ka_socket s, int family)
             return ka_sock_err();
         }
     }
-    if (ka_prof(c)->bind_addr.len && bind(s, &ka_prof(c)->bind_addr.u.sa, ka_prof(c)->bind_addr.len) != 0) return ka_sock_err();
+    if (ka_addr_len(&ka_prof(c)->bind_addr) && bind(s, &ka_prof(c)->bind_addr.u.sa, ka_addr_len(&ka_prof(c)->bind_addr)) != 0)
+        return ka_sock_err();
     return 0;
 }
 
@@ -1851,7 +1861,7 @@ static ka_socket ka_dial(ka_client *c, const ka_addr *a)
         ka_sock_close(s);
         return KA_INVALID_SOCKET;
     }
-    err = connect(s, &a->u.sa, a->len) == 0 ? 0 : ka_sock_err();
+    err = connect(s, &a->u.sa, ka_addr_len(a)) == 0 ? 0 : ka_sock_err();
     if (err == 0 || ka_would_block(err) || err == KA_ERR_INTR) return s;     /* an interrupted connect goes on too */
     ka_note_failure(c, ka_classify(err, 1), err);
     ka_sock_close(s);
