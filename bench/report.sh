@@ -275,7 +275,9 @@ echo "  Reaching libuv one at a time would take a block of about 250 bytes:"
 echo "  statistics narrowed to 32 bits or dropped, 32-bit timestamps that wrap"
 echo "  after 49 days, the address literal parsed again at every attempt. That"
 echo "  trade has not been made: the counters and deadlines are what the"
-echo "  library is for.";; esac
+echo "  library is for. A client of a name keeps room for 8 addresses of its"
+echo "  last good lookup (224 bytes) and its lookup's 88-byte mailbox besides:"
+echo "  see the localhost rows under \"ka_client on its own\".";; esac
 cat <<'EOF'
 
 ## ka_client on its own
@@ -312,6 +314,8 @@ krow ".text of ka_client.o, -Os, bytes" text_bytes_Os
 krow "client block with default buffers, no-heap mode (ka_client_size), bytes" client_default_block_bytes
 krow "client block from ka_client_new, the first with its settings, bytes" client_heap_block_first_bytes
 krow "client block from ka_client_new, sharing the settings, bytes" client_heap_block_bytes
+krow "RSS per idle client of a name (localhost), $RSS_N connected one at a time, KiB" "rss_kib_per_client_name_$RSS_N"
+krow "RSS per idle client of a name (localhost), $RSS_N started all at once, KiB" "rss_kib_per_client_name_all_$RSS_N"
 krow "allocations per reconnect, library (hooks)" alloc_hooks_per_cycle_numeric
 krow "allocations per reconnect, library (--wrap=malloc)" alloc_lib_per_cycle_numeric
 krow "allocations per reconnect, whole process, host 127.0.0.1" alloc_process_per_cycle_numeric

@@ -457,6 +457,9 @@ if want race; then
             for c in $RACERS; do run $B/race-$c rss -p "$ECHO" -n $n -t "${n}_$c"; done
         done
         for c in $RACERS; do run $B/race-$c rss -p "$ECHO" -n $RSS_N -a -t "all_${RSS_N}_$c"; done
+        # ka_client's clients of a name (localhost): the lookup's mailbox and 8 address slots each
+        run $B/race-ka rss -h localhost -p "$ECHO" -n $RSS_N -t "name_${RSS_N}"
+        run $B/race-ka rss -h localhost -p "$ECHO" -n $RSS_N -a -t "name_all_${RSS_N}"
     done
 
     for rep in $(seq 1 $RC_REPS); do
