@@ -2198,6 +2198,7 @@ static void ka_connected(ka_client *c)
     c->wr_shut = c->peer_fin = c->read_more = 0;
     c->ready = 0;
     c->when.check_at = 0;
+    if (c->wk) c->wk->ph.w.n = 0;               /* no-heap mode keeps the block: the attempt's state was here */
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     c->degraded = c->probes_capped = 0;
     c->n_connections++;
