@@ -14,11 +14,13 @@
 #include <ws2tcpip.h>
 #define T_ECONNRESET WSAECONNRESET
 #define T_ECONNREFUSED WSAECONNREFUSED
+#define T_ENOMEM WSAENOBUFS
 #else
 #include <errno.h>
 #include <netdb.h>
 #define T_ECONNRESET ECONNRESET
 #define T_ECONNREFUSED ECONNREFUSED
+#define T_ENOMEM ENOMEM
 #endif
 
 /* ---- harness ---- */

@@ -1908,6 +1908,38 @@ static void memory_follows_use(void)
     CHECK_EQ(m.allocs, m.frees);
 }
 
+/* A connection attempt needs its work block: when the allocator refuses
+ * it, the attempt fails as ERROR with ENOMEM (reported by the next poll,
+ * as ka_client_start runs no callback), and the next attempt connects. */
+static int refuse_next;
+static void *refusing_alloc(size_t n, void *u)
+{
+    if (refuse_next > 0) { refuse_next--; return NULL; }
+    return tally_alloc(n, u);
+}
+
+static void an_attempt_without_memory_fails_and_is_retried(void)
+{
+    t_pair t;
+    tally m;
+    CHECK(pair_prepare_tallied(&t, &m) == 0);
+    t.cfg.mem_alloc = refusing_alloc;
+    CHECK_EQ(ka_client_new(&t.c, &t.cfg), 0);
+    refuse_next = 1;
+    CHECK_EQ(ka_client_start(t.c), 0);
+    CHECK_EQ(t.rec.retries, 0);
+    CHECK(t_poll_until(t.c, &t.rec.retries, 1, 3000) == 0);
+    CHECK_EQ(t.rec.last_ri.reason, KA_REASON_ERROR);
+    CHECK_EQ(t.rec.last_ri.sys_error, T_ENOMEM);
+    CHECK_EQ(ka_client_state(t.c), KA_STATE_BACKOFF);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    CHECK_EQ(m.allocs, 2);                      /* the client's block, the second attempt's */
+    pair_close(&t);
+    CHECK_EQ(m.live, 0);
+}
+
 /* A backlog queued while disconnected gives all its memory back as soon
  * as the connection has taken it: the empty session queue beside it is
  * not a give-back, so the backlog is not mistaken for a stream. */
@@ -2252,10 +2284,11 @@ static void note_health(ka_client *c, const ka_health *h, void *u)
 static void health_warns_of_a_stall_and_recovers(void)
 {
     t_pair t;
-    size_t sent = 0, got = 0;
+    tally m;
+    size_t sent = 0, got = 0, idle;
     unsigned long long end;
     unsigned char buf[65536];
-    CHECK(pair_prepare(&t) == 0);
+    CHECK(pair_prepare_tallied(&t, &m) == 0);
     t_set_rcvbuf(t.l, 4096);
     t.cfg.cb.on_health = note_health;
     health_bad = health_good = 0;
@@ -2263,6 +2296,7 @@ static void health_warns_of_a_stall_and_recovers(void)
     CHECK(pair_open_cfg(&t) == 0);
     if (!kernel_view_readable(ka_client_socket(t.c))) { pair_close(&t); SKIP("TCP_INFO cannot be read here: no early warning"); }
     CHECK_EQ(ka_client_timeout_ms(t.c), -1);    /* idle and healthy: no timer at all */
+    idle = m.live;                              /* the client's block alone */
     end = t_now_ms() + 10000;
     while (!health_bad && t_now_ms() < end) {   /* fill the window: the peer reads nothing */
         sent = send_pattern(t.c, sent, (size_t)1 << 30);
@@ -2284,7 +2318,10 @@ static void health_warns_of_a_stall_and_recovers(void)
     end = t_now_ms() + 2000;
     while (ka_client_timeout_ms(t.c) != -1 && t_now_ms() < end) ka_client_poll(t.c, 20);
     CHECK_EQ(ka_client_timeout_ms(t.c), -1);    /* idle again: no more looks */
+    t_poll_for(t.c, KA_TEST_TRIM_DELAY + 50);
+    CHECK_EQ(m.live, idle);                     /* the queue and the write log went back */
     pair_close(&t);
+    CHECK_EQ(m.live, 0);
 }
 
 /* next_delay replaces the backoff rule (capped by backoff_max_ms) and
@@ -3244,6 +3281,7 @@ static const t_case cases[] = {
     { "a half-closing server gets the whole upload", half_closing_server_gets_the_whole_upload },
     { "a half-closed connection still hears the peer's reset", half_closed_connection_hears_the_reset },
     { "memory follows use", memory_follows_use },
+    { "an attempt without memory fails with ENOMEM and is retried", an_attempt_without_memory_fails_and_is_retried },
     { "a drained backlog gives its memory back at once", a_drained_backlog_gives_its_memory_back_at_once },
     { "equal configs share their settings", equal_configs_share_settings },
     { "no-heap mode with every session flag", no_heap_mode_with_every_session_flag },
