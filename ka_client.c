@@ -1897,7 +1897,7 @@ static void ka_race_next(ka_client *c)
 static void ka_race_start(ka_client *c)
 {
     ka_order_addresses(c);
-    if (c->wk->ph.a.norder == 0) {                  /* no address in the family asked for */
+    if (c->wk->ph.a.norder == 0) {              /* no address in the family asked for */
         ka_note_failure(c, KA_REASON_RESOLVE, EAI_FAMILY);
         ka_attempt_failed(c);
         return;
@@ -1992,7 +1992,7 @@ static void ka_begin_attempt(ka_client *c)
     c->n_attempts++;
     c->cur_ep = c->next_ep;
     if (!ka_work_get(c)) { ka_attempt_failed(c); return; }
-    memset(&c->wk->ph.a, 0, sizeof c->wk->ph.a);        /* the last connection's write log may be here */
+    memset(&c->wk->ph.a, 0, sizeof c->wk->ph.a);    /* the last connection's write log may be here */
     c->wk->ph.a.fail_reason = KA_REASON_NONE;
     if (ka_cur_ep(c)->numeric) ka_race_start(c);
     else ka_resolve(c);
@@ -2289,7 +2289,7 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
      * a connection that died young counts as a failed try of this one. */
     c->next_ep = (unsigned char)(up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep);
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
-    c->when.retry_at = 0;                            /* set by ka_schedule_retry, after on_disconnect */
+    c->when.retry_at = 0;                       /* set by ka_schedule_retry, after on_disconnect */
     c->n_disc[(unsigned)why <= KA_REASON_TLS ? why : KA_REASON_ERROR]++;
     c->n_dropped += di.unsent_bytes;
     c->up_ms_total += up;
@@ -2405,7 +2405,7 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
         return;
     }
     if (c->phase != KA_PHASE_RACE && c->phase != KA_PHASE_HANDSHAKE) return;
-    if (now >= c->wk->ph.a.race_deadline) {        /* the TCP race and the handshake share the bound */
+    if (now >= c->wk->ph.a.race_deadline) {    /* the TCP race and the handshake share the bound */
         if (c->phase == KA_PHASE_HANDSHAKE) ka_close_conn(c, 0);
         ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
         ka_attempt_failed(c);
@@ -2558,7 +2558,7 @@ static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
     while (drop < c->wk->ph.w.n && (int32_t)(c->wk->ph.w.log[drop].written - acked) <= 0) drop++;
     memmove(c->wk->ph.w.log, c->wk->ph.w.log + drop, (c->wk->ph.w.n - drop) * sizeof c->wk->ph.w.log[0]);
     c->wk->ph.w.n -= drop;
-    return c->wk->ph.w.log[0].at;       /* the newest sample is past acked: data is outstanding */
+    return c->wk->ph.w.log[0].at;   /* the newest sample is past acked: data is outstanding */
 }
 
 /* Data is outstanding: judge the connection on the kernel's view.
@@ -3083,9 +3083,9 @@ static void ka_profile_put(const ka_profile *p) { (void)p; }
  * it shares none with the profile's strings and heartbeat bytes, the
  * receive buffer if it is too large for the stack, and in no-heap mode the
  * work block, the queues and their storage (from ka_client_new the work
- * block and the queues come on demand instead). With c NULL it only measures; else it lays the block out in
- * c. Buffers are not written here, so the pages they span stay untouched
- * until used. */
+ * block and the queues come on demand instead). With c NULL it only
+ * measures; else it lays the block out in c. Buffers are not written
+ * here, so the pages they span stay untouched until used. */
 /* Room for the message lengths of a queue of cap bytes: one byte for each
  * message of 8 bytes or more, and at least 64 messages. */
 static size_t ka_lens_cap(size_t cap) { return cap / 8 + 64; }
@@ -3345,7 +3345,7 @@ int ka_client_retry_in(ka_client *c, unsigned ms)
 {
     if (!c) return KA_EINVAL;
     if (c->state == KA_STATE_IDLE || c->state == KA_STATE_STOPPED) return KA_ESTATE;
-    if (c->state == KA_STATE_BACKOFF && c->when.retry_at) {     /* the pending delay moves */
+    if (c->state == KA_STATE_BACKOFF && c->when.retry_at) {    /* the pending delay moves */
         c->when.retry_at = ka_now_ms() + ms;
         if (ms == 0 && c->depth == 0) ka_begin_quietly(c);
         return ka_leave(c, 0);
