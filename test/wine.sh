@@ -30,8 +30,21 @@ MAKEFLAGS= MAKEOVERRIDES= "$make" -s -f Makefile.win CC="$cc" CFLAGS="${WIN_CFLA
 # A fresh prefix per run: no state from earlier runs, nothing shared with
 # other users. No display, no stdin, no Mono/Gecko installer prompts.
 prefix=$(mktemp -d "${TMPDIR:-/tmp}/ka-wine.XXXXXX") || fail "mktemp failed"
+# wineserver -k does not always take Wine's services with it (once, the
+# server was gone and services.exe, winedevice.exe and rpcss.exe lived
+# on); they hold the caller's pipes open, and make waited for them for
+# good. Whatever still runs in this prefix is killed by its WINEPREFIX.
+kill_prefix() {
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$pid" = "$$" ] && continue
+        { tr '\0' '\n' < "$d/environ"; } 2>/dev/null | grep -qxF "WINEPREFIX=$prefix" && kill -9 "$pid" 2>/dev/null
+    done
+    return 0
+}
 cleanup() {
     WINEPREFIX="$prefix" timeout 60 "${wineserver:-true}" -k >/dev/null 2>&1
+    kill_prefix
     rm -rf "$prefix" "$prefix.log" "$prefix.rc" "$prefix.out"
 }
 trap cleanup EXIT
