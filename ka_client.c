@@ -792,7 +792,11 @@ struct ka_client {
 static ka_ep *ka_ep_of(ka_client *c, unsigned i) { return (ka_ep *)(void *)(c + 1) + i; }
 static ka_ep *ka_cur_ep(ka_client *c) { return ka_ep_of(c, c->cur_ep); }
 static const char *ka_ep_host(const ka_client *c, const ka_ep *e) { return (const char *)c + e->host_at; }
-static const char *ka_ep_port(const ka_client *c, const ka_ep *e) { return ka_ep_host(c, e) + strlen(ka_ep_host(c, e)) + 1; }
+static const char *ka_ep_port(const ka_client *c, const ka_ep *e)
+{
+    const char *host = ka_ep_host(c, e);
+    return host + strlen(host) + 1;
+}
 static ka_addr *ka_ep_addr(ka_client *c, const ka_ep *e) { return (ka_addr *)(void *)((unsigned char *)c + e->addr_at); }
 
 static const ka_profile *ka_prof(const ka_client *c) { return (const ka_profile *)c->cfg; }
@@ -1066,8 +1070,9 @@ static unsigned short ka_port_number(const char *port)
 }
 
 /* Keeps the answer's addresses in the server's KA_MAX_ADDRS slots. */
-static void ka_ep_store(ka_ep *e, ka_addr *slots, const struct addrinfo *ai)
+static void ka_ep_store(ka_client *c, ka_ep *e, const struct addrinfo *ai)
 {
+    ka_addr *slots = ka_ep_addr(c, e);
     unsigned n = 0;
     for (; ai && n < KA_MAX_ADDRS; ai = ai->ai_next) n += ka_addr_take(&slots[n], KA_MAX_ADDRS - n, ai->ai_addr, 0);
     e->naddr = (unsigned char)n;
@@ -1580,14 +1585,22 @@ static ka_work *ka_work_get(ka_client *c)
     return c->wk;
 }
 
-/* Gives the work block back, unless it is in the client's block (no-heap
- * mode) or still holds a socket. */
+/* The race's sockets in flight. */
+static int ka_race_size(const ka_client *c)
+{
+    int i, n = 0;
+    for (i = 0; c->wk && i < KA_MAX_RACE; i++) n += c->wk->race[i].s != KA_INVALID_SOCKET;
+    return n;
+}
+
+/* The work block is no longer needed: given back, or (no-heap mode, where
+ * it is part of the client's block) emptied in place, so that the next
+ * user finds it as a new one: an empty write log, no socket. Kept while
+ * it still holds a socket. */
 static void ka_work_drop(ka_client *c)
 {
-    unsigned i;
-    if (!c->wk || !c->owned || c->wk->lookup_w.s != KA_INVALID_SOCKET) return;
-    for (i = 0; i < KA_MAX_RACE; i++)
-        if (c->wk->race[i].s != KA_INVALID_SOCKET) return;
+    if (!c->wk || c->wk->lookup_w.s != KA_INVALID_SOCKET || ka_race_size(c)) return;
+    if (!c->owned) { ka_work_init(c->wk); return; }
     ka_dealloc(c, c->wk);
     c->wk = NULL;
 }
@@ -1772,13 +1785,6 @@ static void ka_note_failure(ka_client *c, ka_reason why, int err)
     c->wk->ph.a.fail_err = err;
 }
 
-static int ka_race_size(const ka_client *c)
-{
-    int i, n = 0;
-    for (i = 0; c->wk && i < KA_MAX_RACE; i++) n += c->wk->race[i].s != KA_INVALID_SOCKET;
-    return n;
-}
-
 /* Whatever the attempt holds goes: the lookup (its thread finishes alone),
  * a resolve() hook's pending answer, every socket of the race. */
 static void ka_end_attempt(ka_client *c)
@@ -1939,7 +1945,7 @@ static void ka_lookup_ready(ka_client *c)
     int err = 0;
     if (!ka_lookup_answer(c->lookup, &res, &err)) return;
     ka_unwatch(c, &c->wk->lookup_w);
-    if (!err) ka_ep_store(ka_cur_ep(c), ka_ep_addr(c, ka_cur_ep(c)), res);
+    if (!err) ka_ep_store(c, ka_cur_ep(c), res);
     if (res) freeaddrinfo(res);
     if (!err && ka_cur_ep(c)->naddr == 0) err = EAI_NONAME;
     ka_resolved(c, err);
@@ -1972,7 +1978,7 @@ static void ka_resolve(ka_client *c)
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_protocol = IPPROTO_TCP;
         err = getaddrinfo(ka_ep_host(c, e), ka_ep_port(c, e), &hints, &res);
-        if (!err) ka_ep_store(e, ka_ep_addr(c, e), res);
+        if (!err) ka_ep_store(c, e, res);
         if (res) freeaddrinfo(res);
         if (!err && e->naddr == 0) err = EAI_NONAME;
         ka_resolved(c, err);
@@ -2198,7 +2204,6 @@ static void ka_connected(ka_client *c)
     c->wr_shut = c->peer_fin = c->read_more = 0;
     c->ready = 0;
     c->when.check_at = 0;
-    if (c->wk) c->wk->ph.w.n = 0;               /* no-heap mode keeps the block: the attempt's state was here */
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     c->degraded = c->probes_capped = 0;
     c->n_connections++;
@@ -2589,8 +2594,7 @@ static void ka_check_link(ka_client *c, unsigned long long now, const ka_kview *
     else if (ka_kernel_view(KA_CONN(c), &v) != 0) return;
     if (!(v.valid & KA_KV_DEADLINE)) return;
     if (v.unacked == 0 && v.notsent == 0) {
-        if (c->wk) c->wk->ph.w.n = 0;
-        ka_work_drop(c);
+        ka_work_drop(c);                        /* the write log is done with */
         ka_health_report(c, &v, 0, 0, 0);
         return;
     }
