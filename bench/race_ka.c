@@ -138,7 +138,7 @@ static int hold_all(ka_config *cfg, int n)
     long long end = race_now_us() + 60 * 1000000LL;
     if (!cs) return -1;
     for (i = 0; i < n; i++)
-        if (ka_client_new(&cs[i], cfg) != 0 || ka_client_start(cs[i]) != 0) return -1;
+        if (ka_client_new(&cs[i], cfg) != 0 || ka_client_start(cs[i]) != 0) { free(cs); return -1; }
     while (K.connects < want && race_now_us() < end)
         for (i = 0; i < n; i++) ka_client_poll(cs[i], 0);
     free(cs);                   /* the array, not the clients: they stay */
