@@ -612,8 +612,8 @@ typedef struct ka_profile {
  * every server's record, slots and strings: see ka_layout). */
 typedef struct ka_ep {
     uint16_t host_at;           /* the name, its port string right after */
-    uint16_t addr_at;           /* KA_MAX_ADDRS slots, 1 for a literal */
-    unsigned char numeric;
+    uint16_t addr_at;           /* KA_MAX_ADDRS slots for a name, 1 for a KA_LITERAL, none for a KA_LITERAL_PARSED */
+    unsigned char numeric;      /* KA_NAME, KA_LITERAL or KA_LITERAL_PARSED */
     unsigned char naddr;        /* 0 until a lookup succeeds */
 } ka_ep;
 
@@ -653,6 +653,7 @@ typedef struct ka_queue {
  * In no-heap mode they sit in the client's block. */
 typedef struct ka_queues {
     ka_queue hs, mq;
+    unsigned long long trim_at; /* when emptied queues give back their memory (ka_now_ms); 0 = none due */
 } ka_queues;
 
 static const ka_queues ka_no_queues;
@@ -714,16 +715,27 @@ struct ka_work {
     } ph;
 };
 
+/* Ten reasons can end a connection; those of a connect attempt (REFUSED,
+ * CONNECT_TIMEOUT, RESOLVE: see ka_classify) and NONE never do, so the
+ * client counts ended connections in ten slots. -1 for the others. */
+#define KA_DISC_SLOTS 10
+typedef char ka_disc_slots_cover_every_reason[KA_REASON_TLS - 3 == KA_DISC_SLOTS ? 1 : -1];
+
+static int ka_disc_slot(ka_reason r)
+{
+    if (r >= KA_REASON_PEER_CLOSED && r <= KA_REASON_UNREACHABLE) return (int)r - 1;
+    if (r >= KA_REASON_HEARTBEAT && r <= KA_REASON_TLS) return (int)r - 4;
+    return -1;
+}
+
 struct ka_client {
     /* The fields go widest first, so that none pads: an idle connected
      * client is this block and little else, and a gateway holds thousands
      * (see the README's memory figures). */
     const ka_config *cfg;       /* the settings: a ka_profile, shared or our own */
     void *user;                 /* cfg.user: each client has its own */
-    ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
     ka_work *wk;                /* NULL when neither an attempt nor a busy connection needs it */
     ka_queues *q;               /* ka_no_queues (read only) until a message has to wait */
-    void *tp_session;           /* the transport's session on this connection */
 
     /* times (ka_now_ms) */
     union {                     /* one state's each: they never overlap */
@@ -731,21 +743,20 @@ struct ka_client {
         unsigned long long check_at;    /* CONNECTED: the next look at the kernel's view of the connection; 0 = none */
     } when;
     unsigned long long connected_at, last_send, last_recv;
-    unsigned long long trim_at;     /* when emptied queues give back their memory; 0 = none due */
-    unsigned long long trimmed_at;  /* when they last did; 0 = never */
 
     /* counters for ka_client_stats */
-    unsigned long long n_attempts, n_connections, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
+    unsigned long long n_attempts, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
     unsigned long long n_dropped, up_ms_total;
     uint32_t high_water;        /* the queues hold at most 2 x 1 GiB (ka_config_error) */
-    unsigned n_disc[KA_REASON_TLS + 1];
-    uint32_t rbuf_at;           /* the receive buffer's offset in the block when recv_buffer_size
-                                 * > KA_RECV_STACK; 0: on the stack */
+    uint32_t trimmed_at;        /* when the queues last gave back memory (low 32 bits of
+                                 * ka_now_ms, 0 = never): see ka_trim_later */
+    unsigned n_disc[KA_DISC_SLOTS];     /* connections ended, by ka_disc_slot: every connection
+                                         * ends in ka_lost, so these and the one up (if any) are
+                                         * all the connections made (see ka_client_stats) */
 
     unsigned epoch;             /* bumped by every transition: callbacks check it */
     int depth;                  /* callbacks currently running */
     int broken_err;             /* with broken */
-    int tp_err;                 /* the last KA_REASON_TLS code */
 
     /* backoff */
     unsigned fails;             /* consecutive failed attempts */
@@ -755,32 +766,33 @@ struct ka_client {
 
     ka_watch conn;              /* the connection */
 
-    /* Enums and flags are chars. */
+    /* Enums and small counts are chars, flags are bits. */
     unsigned char state;        /* ka_state */
     unsigned char broken;       /* ka_reason: a write failed where the client could not act
                                  * (inside ka_client_send): the next step reports it */
     unsigned char phase;        /* KA_PHASE_*: where a connect attempt is */
     unsigned char nep, cur_ep, next_ep;     /* servers: at most KA_MAX_ENDPOINTS */
     unsigned char last_family;  /* AF_* of the last good connection: raced first */
-    unsigned char hook_waiting; /* a resolve() hook's answer is awaited */
-    unsigned char quiet;        /* inside start/retry_now/retry_in: failures wait for the next poll */
-    unsigned char free_pending; /* ka_client_free from a callback */
-    unsigned char owned;        /* block came from ka_client_new, not the caller */
     unsigned char said;         /* KA_SAID_*: what on_log has been told once */
     signed char view;           /* TCP_INFO readable: 1 yes, -1 no, 0 not asked yet */
-    unsigned char degraded;     /* on_health was last told "degraded" */
-    unsigned char probes_capped;    /* this connection's window-probe backoff is capped */
-    unsigned char has_override;     /* ka_client_retry_in chose the next delay */
-    unsigned char read_more;        /* the last read stopped at its bound with data left */
-    unsigned char read_wants_write; /* the transport session's last read waits for writability */
-    unsigned char write_wants_read; /* its last write waits for readability */
+    unsigned hook_waiting : 1;  /* a resolve() hook's answer is awaited */
+    unsigned quiet : 1;         /* inside start/retry_now/retry_in: failures wait for the next poll */
+    unsigned free_pending : 1;  /* ka_client_free from a callback */
+    unsigned owned : 1;         /* block came from ka_client_new, not the caller */
+    unsigned degraded : 1;      /* on_health was last told "degraded" */
+    unsigned probes_capped : 1; /* this connection's window-probe backoff is capped */
+    unsigned has_override : 1;  /* ka_client_retry_in chose the next delay */
+    unsigned read_more : 1;     /* the last read stopped at its bound with data left */
+    unsigned read_wants_write : 1;  /* the transport session's last read waits for writability */
+    unsigned write_wants_read : 1;  /* its last write waits for readability */
     /* sending: what goes before the session is ready, and the backlog */
-    unsigned char ready;        /* this connection's session is ready: the backlog may go */
-    unsigned char finishing;    /* ka_client_finish: deliver the queue, then close */
-    unsigned char wr_shut;      /* this connection's write side is shut down */
-    unsigned char peer_fin;     /* the peer shut down its side (keep_writing_after_fin) */
+    unsigned ready : 1;         /* this connection's session is ready: the backlog may go */
+    unsigned finishing : 1;     /* ka_client_finish: deliver the queue, then close */
+    unsigned wr_shut : 1;       /* this connection's write side is shut down */
+    unsigned peer_fin : 1;      /* the peer shut down its side (keep_writing_after_fin) */
+    unsigned has_ext : 1;       /* a ka_ext follows the client */
 
-    /* the servers, their addresses and strings, its own profile (if it
+    /* the ka_ext (if has_ext), the servers, their addresses and strings, its own profile (if it
      * shares none) with its strings and heartbeat bytes, the receive
      * buffer and (no-heap mode) the work block, the queues and their
      * storage follow: see ka_layout */
@@ -788,8 +800,45 @@ struct ka_client {
 
 #define KA_CONN(c) ((c)->conn.s)
 
-/* Server i, right behind the client (see ka_layout). */
-static ka_ep *ka_ep_of(ka_client *c, unsigned i) { return (ka_ep *)(void *)(c + 1) + i; }
+/* What only some clients use, right behind the client when one of them
+ * does (see ka_layout): a server given by name (the lookup's mailbox), a
+ * transport other than plain TCP (its session and error), a receive
+ * buffer too large for the stack. The others go without these 24 bytes:
+ * a plain TCP session is the socket itself. */
+typedef struct ka_ext {
+    ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
+    void *tp_session;           /* the transport's session on this connection */
+    int tp_err;                 /* the last KA_REASON_TLS code */
+    uint32_t rbuf_at;           /* the receive buffer's offset in the block when recv_buffer_size
+                                 * > KA_RECV_STACK; 0: on the stack */
+} ka_ext;
+
+static ka_ext *ka_ext_of(const ka_client *c) { return c->has_ext ? (ka_ext *)(void *)(uintptr_t)(c + 1) : NULL; }
+
+/* The transport's session: a plain TCP client without a ka_ext has the
+ * socket for one (see ka_plain_open). */
+static void *ka_session(const ka_client *c)
+{
+    if (c->has_ext) return ka_ext_of(c)->tp_session;
+    return c->conn.s != KA_INVALID_SOCKET ? (void *)(uintptr_t)c->conn.s : NULL;  /* NOLINT(performance-no-int-to-ptr) */
+}
+
+static void ka_set_session(ka_client *c, void *session) { if (c->has_ext) ka_ext_of(c)->tp_session = session; }
+
+/* The transport failed with its own code (KA_TP_FAILED): only a transport
+ * other than plain TCP does, and such a client has a ka_ext. */
+static void ka_tp_failed(ka_client *c, int err) { if (c->has_ext) ka_ext_of(c)->tp_err = err; }
+
+/* How a server's host is given (ka_ep.numeric). */
+#define KA_NAME           0     /* a name: looked up at each attempt */
+#define KA_LITERAL        1     /* an address literal parsed once (ka_parse_literal) */
+#define KA_LITERAL_PARSED 2     /* one read again at each use (ka_parse_pton) */
+
+/* Server i, right behind the client and its ka_ext (see ka_layout). */
+static ka_ep *ka_ep_of(ka_client *c, unsigned i)
+{
+    return (ka_ep *)(void *)((unsigned char *)(c + 1) + (c->has_ext ? sizeof(ka_ext) : 0)) + i;
+}
 static ka_ep *ka_cur_ep(ka_client *c) { return ka_ep_of(c, c->cur_ep); }
 static const char *ka_ep_host(const ka_client *c, const ka_ep *e) { return (const char *)c + e->host_at; }
 static const char *ka_ep_port(const ka_client *c, const ka_ep *e)
@@ -1078,8 +1127,52 @@ static void ka_ep_store(ka_client *c, ka_ep *e, const struct addrinfo *ai)
     e->naddr = (unsigned char)n;
 }
 
-/* An address literal needs no resolver: parsed without blocking (the
- * flags forbid any lookup), once, when the client is made. */
+/* A host as given, "[::1]" for one: its length and copy without brackets. */
+static size_t ka_host_len(const char *h) { return h[0] == '[' ? strlen(h) - 2 : strlen(h); }
+
+static void ka_host_copy(char *out, const char *h)
+{
+    size_t n = ka_host_len(h);
+    if (h[0] == '[') h++;
+    memcpy(out, h, n);
+    out[n] = '\0';
+}
+
+/* An address literal inet_pton reads whole, with a numeric port (the
+ * usual "192.0.2.7", "7000"), is read again at each use: cheaper than
+ * the 28 bytes of its sockaddr in every idle client. 0, or -1 for any
+ * other host. */
+static int ka_parse_pton(const char *host, const char *port, ka_addr *out)
+{
+    char h[64];                                 /* INET6_ADDRSTRLEN is 46 */
+    size_t n = ka_host_len(host), p = strlen(port);
+    if (n >= sizeof h || !p || p > 5 || strspn(port, "0123456789") != p || strtoul(port, NULL, 10) > 65535) return -1;
+    ka_host_copy(h, host);
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, h, &out->u.in4.sin_addr) == 1) {
+        out->u.in4.sin_family = AF_INET;
+        out->u.in4.sin_port = htons(ka_port_number(port));
+        return 0;
+    }
+    if (inet_pton(AF_INET6, h, &out->u.in6.sin6_addr) == 1) {
+        out->u.in6.sin6_family = AF_INET6;
+        out->u.in6.sin6_port = htons(ka_port_number(port));
+        return 0;
+    }
+    return -1;
+}
+
+/* Server e's addresses: its slots, or its literal read into *tmp. */
+static const ka_addr *ka_ep_addrs(ka_client *c, const ka_ep *e, ka_addr *tmp)
+{
+    if (e->numeric != KA_LITERAL_PARSED) return ka_ep_addr(c, e);
+    if (ka_parse_pton(ka_ep_host(c, e), ka_ep_port(c, e), tmp) != 0) memset(tmp, 0, sizeof *tmp);   /* cannot fail: see ka_layout */
+    return tmp;
+}
+
+/* Any other address literal (a scoped IPv6 one, a service name for the
+ * port) needs no resolver either: parsed without blocking (the flags
+ * forbid any lookup), once, when the client is made. */
 static int ka_parse_literal(const char *host, const char *port, ka_addr *out)
 {
     struct addrinfo hints, *ai = NULL;
@@ -1545,8 +1638,8 @@ static void ka_trim(ka_client *c, unsigned long long now)
     const ka_queue *hs = &c->q->hs, *mq = &c->q->mq;
     int gave = ka_q_trim(c, &c->q->hs);
     gave |= ka_q_trim(c, &c->q->mq);
-    c->trim_at = 0;
-    if (gave) c->trimmed_at = now;
+    c->q->trim_at = 0;
+    if (gave) c->trimmed_at = (uint32_t)now;
     if (!hs->msgs && !mq->msgs && !hs->data.buf && !hs->lens.buf && !mq->data.buf && !mq->lens.buf) ka_queues_drop(c);
 }
 
@@ -1556,16 +1649,18 @@ static void ka_trim(ka_client *c, unsigned long long now)
 static void ka_trim_later(ka_client *c)
 {
     unsigned long long now;
-    if (c->trim_at || !(ka_q_spare(&c->q->hs) || ka_q_spare(&c->q->mq))) return;
+    if (c->q->trim_at || !(ka_q_spare(&c->q->hs) || ka_q_spare(&c->q->mq))) return;
     now = ka_now_ms();
-    if (c->state != KA_STATE_STOPPED && c->trimmed_at && now - c->trimmed_at < KA_TRIM_DELAY_MS)
-        c->trim_at = now + KA_TRIM_DELAY_MS;
+    /* 32 bits of milliseconds: a give-back 49.7 days ago may pass for a
+     * recent one, which costs one KA_TRIM_DELAY_MS wait, nothing more. */
+    if (c->state != KA_STATE_STOPPED && c->trimmed_at && (uint32_t)now - c->trimmed_at < KA_TRIM_DELAY_MS)
+        c->q->trim_at = now + KA_TRIM_DELAY_MS;
     else ka_trim(c, now);
 }
 
 static void ka_trim_due(ka_client *c, unsigned long long now)
 {
-    if (c->trim_at && now >= c->trim_at) ka_trim(c, now);
+    if (c->q->trim_at && now >= c->q->trim_at) ka_trim(c, now);
 }
 
 static void ka_work_init(ka_work *w)
@@ -1675,7 +1770,7 @@ static void ka_enter(ka_client *c, ka_state s)
 {
     c->state = (unsigned char)s;
     c->epoch++;
-    if (s == KA_STATE_STOPPED) ka_trim_due(c, c->trim_at);     /* no timer runs from here on */
+    if (s == KA_STATE_STOPPED) ka_trim_due(c, c->q->trim_at);     /* no timer runs from here on */
     if (s == KA_STATE_CONNECTED || s == KA_STATE_STOPPED) ka_work_drop(c);  /* a BACKOFF keeps it for the next attempt */
 }
 
@@ -1687,7 +1782,7 @@ static ka_reason ka_classify(int err, int connecting)
         return connecting ? KA_REASON_CONNECT_TIMEOUT : KA_REASON_TIMEOUT;
     if (err == KA_ERR_HOSTUNREACH || err == KA_ERR_NETUNREACH || err == KA_ERR_HOSTDOWN || err == KA_ERR_NETDOWN)
         return KA_REASON_UNREACHABLE;
-    if (err == KA_ERR_REFUSED) return KA_REASON_REFUSED;
+    if (err == KA_ERR_REFUSED) return connecting ? KA_REASON_REFUSED : KA_REASON_PEER_RESET;  /* a refusal after the handshake is the peer's RST */
     return KA_REASON_ERROR;
 }
 
@@ -1793,7 +1888,7 @@ static void ka_end_attempt(ka_client *c)
 #ifndef KA_NO_THREADS
     if (c->wk && c->wk->lookup_w.s != KA_INVALID_SOCKET) {
         ka_unwatch(c, &c->wk->lookup_w);
-        ka_lookup_abandon(c->lookup);
+        ka_lookup_abandon(ka_ext_of(c)->lookup);
     }
 #endif
     if (c->hook_waiting) {
@@ -1811,7 +1906,8 @@ static void ka_end_attempt(ka_client *c)
 static void ka_order_addresses(ka_client *c)
 {
     const ka_ep *e = ka_cur_ep(c);
-    const ka_addr *addr = ka_ep_addr(c, e);
+    ka_addr lit;
+    const ka_addr *addr = ka_ep_addrs(c, e, &lit);
     int want = ka_addr_len(&ka_prof(c)->bind_addr) ? ka_prof(c)->bind_addr.u.sa.sa_family : ka_family_of(c->cfg->family);
     int fam = c->last_family ? c->last_family : e->naddr ? addr[0].u.sa.sa_family : AF_INET6;
     unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
@@ -1885,10 +1981,11 @@ static void ka_race_next(ka_client *c)
     while (c->wk->ph.a.next_addr < c->wk->ph.a.norder) {
         unsigned slot, idx = c->wk->ph.a.order[c->wk->ph.a.next_addr];
         ka_socket s;
+        ka_addr lit;
         for (slot = 0; slot < KA_MAX_RACE && c->wk->race[slot].s != KA_INVALID_SOCKET; slot++) { }
         if (slot == KA_MAX_RACE) return;        /* full: the next one waits for a slot */
         c->wk->ph.a.next_addr++;
-        s = ka_dial(c, &ka_ep_addr(c, ka_cur_ep(c))[idx]);
+        s = ka_dial(c, &ka_ep_addrs(c, ka_cur_ep(c), &lit)[idx]);
         if (c->epoch != epoch) { if (s != KA_INVALID_SOCKET) ka_sock_close(s); return; }
         if (s == KA_INVALID_SOCKET) continue;
         c->wk->race[slot].s = s;
@@ -1943,7 +2040,7 @@ static void ka_lookup_ready(ka_client *c)
 {
     struct addrinfo *res = NULL;
     int err = 0;
-    if (!ka_lookup_answer(c->lookup, &res, &err)) return;
+    if (!ka_lookup_answer(ka_ext_of(c)->lookup, &res, &err)) return;
     ka_unwatch(c, &c->wk->lookup_w);
     if (!err) ka_ep_store(c, ka_cur_ep(c), res);
     if (res) freeaddrinfo(res);
@@ -1984,10 +2081,11 @@ static void ka_resolve(ka_client *c)
         ka_resolved(c, err);
     }
 #else
-    if (!c->lookup && (c->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
-    err = ka_lookup_start(c->lookup, ka_ep_host(c, e), ka_ep_port(c, e), ka_family_of(c->cfg->family));
+    ka_ext *x = ka_ext_of(c);                   /* a server given by name has one: see ka_layout */
+    if (!x->lookup && (x->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
+    err = ka_lookup_start(x->lookup, ka_ep_host(c, e), ka_ep_port(c, e), ka_family_of(c->cfg->family));
     if (err) { ka_resolved(c, err); return; }
-    c->wk->lookup_w.s = c->lookup->rd;
+    c->wk->lookup_w.s = x->lookup->rd;
     c->wk->lookup_w.told = 0;
 #endif
 }
@@ -2091,7 +2189,7 @@ static void ka_arm_link_check(ka_client *c, unsigned long long now);
  * the busy path. */
 static long ka_write(ka_client *c, const unsigned char *p, size_t n, int *err)
 {
-    long w = c->cfg->transport->write(c->tp_session, p, n, err);
+    long w = c->cfg->transport->write(ka_session(c), p, n, err);
     if (w > 0) {
         c->n_bytes_sent += (unsigned long long)w;
         c->last_send = ka_now_ms();
@@ -2122,7 +2220,7 @@ static long ka_q_write(ka_client *c, ka_queue *q, int *err)
  * transport's own end (TLS close_notify), then FIN. */
 static long ka_shut_write(ka_client *c, int *err)
 {
-    long rc = c->cfg->transport->shutdown ? c->cfg->transport->shutdown(c->tp_session, err) : 0;
+    long rc = c->cfg->transport->shutdown ? c->cfg->transport->shutdown(ka_session(c), err) : 0;
     if (rc == KA_TP_WANT_READ) c->write_wants_read = 1;
     if (rc == KA_TP_WANT_READ || rc == KA_TP_WANT_WRITE) return 0;
     if (rc < 0) return rc;
@@ -2153,7 +2251,7 @@ static void ka_note_broken(ka_client *c, long rc, int err)
     if (c->broken) return;
     c->broken = (unsigned char)ka_tp_reason(rc, err, 0);
     c->broken_err = err;
-    if (rc == KA_TP_FAILED) c->tp_err = err;
+    if (rc == KA_TP_FAILED) ka_tp_failed(c, err);
 }
 
 /* Queues a message on q, or writes it straight from the caller's buffer
@@ -2206,7 +2304,6 @@ static void ka_connected(ka_client *c)
     c->when.check_at = 0;
     c->connected_at = c->last_send = c->last_recv = ka_now_ms();
     c->degraded = c->probes_capped = 0;
-    c->n_connections++;
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
     if (c->cfg->cb.on_connect) {
@@ -2218,7 +2315,7 @@ static void ka_connected(ka_client *c)
     if ((rc = ka_flush(c, &err)) != 0) ka_note_broken(c, rc, err);
     /* The server's first bytes may have come with the end of the handshake:
      * already decrypted, they will not make the socket readable again. */
-    if (c->cfg->transport->pending && c->tp_session && c->cfg->transport->pending(c->tp_session)) c->read_more = 1;
+    if (c->cfg->transport->pending && ka_session(c) && c->cfg->transport->pending(ka_session(c))) c->read_more = 1;
 }
 
 static void ka_handshake_step(ka_client *c);
@@ -2228,20 +2325,22 @@ static void ka_handshake_step(ka_client *c);
 static void ka_session_start(ka_client *c, unsigned slot)
 {
     int err = 0;
+    void *session = NULL;
+    ka_addr lit;
     c->conn = c->wk->race[slot];
     c->wk->race[slot].s = KA_INVALID_SOCKET;
     c->wk->race[slot].told = 0;
-    c->last_family = (unsigned char)ka_ep_addr(c, ka_cur_ep(c))[c->wk->ph.a.race_addr[slot]].u.sa.sa_family;
+    c->last_family = (unsigned char)ka_ep_addrs(c, ka_cur_ep(c), &lit)[c->wk->ph.a.race_addr[slot]].u.sa.sa_family;
     ka_end_attempt(c);
     c->read_wants_write = c->write_wants_read = 0;
-    if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), ka_ep_host(c, ka_cur_ep(c)), &c->tp_session, &err) != 0) {
-        c->tp_session = NULL;
-        c->tp_err = err;
+    if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), ka_ep_host(c, ka_cur_ep(c)), &session, &err) != 0) {
+        ka_tp_failed(c, err);
         ka_close_watched(c, &c->conn);
         ka_note_failure(c, KA_REASON_TLS, err);
         ka_attempt_failed(c);
         return;
     }
+    ka_set_session(c, session);
     if (!c->cfg->transport->handshake) { ka_connected(c); return; }
     c->phase = KA_PHASE_HANDSHAKE;              /* still CONNECTING: on_connect waits for the session */
     ka_handshake_step(c);
@@ -2252,8 +2351,8 @@ static void ka_session_start(ka_client *c, unsigned slot)
 static void ka_close_conn(ka_client *c, int abortive)
 {
     ka_socket s = KA_CONN(c);
-    if (c->tp_session && c->cfg->transport->close) c->cfg->transport->close(c->tp_session);
-    c->tp_session = NULL;
+    if (ka_session(c) && c->cfg->transport->close) c->cfg->transport->close(ka_session(c));
+    ka_set_session(c, NULL);
     ka_unwatch(c, &c->conn);
     if (s == KA_INVALID_SOCKET) return;
     if (abortive) ka_sock_abort(s);
@@ -2264,11 +2363,11 @@ static void ka_close_conn(ka_client *c, int abortive)
 static void ka_handshake_step(ka_client *c)
 {
     int err = 0;
-    int rc = c->cfg->transport->handshake(c->tp_session, &err);
+    int rc = c->cfg->transport->handshake(ka_session(c), &err);
     c->read_wants_write = rc == KA_TP_WANT_WRITE;
     if (rc == KA_TP_WANT_READ || rc == KA_TP_WANT_WRITE) return;
     if (rc == 0) { ka_connected(c); return; }
-    if (rc == KA_TP_FAILED) c->tp_err = err;
+    if (rc == KA_TP_FAILED) ka_tp_failed(c, err);
     ka_close_conn(c, 0);
     ka_note_failure(c, ka_tp_reason(rc, err, 1), err);
     ka_attempt_failed(c);
@@ -2295,7 +2394,7 @@ static void ka_lost(ka_client *c, ka_reason why, int err, int retry)
     c->next_ep = (unsigned char)(up >= c->cfg->backoff_reset_ms ? 0 : (c->cur_ep + 1) % c->nep);
     ka_enter(c, retry ? KA_STATE_BACKOFF : KA_STATE_STOPPED);
     c->when.retry_at = 0;                       /* set by ka_schedule_retry, after on_disconnect */
-    c->n_disc[(unsigned)why <= KA_REASON_TLS ? why : KA_REASON_ERROR]++;
+    c->n_disc[ka_disc_slot(why) >= 0 ? ka_disc_slot(why) : ka_disc_slot(KA_REASON_ERROR)]++;
     c->n_dropped += di.unsent_bytes;
     c->up_ms_total += up;
     if (c->cfg->cb.on_disconnect) {
@@ -2453,12 +2552,12 @@ static void ka_peer_closed(ka_client *c)
 static void ka_read(ka_client *c)
 {
     unsigned char stack_buf[KA_RECV_STACK > 0 ? KA_RECV_STACK : 1];
-    unsigned char *buf = c->rbuf_at ? (unsigned char *)c + c->rbuf_at : stack_buf;
+    unsigned char *buf = c->has_ext && ka_ext_of(c)->rbuf_at ? (unsigned char *)c + ka_ext_of(c)->rbuf_at : stack_buf;
     int rounds, err = 0;
     c->read_more = 0;
     c->read_wants_write = 0;
     for (rounds = 0; rounds < 16; rounds++) {
-        long n = c->cfg->transport->read(c->tp_session, buf, c->cfg->recv_buffer_size, &err);
+        long n = c->cfg->transport->read(ka_session(c), buf, c->cfg->recv_buffer_size, &err);
         if (n > 0) {
             c->last_recv = ka_now_ms();
             c->n_bytes_recv += (unsigned long long)n;
@@ -2476,7 +2575,7 @@ static void ka_read(ka_client *c)
         if (n == 0) { ka_peer_closed(c); return; }
         if (n == KA_TP_WANT_WRITE) c->read_wants_write = 1;
         if (n == KA_TP_WANT_READ || n == KA_TP_WANT_WRITE) return;
-        if (n == KA_TP_FAILED) c->tp_err = err;
+        if (n == KA_TP_FAILED) ka_tp_failed(c, err);
         ka_lost(c, ka_tp_reason(n, err, 0), err, 1);
         return;
     }
@@ -2797,16 +2896,6 @@ static int ka_host_ok(const char *h)
 
 /* Copies host without the brackets of "[v6]"; out holds KA_MAX_HOST_LEN + 1. */
 /* A host as stored: an IPv6 literal without its brackets. */
-static size_t ka_host_len(const char *h) { return h[0] == '[' ? strlen(h) - 2 : strlen(h); }
-
-static void ka_host_copy(char *out, const char *h)
-{
-    size_t n = ka_host_len(h);
-    if (h[0] == '[') h++;
-    memcpy(out, h, n);
-    out[n] = '\0';
-}
-
 static int ka_backoff_ok(const ka_config *k)
 {
     return k->backoff_initial_ms <= k->backoff_max_ms &&
@@ -3094,24 +3183,48 @@ static void ka_profile_put(const ka_profile *p) { (void)p; }
  * message of 8 bytes or more, and at least 64 messages. */
 static size_t ka_lens_cap(size_t cap) { return cap / 8 + 64; }
 
+/* Whether the client needs a ka_ext: see there. */
+static int ka_needs_ext(const ka_config *k)
+{
+    size_t i;
+    const char *host, *port;
+    if ((k->transport && k->transport != &ka_plain) || k->recv_buffer_size > KA_RECV_STACK) return 1;
+    for (i = 0; i < ka_server_count(k); i++) {
+        ka_server(k, i, &host, &port);
+        if (!ka_is_literal(host)) return 1;
+    }
+    return 0;
+}
+
 static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int own_profile)
 {
     unsigned char *base = (unsigned char *)c;
     size_t at = sizeof(ka_client), i, n = ka_server_count(k);
-    ka_ep *ep = (ka_ep *)ka_carve(base, &at, NULL, n * sizeof(ka_ep));     /* right behind: see ka_ep_of */
+    int ext = ka_needs_ext(k);
+    ka_ep *ep;
     ka_profile *own;
     const char *host, *port;
+    if (c) c->has_ext = (unsigned)ext;
+    if (ext) {                                  /* right behind: see ka_ext_of */
+        ka_ext *x = (ka_ext *)ka_carve(base, &at, NULL, sizeof(ka_ext));
+        if (c) memset(x, 0, sizeof *x);
+    }
+    ep = (ka_ep *)ka_carve(base, &at, NULL, n * sizeof(ka_ep));     /* next: see ka_ep_of */
     /* At most 16 servers of 8 slots and 255 + 32 characters: all well
      * inside the 64 KiB an ep's offsets reach. */
     for (i = 0; i < n; i++) {
+        int kind;
+        ka_addr lit;
         ka_server(k, i, &host, &port);
-        at = (at + 3) & ~(size_t)3;
+        kind = ka_parse_pton(host, port, &lit) == 0 ? KA_LITERAL_PARSED : ka_is_literal(host) ? KA_LITERAL : KA_NAME;
         if (c) {
             memset(&ep[i], 0, sizeof ep[i]);
-            ep[i].numeric = (unsigned char)ka_is_literal(host);
-            ep[i].addr_at = (uint16_t)at;
+            ep[i].numeric = (unsigned char)kind;
         }
-        at += (ka_is_literal(host) ? 1 : KA_MAX_ADDRS) * sizeof(ka_addr);
+        if (kind == KA_LITERAL_PARSED) continue;  /* no slot: see ka_ep_addrs */
+        at = (at + 3) & ~(size_t)3;
+        if (c) ep[i].addr_at = (uint16_t)at;
+        at += (kind == KA_LITERAL ? 1 : KA_MAX_ADDRS) * sizeof(ka_addr);
     }
     for (i = 0; i < n; i++) {
         ka_server(k, i, &host, &port);
@@ -3133,7 +3246,7 @@ static size_t ka_layout(const ka_config *k, ka_client *c, int fixed_queues, int 
     }
     if (c) {
         c->nep = (unsigned char)n;
-        c->rbuf_at = k->recv_buffer_size > KA_RECV_STACK ? (uint32_t)at : 0;
+        if (ext) ka_ext_of(c)->rbuf_at = k->recv_buffer_size > KA_RECV_STACK ? (uint32_t)at : 0;
     }
     if (k->recv_buffer_size > KA_RECV_STACK) at += k->recv_buffer_size;
     if (fixed_queues) {                         /* no-heap mode: the work block, the queues' whole storage, touched only as used */
@@ -3194,7 +3307,8 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_
     else c->q = (ka_queues *)&ka_no_queues;     /* NOLINT: never written, see ka_queues */
     for (i = 0; i < c->nep; i++) {
         ka_ep *e = ka_ep_of(c, i);
-        if (e->numeric && ka_parse_literal(ka_ep_host(c, e), ka_ep_port(c, e), ka_ep_addr(c, e)) == 0) e->naddr = 1;
+        if (e->numeric == KA_LITERAL_PARSED) e->naddr = 1;       /* read at each use: see ka_ep_addrs */
+        else if (e->numeric && ka_parse_literal(ka_ep_host(c, e), ka_ep_port(c, e), ka_ep_addr(c, e)) == 0) e->naddr = 1;
     }
     KA_CONN(c) = KA_INVALID_SOCKET;
     if (c->wk) ka_work_init(c->wk);             /* no-heap mode: in the block */
@@ -3317,8 +3431,9 @@ int ka_client_stats(const ka_client *c, ka_stats *out)
     memset(&st, 0, sizeof st);
     st.size = out->size;
     st.attempts = c->n_attempts;
-    st.connections = c->n_connections;
-    for (i = 0; i <= KA_REASON_TLS; i++) st.disconnects[i] = c->n_disc[i];
+    st.connections = c->state == KA_STATE_CONNECTED;
+    for (i = 0; i < KA_DISC_SLOTS; i++) st.connections += c->n_disc[i];
+    for (i = 0; i <= KA_REASON_TLS; i++) st.disconnects[i] = ka_disc_slot((ka_reason)i) >= 0 ? c->n_disc[ka_disc_slot((ka_reason)i)] : 0;
     st.bytes_sent = c->n_bytes_sent;
     st.bytes_received = c->n_bytes_recv;
     st.messages_sent = c->n_msgs_sent;
@@ -3361,8 +3476,8 @@ int ka_client_retry_in(ka_client *c, unsigned ms)
 
 const char *ka_client_transport_error(const ka_client *c)
 {
-    if (!c || !c->tp_err || !c->cfg->transport->strerror) return NULL;
-    return c->cfg->transport->strerror(c->cfg->transport->ctx, c->tp_err);
+    if (!c || !c->has_ext || !ka_ext_of(c)->tp_err || !c->cfg->transport->strerror) return NULL;
+    return c->cfg->transport->strerror(c->cfg->transport->ctx, ka_ext_of(c)->tp_err);
 }
 
 void ka_client_disconnect(ka_client *c)
@@ -3407,7 +3522,7 @@ static void ka_release(ka_client *c)
     ka_queues_drop(c);                  /* small rings too: they are kept only while in use */
     ka_work_drop(c);
 #ifndef KA_NO_THREADS
-    if (c->lookup) ka_lookup_release(c->lookup);    /* a running lookup frees it when it ends */
+    if (c->has_ext && ka_ext_of(c)->lookup) ka_lookup_release(ka_ext_of(c)->lookup);  /* a running lookup frees it when it ends */
 #endif
     ka_net_done();
     if (!c->owned) return;              /* caller's memory: nothing to give back */
@@ -3528,7 +3643,7 @@ long ka_client_timeout_ms(const ka_client *c)
     if (!c) return -1;
     now = ka_now_ms();
     t = ka_state_timeout(c, now);
-    if (c->trim_at) t = ka_sooner(t, c->trim_at, now);    /* never due in IDLE or STOPPED: see ka_trim_later */
+    if (c->q->trim_at) t = ka_sooner(t, c->q->trim_at, now);    /* never due in IDLE or STOPPED: see ka_trim_later */
     return t;
 }
 
