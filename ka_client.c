@@ -697,18 +697,20 @@ enum { KA_PHASE_NONE, KA_PHASE_RESOLVE, KA_PHASE_RACE, KA_PHASE_HANDSHAKE, KA_PH
  * one finds it all acknowledged. A client in BACKOFF keeps it for the next
  * attempt. No-heap mode keeps it in the client's block for good. */
 struct ka_work {
-    ka_watch lookup_w;          /* the lookup's end-of-lookup signal, while one is awaited */
-    ka_watch race[KA_MAX_RACE]; /* attempts in flight */
     union {
-        struct {
-            unsigned long long resolve_deadline, race_deadline, next_try_at;
-            ka_reason fail_reason;      /* the most telling failure so far */
-            int fail_err;
-            unsigned char norder, next_addr;    /* the race's addresses, and the next one to try */
-            unsigned char order[KA_MAX_ADDRS];
-            unsigned char race_addr[KA_MAX_RACE];   /* the address each race slot dials */
-        } a;
-        struct {
+        struct {                        /* an attempt's (ka_attempt_work) */
+            ka_watch lookup_w;          /* the lookup's end-of-lookup signal, while one is awaited */
+            ka_watch race[KA_MAX_RACE]; /* attempts in flight */
+            struct {                    /* cleared when an attempt begins */
+                unsigned long long resolve_deadline, race_deadline, next_try_at;
+                ka_reason fail_reason;  /* the most telling failure so far */
+                int fail_err;
+                unsigned char norder, next_addr;    /* the race's addresses, and the next one to try */
+                unsigned char order[KA_MAX_ADDRS];
+                unsigned char race_addr[KA_MAX_RACE];   /* the address each race slot dials */
+            } a;
+        } at;
+        struct {                        /* a connection's (wk_log) */
             struct { uint32_t written, at; } log[KA_WLOG];  /* see ka_check_link */
             unsigned n;
         } w;
@@ -791,6 +793,7 @@ struct ka_client {
     unsigned wr_shut : 1;       /* this connection's write side is shut down */
     unsigned peer_fin : 1;      /* the peer shut down its side (keep_writing_after_fin) */
     unsigned has_ext : 1;       /* a ka_ext follows the client */
+    unsigned wk_log : 1;        /* the work block holds the connection's write log */
 
     /* the ka_ext (if has_ext), the servers, their addresses and strings, its own profile (if it
      * shares none) with its strings and heartbeat bytes, the receive
@@ -1663,12 +1666,14 @@ static void ka_trim_due(ka_client *c, unsigned long long now)
     if (c->q->trim_at && now >= c->q->trim_at) ka_trim(c, now);
 }
 
-static void ka_work_init(ka_work *w)
+/* A work block as new: an attempt's, holding no socket. */
+static void ka_work_init(ka_client *c)
 {
     unsigned i;
-    memset(w, 0, sizeof *w);
-    w->lookup_w.s = KA_INVALID_SOCKET;
-    for (i = 0; i < KA_MAX_RACE; i++) w->race[i].s = KA_INVALID_SOCKET;
+    memset(c->wk, 0, sizeof *c->wk);
+    c->wk->ph.at.lookup_w.s = KA_INVALID_SOCKET;
+    for (i = 0; i < KA_MAX_RACE; i++) c->wk->ph.at.race[i].s = KA_INVALID_SOCKET;
+    c->wk_log = 0;
 }
 
 /* The work block (see ka_work), allocated if need be; NULL if the
@@ -1676,15 +1681,20 @@ static void ka_work_init(ka_work *w)
 static ka_work *ka_work_get(ka_client *c)
 {
     if (c->wk) return c->wk;
-    if ((c->wk = (ka_work *)ka_alloc(c, sizeof *c->wk)) != NULL) ka_work_init(c->wk);
+    if ((c->wk = (ka_work *)ka_alloc(c, sizeof *c->wk)) != NULL) ka_work_init(c);
     return c->wk;
 }
+
+/* The work block while it serves an attempt: its sockets and deadlines.
+ * NULL while there is none, or while it holds a write log instead. */
+static ka_work *ka_attempt_work(const ka_client *c) { return c->wk_log ? NULL : c->wk; }
 
 /* The race's sockets in flight. */
 static int ka_race_size(const ka_client *c)
 {
+    const ka_work *w = ka_attempt_work(c);
     int i, n = 0;
-    for (i = 0; c->wk && i < KA_MAX_RACE; i++) n += c->wk->race[i].s != KA_INVALID_SOCKET;
+    for (i = 0; w && i < KA_MAX_RACE; i++) n += w->ph.at.race[i].s != KA_INVALID_SOCKET;
     return n;
 }
 
@@ -1694,10 +1704,12 @@ static int ka_race_size(const ka_client *c)
  * it still holds a socket. */
 static void ka_work_drop(ka_client *c)
 {
-    if (!c->wk || c->wk->lookup_w.s != KA_INVALID_SOCKET || ka_race_size(c)) return;
-    if (!c->owned) { ka_work_init(c->wk); return; }
+    const ka_work *w = ka_attempt_work(c);
+    if (!c->wk || (w && w->ph.at.lookup_w.s != KA_INVALID_SOCKET) || ka_race_size(c)) return;
+    if (!c->owned) { ka_work_init(c); return; }
     ka_dealloc(c, c->wk);
     c->wk = NULL;
+    c->wk_log = 0;
 }
 
 /* ---- 6. transports ------------------------------------------------------ */
@@ -1768,6 +1780,7 @@ static ka_reason ka_tp_reason(long rc, int err, int connecting);
 
 static void ka_enter(ka_client *c, ka_state s)
 {
+    if (c->wk_log) ka_work_init(c);             /* the write log ends with its connection */
     c->state = (unsigned char)s;
     c->epoch++;
     if (s == KA_STATE_STOPPED) ka_trim_due(c, c->q->trim_at);     /* no timer runs from here on */
@@ -1849,9 +1862,10 @@ static int ka_conn_want(const ka_client *c)
 static void ka_sync_watch(ka_client *c)
 {
     unsigned i;
-    if (c->wk) {
-        ka_tell(c, &c->wk->lookup_w, c->wk->lookup_w.s != KA_INVALID_SOCKET ? KA_READ : 0);
-        for (i = 0; i < KA_MAX_RACE; i++) ka_tell(c, &c->wk->race[i], c->wk->race[i].s != KA_INVALID_SOCKET ? KA_WRITE : 0);
+    ka_work *w = ka_attempt_work(c);
+    if (w) {
+        ka_tell(c, &w->ph.at.lookup_w, w->ph.at.lookup_w.s != KA_INVALID_SOCKET ? KA_READ : 0);
+        for (i = 0; i < KA_MAX_RACE; i++) ka_tell(c, &w->ph.at.race[i], w->ph.at.race[i].s != KA_INVALID_SOCKET ? KA_WRITE : 0);
     }
     ka_tell(c, &c->conn, ka_conn_want(c));
 }
@@ -1874,10 +1888,10 @@ static int ka_fail_rank(ka_reason r)
 
 static void ka_note_failure(ka_client *c, ka_reason why, int err)
 {
-    if (!c->wk) return;                         /* the allocator failed: see ka_attempt_failed */
-    if (ka_fail_rank(why) < ka_fail_rank(c->wk->ph.a.fail_reason)) return;
-    c->wk->ph.a.fail_reason = why;
-    c->wk->ph.a.fail_err = err;
+    if (!ka_attempt_work(c)) return;            /* the allocator failed: see ka_attempt_failed */
+    if (ka_fail_rank(why) < ka_fail_rank(c->wk->ph.at.a.fail_reason)) return;
+    c->wk->ph.at.a.fail_reason = why;
+    c->wk->ph.at.a.fail_err = err;
 }
 
 /* Whatever the attempt holds goes: the lookup (its thread finishes alone),
@@ -1886,8 +1900,8 @@ static void ka_end_attempt(ka_client *c)
 {
     unsigned i;
 #ifndef KA_NO_THREADS
-    if (c->wk && c->wk->lookup_w.s != KA_INVALID_SOCKET) {
-        ka_unwatch(c, &c->wk->lookup_w);
+    if (ka_attempt_work(c) && c->wk->ph.at.lookup_w.s != KA_INVALID_SOCKET) {
+        ka_unwatch(c, &c->wk->ph.at.lookup_w);
         ka_lookup_abandon(ka_ext_of(c)->lookup);
     }
 #endif
@@ -1895,7 +1909,7 @@ static void ka_end_attempt(ka_client *c)
         c->hook_waiting = 0;
         if (c->cfg->resolve_cancel) c->cfg->resolve_cancel(c, c->user);
     }
-    for (i = 0; c->wk && i < KA_MAX_RACE; i++) ka_close_watched(c, &c->wk->race[i]);
+    for (i = 0; ka_attempt_work(c) && i < KA_MAX_RACE; i++) ka_close_watched(c, &c->wk->ph.at.race[i]);
     c->phase = KA_PHASE_NONE;
 }
 
@@ -1912,7 +1926,7 @@ static void ka_order_addresses(ka_client *c)
     int fam = c->last_family ? c->last_family : e->naddr ? addr[0].u.sa.sa_family : AF_INET6;
     unsigned pos[2] = { 0, 0 };                 /* where each family's next address is: [0] IPv6, [1] IPv4 */
     int dry = 0;                                /* families in a row with nothing left */
-    c->wk->ph.a.norder = c->wk->ph.a.next_addr = 0;
+    c->wk->ph.at.a.norder = c->wk->ph.at.a.next_addr = 0;
     while (dry < 2) {
         int k = fam == AF_INET;
         unsigned i = pos[k];
@@ -1920,7 +1934,7 @@ static void ka_order_addresses(ka_client *c)
         pos[k] = i < e->naddr ? i + 1 : e->naddr;
         if (i < e->naddr) {
             dry = 0;
-            if (want == AF_UNSPEC || want == fam) c->wk->ph.a.order[c->wk->ph.a.norder++] = (unsigned char)i;
+            if (want == AF_UNSPEC || want == fam) c->wk->ph.at.a.order[c->wk->ph.at.a.norder++] = (unsigned char)i;
         } else {
             dry++;
         }
@@ -1978,20 +1992,20 @@ static void ka_attempt_failed(ka_client *c);
 static void ka_race_next(ka_client *c)
 {
     unsigned epoch = c->epoch;
-    while (c->wk->ph.a.next_addr < c->wk->ph.a.norder) {
-        unsigned slot, idx = c->wk->ph.a.order[c->wk->ph.a.next_addr];
+    while (c->wk->ph.at.a.next_addr < c->wk->ph.at.a.norder) {
+        unsigned slot, idx = c->wk->ph.at.a.order[c->wk->ph.at.a.next_addr];
         ka_socket s;
         ka_addr lit;
-        for (slot = 0; slot < KA_MAX_RACE && c->wk->race[slot].s != KA_INVALID_SOCKET; slot++) { }
+        for (slot = 0; slot < KA_MAX_RACE && c->wk->ph.at.race[slot].s != KA_INVALID_SOCKET; slot++) { }
         if (slot == KA_MAX_RACE) return;        /* full: the next one waits for a slot */
-        c->wk->ph.a.next_addr++;
+        c->wk->ph.at.a.next_addr++;
         s = ka_dial(c, &ka_ep_addrs(c, ka_cur_ep(c), &lit)[idx]);
         if (c->epoch != epoch) { if (s != KA_INVALID_SOCKET) ka_sock_close(s); return; }
         if (s == KA_INVALID_SOCKET) continue;
-        c->wk->race[slot].s = s;
-        c->wk->race[slot].told = 0;
-        c->wk->ph.a.race_addr[slot] = (unsigned char)idx;
-        c->wk->ph.a.next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
+        c->wk->ph.at.race[slot].s = s;
+        c->wk->ph.at.race[slot].told = 0;
+        c->wk->ph.at.a.race_addr[slot] = (unsigned char)idx;
+        c->wk->ph.at.a.next_try_at = ka_now_ms() + c->cfg->connection_attempt_delay_ms;
         return;
     }
     if (ka_race_size(c) == 0) ka_attempt_failed(c);
@@ -2000,15 +2014,15 @@ static void ka_race_next(ka_client *c)
 static void ka_race_start(ka_client *c)
 {
     ka_order_addresses(c);
-    if (c->wk->ph.a.norder == 0) {              /* no address in the family asked for */
+    if (c->wk->ph.at.a.norder == 0) {              /* no address in the family asked for */
         ka_note_failure(c, KA_REASON_RESOLVE, EAI_FAMILY);
         ka_attempt_failed(c);
         return;
     }
     c->phase = KA_PHASE_RACE;
-    c->wk->ph.a.race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
+    c->wk->ph.at.a.race_deadline = ka_now_ms() + c->cfg->connect_timeout_ms;
     ka_log(c, KA_LOG_DEBUG, "connecting to %s port %s: %u address%s", ka_ep_host(c, ka_cur_ep(c)), ka_ep_port(c, ka_cur_ep(c)),
-           c->wk->ph.a.norder, c->wk->ph.a.norder == 1 ? "" : "es");
+           c->wk->ph.at.a.norder, c->wk->ph.at.a.norder == 1 ? "" : "es");
     ka_race_next(c);
 }
 
@@ -2041,7 +2055,7 @@ static void ka_lookup_ready(ka_client *c)
     struct addrinfo *res = NULL;
     int err = 0;
     if (!ka_lookup_answer(ka_ext_of(c)->lookup, &res, &err)) return;
-    ka_unwatch(c, &c->wk->lookup_w);
+    ka_unwatch(c, &c->wk->ph.at.lookup_w);
     if (!err) ka_ep_store(c, ka_cur_ep(c), res);
     if (res) freeaddrinfo(res);
     if (!err && ka_cur_ep(c)->naddr == 0) err = EAI_NONAME;
@@ -2057,7 +2071,7 @@ static void ka_resolve(ka_client *c)
     ka_ep *e = ka_cur_ep(c);
     int err;
     c->phase = KA_PHASE_RESOLVE;
-    c->wk->ph.a.resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
+    c->wk->ph.at.a.resolve_deadline = ka_now_ms() + c->cfg->resolve_timeout_ms;
     if (c->cfg->resolve) {
         unsigned epoch;
         c->hook_waiting = 1;
@@ -2085,8 +2099,8 @@ static void ka_resolve(ka_client *c)
     if (!x->lookup && (x->lookup = ka_lookup_new()) == NULL) { ka_resolved(c, EAI_MEMORY); return; }
     err = ka_lookup_start(x->lookup, ka_ep_host(c, e), ka_ep_port(c, e), ka_family_of(c->cfg->family));
     if (err) { ka_resolved(c, err); return; }
-    c->wk->lookup_w.s = x->lookup->rd;
-    c->wk->lookup_w.told = 0;
+    c->wk->ph.at.lookup_w.s = x->lookup->rd;
+    c->wk->ph.at.lookup_w.told = 0;
 #endif
 }
 
@@ -2096,8 +2110,8 @@ static void ka_begin_attempt(ka_client *c)
     c->n_attempts++;
     c->cur_ep = c->next_ep;
     if (!ka_work_get(c)) { ka_attempt_failed(c); return; }
-    memset(&c->wk->ph.a, 0, sizeof c->wk->ph.a);    /* the last connection's write log may be here */
-    c->wk->ph.a.fail_reason = KA_REASON_NONE;
+    memset(&c->wk->ph.at.a, 0, sizeof c->wk->ph.at.a);    /* the last attempt's */
+    c->wk->ph.at.a.fail_reason = KA_REASON_NONE;
     if (ka_cur_ep(c)->numeric) ka_race_start(c);
     else ka_resolve(c);
 }
@@ -2166,8 +2180,9 @@ static void ka_schedule_retry(ka_client *c, ka_reason why, int err, int counts_a
 static void ka_attempt_failed(ka_client *c)
 {
     /* No work block: the allocator failed before the attempt could begin. */
-    ka_reason why = !c->wk ? KA_REASON_ERROR : c->wk->ph.a.fail_reason ? c->wk->ph.a.fail_reason : KA_REASON_CONNECT_TIMEOUT;
-    int err = c->wk ? c->wk->ph.a.fail_err : KA_E(WSAENOBUFS, ENOMEM);
+    const ka_work *w = ka_attempt_work(c);
+    ka_reason why = !w ? KA_REASON_ERROR : w->ph.at.a.fail_reason ? w->ph.at.a.fail_reason : KA_REASON_CONNECT_TIMEOUT;
+    int err = w ? w->ph.at.a.fail_err : KA_E(WSAENOBUFS, ENOMEM);
     unsigned epoch;
     ka_end_attempt(c);
     if (c->quiet) {
@@ -2327,10 +2342,10 @@ static void ka_session_start(ka_client *c, unsigned slot)
     int err = 0;
     void *session = NULL;
     ka_addr lit;
-    c->conn = c->wk->race[slot];
-    c->wk->race[slot].s = KA_INVALID_SOCKET;
-    c->wk->race[slot].told = 0;
-    c->last_family = (unsigned char)ka_ep_addrs(c, ka_cur_ep(c), &lit)[c->wk->ph.a.race_addr[slot]].u.sa.sa_family;
+    c->conn = c->wk->ph.at.race[slot];
+    c->wk->ph.at.race[slot].s = KA_INVALID_SOCKET;
+    c->wk->ph.at.race[slot].told = 0;
+    c->last_family = (unsigned char)ka_ep_addrs(c, ka_cur_ep(c), &lit)[c->wk->ph.at.a.race_addr[slot]].u.sa.sa_family;
     ka_end_attempt(c);
     c->read_wants_write = c->write_wants_read = 0;
     if (c->cfg->transport->open(c->cfg->transport->ctx, KA_CONN(c), ka_ep_host(c, ka_cur_ep(c)), &session, &err) != 0) {
@@ -2460,19 +2475,19 @@ static int ka_connect_result(ka_client *c, ka_socket s)
 static void ka_check_attempt(ka_client *c, unsigned slot)
 {
     unsigned epoch = c->epoch;
-    int rc = ka_connect_result(c, c->wk->race[slot].s);
+    int rc = ka_connect_result(c, c->wk->ph.at.race[slot].s);
     if (c->epoch != epoch || rc == 1) return;   /* on_log moved us, or still connecting */
     if (rc == 0) { ka_session_start(c, slot); return; }
     if (rc == KA_SELF_CONNECT) {
         /* RST, not FIN: a FIN would leave TIME_WAIT on the port, and the
          * real server could not bind it for a minute. */
-        ka_socket s = c->wk->race[slot].s;
-        ka_unwatch(c, &c->wk->race[slot]);
+        ka_socket s = c->wk->ph.at.race[slot].s;
+        ka_unwatch(c, &c->wk->ph.at.race[slot]);
         ka_sock_abort(s);
         rc = KA_ERR_REFUSED;
     }
     ka_note_failure(c, ka_classify(rc, 1), rc);
-    ka_close_watched(c, &c->wk->race[slot]);
+    ka_close_watched(c, &c->wk->ph.at.race[slot]);
     ka_race_next(c);
 }
 
@@ -2485,12 +2500,12 @@ static void ka_connecting_ready(ka_client *c, ka_socket s)
         if (s == KA_CONN(c)) ka_handshake_step(c);
         return;
     }
-    if (!c->wk) return;                         /* the allocator failed: see ka_attempt_failed */
+    if (!ka_attempt_work(c)) return;            /* the allocator failed (see ka_attempt_failed), or connected */
 #ifndef KA_NO_THREADS
-    if (s == c->wk->lookup_w.s) { ka_lookup_ready(c); return; }
+    if (s == c->wk->ph.at.lookup_w.s) { ka_lookup_ready(c); return; }
 #endif
     for (i = 0; i < KA_MAX_RACE; i++)
-        if (c->wk->race[i].s == s) { ka_check_attempt(c, i); return; }
+        if (c->wk->ph.at.race[i].s == s) { ka_check_attempt(c, i); return; }
 }
 
 /* The attempt's timers: the lookup's bound, the race's bound, the next
@@ -2502,20 +2517,20 @@ static void ka_connecting_timers(ka_client *c, unsigned long long now)
         ka_attempt_failed(c);
         return;
     }
-    if (c->phase == KA_PHASE_RESOLVE && now >= c->wk->ph.a.resolve_deadline) {
+    if (c->phase == KA_PHASE_RESOLVE && now >= c->wk->ph.at.a.resolve_deadline) {
         ka_end_attempt(c);                      /* the lookup finishes alone */
         ka_log(c, KA_LOG_INFO, "resolving %s: no answer in %u ms", ka_ep_host(c, ka_cur_ep(c)), c->cfg->resolve_timeout_ms);
         if (c->epoch == epoch) ka_resolved(c, EAI_AGAIN);
         return;
     }
     if (c->phase != KA_PHASE_RACE && c->phase != KA_PHASE_HANDSHAKE) return;
-    if (now >= c->wk->ph.a.race_deadline) {    /* the TCP race and the handshake share the bound */
+    if (now >= c->wk->ph.at.a.race_deadline) {    /* the TCP race and the handshake share the bound */
         if (c->phase == KA_PHASE_HANDSHAKE) ka_close_conn(c, 0);
         ka_note_failure(c, KA_REASON_CONNECT_TIMEOUT, 0);
         ka_attempt_failed(c);
         return;
     }
-    if (now >= c->wk->ph.a.next_try_at && c->wk->ph.a.next_addr < c->wk->ph.a.norder) ka_race_next(c);
+    if (now >= c->wk->ph.at.a.next_try_at && c->wk->ph.at.a.next_addr < c->wk->ph.at.a.norder) ka_race_next(c);
 }
 
 /* How often a connection whose peer has closed its side is looked at (see
@@ -2646,6 +2661,10 @@ static int ka_health_report(ka_client *c, const ka_kview *v, unsigned cause, uns
 static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 {
     if (!ka_work_get(c)) return;                /* the allocator failed: see ka_wlog_oldest */
+    if (!c->wk_log) {                           /* the block served the attempt: no socket left in it */
+        memset(&c->wk->ph.w, 0, sizeof c->wk->ph.w);
+        c->wk_log = 1;
+    }
     if (c->wk->ph.w.n && c->wk->ph.w.log[c->wk->ph.w.n - 1].written == written) return;     /* nothing new since */
     if (c->wk->ph.w.n == KA_WLOG) memmove(c->wk->ph.w.log, c->wk->ph.w.log + 1, --c->wk->ph.w.n * sizeof c->wk->ph.w.log[0]);
     c->wk->ph.w.log[c->wk->ph.w.n].written = written;
@@ -2658,7 +2677,7 @@ static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
 {
     unsigned drop = 0;
-    if (!c->wk) return (uint32_t)c->last_send;  /* no log: the last write is a later bound */
+    if (!c->wk_log) return (uint32_t)c->last_send;  /* no log: the last write is a later bound */
     while (drop < c->wk->ph.w.n && (int32_t)(c->wk->ph.w.log[drop].written - acked) <= 0) drop++;
     memmove(c->wk->ph.w.log, c->wk->ph.w.log + drop, (c->wk->ph.w.n - drop) * sizeof c->wk->ph.w.log[0]);
     c->wk->ph.w.n -= drop;
@@ -3311,7 +3330,7 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_
         else if (e->numeric && ka_parse_literal(ka_ep_host(c, e), ka_ep_port(c, e), ka_ep_addr(c, e)) == 0) e->naddr = 1;
     }
     KA_CONN(c) = KA_INVALID_SOCKET;
-    if (c->wk) ka_work_init(c->wk);             /* no-heap mode: in the block */
+    if (c->wk) ka_work_init(c);                 /* no-heap mode: in the block */
     c->state = KA_STATE_IDLE;
     c->owned = owned;
     c->rng = cfg->random_seed ? cfg->random_seed : ka_default_seed(c);
@@ -3562,11 +3581,11 @@ int ka_client_endpoint(const ka_client *c)
 /* Every socket the client watches now, with what it waits for. */
 static int ka_watched(const ka_client *c, ka_pollset *set)
 {
-    const ka_work *w = c->wk;
+    const ka_work *w = ka_attempt_work(c);
     int n = 0, i;
-    if (w && w->lookup_w.s != KA_INVALID_SOCKET) { set[n].s = w->lookup_w.s; set[n].want = KA_READ; set[n++].ready = 0; }
+    if (w && w->ph.at.lookup_w.s != KA_INVALID_SOCKET) { set[n].s = w->ph.at.lookup_w.s; set[n].want = KA_READ; set[n++].ready = 0; }
     for (i = 0; w && i < KA_MAX_RACE; i++)
-        if (w->race[i].s != KA_INVALID_SOCKET) { set[n].s = w->race[i].s; set[n].want = KA_WRITE; set[n++].ready = 0; }
+        if (w->ph.at.race[i].s != KA_INVALID_SOCKET) { set[n].s = w->ph.at.race[i].s; set[n].want = KA_WRITE; set[n++].ready = 0; }
     if (ka_conn_want(c)) { set[n].s = KA_CONN(c); set[n].want = ka_conn_want(c); set[n++].ready = 0; }
     return n;
 }
@@ -3582,7 +3601,7 @@ static int ka_main_socket(const ka_client *c, ka_pollset *one)
     if (c->state == KA_STATE_CONNECTING && c->phase == KA_PHASE_RACE) {
         unsigned i;
         for (i = 0; i < KA_MAX_RACE; i++)
-            if (c->wk->race[i].s != KA_INVALID_SOCKET && c->wk->ph.a.race_addr[i] == c->wk->ph.a.order[c->wk->ph.a.next_addr - 1]) one->s = c->wk->race[i].s;
+            if (c->wk->ph.at.race[i].s != KA_INVALID_SOCKET && c->wk->ph.at.a.race_addr[i] == c->wk->ph.at.a.order[c->wk->ph.at.a.next_addr - 1]) one->s = c->wk->ph.at.race[i].s;
     }
     return 1;
 }
@@ -3617,9 +3636,9 @@ static long ka_state_timeout(const ka_client *c, unsigned long long now)
     switch ((ka_state)c->state) {
     case KA_STATE_CONNECTING:
         if (c->phase == KA_PHASE_FAILED) return 0;
-        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->wk->ph.a.resolve_deadline, now);
-        t = ka_until(c->wk->ph.a.race_deadline, now);
-        if (c->wk->ph.a.next_addr < c->wk->ph.a.norder) t = ka_sooner(t, c->wk->ph.a.next_try_at, now);
+        if (c->phase == KA_PHASE_RESOLVE) return ka_until(c->wk->ph.at.a.resolve_deadline, now);
+        t = ka_until(c->wk->ph.at.a.race_deadline, now);
+        if (c->wk->ph.at.a.next_addr < c->wk->ph.at.a.norder) t = ka_sooner(t, c->wk->ph.at.a.next_try_at, now);
         /* Without on_socket the loop watches one attempt: look at the others that often. */
         if (!c->cfg->cb.on_socket && ka_race_size(c) > 1) t = ka_sooner(t, now + (c->cfg->connection_attempt_delay_ms ? c->cfg->connection_attempt_delay_ms : 50), now);
         return t;
@@ -3679,8 +3698,8 @@ int ka_client_process_events(ka_client *c, int ready)
     }
     /* The other attempts of a race the loop does not watch: ask each. */
     for (i = 0; c->state == KA_STATE_CONNECTING && c->wk && i < KA_MAX_RACE; i++) {
-        if (c->wk->race[i].s == KA_INVALID_SOCKET || (n && c->wk->race[i].s == set[0].s)) continue;
-        set[n].s = c->wk->race[i].s;
+        if (c->wk->ph.at.race[i].s == KA_INVALID_SOCKET || (n && c->wk->ph.at.race[i].s == set[0].s)) continue;
+        set[n].s = c->wk->ph.at.race[i].s;
         set[n++].ready = KA_WRITE;              /* ka_check_attempt asks the socket itself */
     }
     return ka_process_set(c, set, n);
