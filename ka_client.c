@@ -816,7 +816,7 @@ typedef struct ka_ext {
                                  * > KA_RECV_STACK; 0: on the stack */
 } ka_ext;
 
-static ka_ext *ka_ext_of(const ka_client *c) { return c->has_ext ? (ka_ext *)(void *)(uintptr_t)(c + 1) : NULL; }
+static ka_ext *ka_ext_of(const ka_client *c) { return c->has_ext ? (ka_ext *)(void *)(uintptr_t)(c + 1) : NULL; }  /* NOLINT(performance-no-int-to-ptr): our own block */
 
 /* The transport's session: a plain TCP client without a ka_ext has the
  * socket for one (see ka_plain_open). */
@@ -3326,8 +3326,9 @@ static ka_client *ka_setup(void *mem, const ka_config *cfg, int owned, const ka_
     else c->q = (ka_queues *)&ka_no_queues;     /* NOLINT: never written, see ka_queues */
     for (i = 0; i < c->nep; i++) {
         ka_ep *e = ka_ep_of(c, i);
-        if (e->numeric == KA_LITERAL_PARSED) e->naddr = 1;       /* read at each use: see ka_ep_addrs */
-        else if (e->numeric && ka_parse_literal(ka_ep_host(c, e), ka_ep_port(c, e), ka_ep_addr(c, e)) == 0) e->naddr = 1;
+        /* a KA_LITERAL_PARSED one is read at each use: see ka_ep_addrs */
+        if (e->numeric == KA_LITERAL_PARSED || (e->numeric && ka_parse_literal(ka_ep_host(c, e), ka_ep_port(c, e), ka_ep_addr(c, e)) == 0))
+            e->naddr = 1;
     }
     KA_CONN(c) = KA_INVALID_SOCKET;
     if (c->wk) ka_work_init(c);                 /* no-heap mode: in the block */
