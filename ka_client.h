@@ -69,7 +69,7 @@ typedef enum ka_state {
 typedef enum ka_reason {
     KA_REASON_NONE = 0,
     KA_REASON_PEER_CLOSED,     /* orderly shutdown: recv() returned 0 (FIN) */
-    KA_REASON_PEER_RESET,      /* ECONNRESET/EPIPE: peer process died, or peer host rebooted and answered a probe with RST */
+    KA_REASON_PEER_RESET,      /* ECONNRESET/EPIPE (ECONNREFUSED once connected): peer process died, or peer host rebooted and answered a probe with RST */
     KA_REASON_TIMEOUT,         /* ETIMEDOUT: keepalive probes or the user timeout ran out: host down, or path lost */
     KA_REASON_UNREACHABLE,     /* EHOSTUNREACH / ENETUNREACH / EHOSTDOWN */
     KA_REASON_REFUSED,         /* connect: ECONNREFUSED */
@@ -332,7 +332,7 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
      * to wait, and grow as messages wait (and shrink back when they empty;
      * a stream's 100 ms after it last emptied), so ka_client_send may fail
      * with KA_ENOMEM. Each connection attempt takes one small block (the
-     * race's sockets, deadlines and address order: 120 bytes on LP64) and
+     * race's sockets, deadlines and address order: 88 bytes on LP64) and
      * gives it back when the connection is made; a connection takes it
      * again while a look finds sent data waiting for its acknowledgement
      * (the stall detector's write log). An attempt that cannot have it

@@ -3198,6 +3198,84 @@ static void allocator_hooks_see_one_allocation_per_client(void)
     CHECK_EQ(ka_client_new(&t.c, &t.cfg), KA_EINVAL);
 }
 
+/* An idle client of an address literal is one block, and on LP64 (not
+ * Windows, whose SOCKET is 64 bits) that block fits the 256-byte malloc
+ * chunk libuv's 248-byte handle takes: see the README's memory figures.
+ * The first client made with a config also holds the settings; the
+ * second one's block is the client alone. */
+typedef struct size_log { size_t sizes[16]; int n; } size_log;
+static void *log_alloc(size_t n, void *u)
+{
+    size_log *l = (size_log *)u;
+    if (l->n < 16) l->sizes[l->n++] = n;
+    return malloc(n);
+}
+static void log_free(void *p, void *u) { (void)u; free(p); }
+
+static void an_idle_literal_client_is_one_small_block(void)
+{
+    ka_config k;
+    ka_client *a = NULL, *b = NULL;
+    size_log l;
+    memset(&l, 0, sizeof l);
+    t_config(&k, "127.0.0.1", "40000", NULL);
+    k.mem_alloc = log_alloc;
+    k.mem_free = log_free;
+    k.mem_user = &l;
+    CHECK_EQ(ka_client_new(&a, &k), 0);
+    CHECK_EQ(ka_client_new(&b, &k), 0);
+    CHECK_EQ(l.n, 2);                           /* one block each, nothing more */
+    CHECK(l.sizes[1] < l.sizes[0]);             /* the second shares the first's settings */
+#ifndef _WIN32
+    if (sizeof(void *) == 8) CHECK(l.sizes[1] <= 248);
+#endif
+    ka_client_free(b);
+    ka_client_free(a);
+}
+
+/* In no-heap mode the work block is the client's for good: while a
+ * connection has data outstanding it holds the write log, and when that
+ * connection ends it must be an empty attempt block again (no stale
+ * "socket" from the log's bytes), so the next attempt connects and the
+ * counts add up. */
+static void no_heap_write_log_gives_way_to_the_next_attempt(void)
+{
+    static union { unsigned long long align; unsigned char bytes[32768]; } mem;
+    t_pair t;
+    size_t sent = 0;
+    unsigned long long end;
+    ka_stats st;
+    char buf[2];
+    CHECK(pair_prepare(&t) == 0);
+    t_set_rcvbuf(t.l, 4096);
+    t.cfg.send_buffer_size = 4096;
+    t.cfg.cb.on_health = note_health;
+    t.cfg.backoff_initial_ms = t.cfg.backoff_max_ms = 50;
+    health_bad = health_good = 0;
+    CHECK(ka_client_size(&t.cfg) <= sizeof mem.bytes);
+    CHECK_EQ(ka_client_init(&t.c, mem.bytes, sizeof mem.bytes, &t.cfg), 0);
+    CHECK_EQ(ka_client_start(t.c), 0);
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 1, 3000) == 0);
+    if (!kernel_view_readable(ka_client_socket(t.c))) { pair_close(&t); SKIP("TCP_INFO cannot be read here: no write log"); }
+    end = t_now_ms() + 10000;
+    while (!health_bad && t_now_ms() < end) {   /* the peer reads nothing: data stays outstanding */
+        sent = send_pattern(t.c, sent, (size_t)1 << 30);
+        ka_client_poll(t.c, 20);
+    }
+    CHECK_EQ(health_bad, 1);                    /* the write log was in use */
+    t_close(t.p);                               /* unread data: a reset */
+    t.p = t_accept(t.l, t.c, 3000);
+    CHECK(t.p != KA_INVALID_SOCKET);
+    CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
+    CHECK_EQ(t.rec.disconnects, 1);
+    CHECK(t_recv_exact(t.p, buf, 2, t.c, 2000) == 0);  /* the queue's rest flows on the new connection */
+    CHECK_EQ(ka_client_stats(t.c, &st), 0);
+    CHECK_EQ(st.connections, 2);                /* the one that ended and the one up */
+    CHECK_EQ(st.disconnects[KA_REASON_PEER_RESET] + st.disconnects[KA_REASON_PEER_CLOSED], 1);
+    pair_close(&t);
+}
+
 static void client_lives_in_caller_memory(void)
 {
     static union { unsigned long long align; unsigned char bytes[16384]; } mem;
@@ -3303,6 +3381,8 @@ static const t_case cases[] = {
     { "free from a callback is deferred", free_from_a_callback_is_deferred },
     { "allocator hooks see the client's block and one per attempt", allocator_hooks_see_one_allocation_per_client },
     { "client lives in caller memory", client_lives_in_caller_memory },
+    { "an idle client of an address literal is one small block", an_idle_literal_client_is_one_small_block },
+    { "no-heap: the write log gives way to the next attempt", no_heap_write_log_gives_way_to_the_next_attempt },
     { "external select() loop drives the client", external_select_loop_drives_the_client },
     { "poll() without a socket waits for the timer", poll_without_a_socket_waits_for_the_timer },
 #ifdef _WIN32
