@@ -744,11 +744,12 @@ struct ka_client {
         unsigned long long retry_at;    /* BACKOFF: the next attempt; 0 while not set yet */
         unsigned long long check_at;    /* CONNECTED: the next look at the kernel's view of the connection; 0 = none */
     } when;
-    unsigned long long connected_at, last_send, last_recv;
+    unsigned long long connected_at;
 
     /* counters for ka_client_stats */
     unsigned long long n_attempts, n_bytes_sent, n_bytes_recv, n_msgs_sent, n_reads;
     unsigned long long n_dropped, up_ms_total;
+    uint32_t last_send, last_recv;  /* low 32 bits of ka_now_ms: see ka_since */
     uint32_t high_water;        /* the queues hold at most 2 x 1 GiB (ka_config_error) */
     uint32_t trimmed_at;        /* when the queues last gave back memory (low 32 bits of
                                  * ka_now_ms, 0 = never): see ka_trim_later */
@@ -831,6 +832,16 @@ static void ka_set_session(ka_client *c, void *session) { if (c->has_ext) ka_ext
 /* The transport failed with its own code (KA_TP_FAILED): only a transport
  * other than plain TCP does, and such a client has a ka_ext. */
 static void ka_tp_failed(ka_client *c, int err) { if (c->has_ext) ka_ext_of(c)->tp_err = err; }
+
+/* Milliseconds from then (the low 32 bits of a ka_now_ms reading) to now,
+ * exact up to 49.7 days. last_send and last_recv are kept so: they are
+ * only ever measured against the write log's 32-bit times or a heartbeat
+ * interval or idle timeout taken through ka_span, which leaves a poll that
+ * comes late at least 24.8 days to still see the interval as run out. */
+static unsigned long long ka_since(unsigned long long now, uint32_t then) { return (uint32_t)((uint32_t)now - then); }
+
+#define KA_SPAN_MAX 0x7FFFFFFFu     /* ms, about 24.8 days */
+static unsigned ka_span(unsigned ms) { return ms < KA_SPAN_MAX ? ms : KA_SPAN_MAX; }
 
 /* How a server's host is given (ka_ep.numeric). */
 #define KA_NAME           0     /* a name: looked up at each attempt */
@@ -2206,9 +2217,10 @@ static long ka_write(ka_client *c, const unsigned char *p, size_t n, int *err)
 {
     long w = c->cfg->transport->write(ka_session(c), p, n, err);
     if (w > 0) {
+        unsigned long long now = ka_now_ms();
         c->n_bytes_sent += (unsigned long long)w;
-        c->last_send = ka_now_ms();
-        ka_arm_link_check(c, c->last_send);
+        c->last_send = (uint32_t)now;
+        ka_arm_link_check(c, now);
     }
     return w;
 }
@@ -2317,7 +2329,8 @@ static void ka_connected(ka_client *c)
     c->wr_shut = c->peer_fin = c->read_more = 0;
     c->ready = 0;
     c->when.check_at = 0;
-    c->connected_at = c->last_send = c->last_recv = ka_now_ms();
+    c->connected_at = ka_now_ms();
+    c->last_send = c->last_recv = (uint32_t)c->connected_at;
     c->degraded = c->probes_capped = 0;
     ka_set_busy_deadline(c);
     if (c->state != KA_STATE_CONNECTED) return;     /* on_log moved us */
@@ -2574,7 +2587,7 @@ static void ka_read(ka_client *c)
     for (rounds = 0; rounds < 16; rounds++) {
         long n = c->cfg->transport->read(ka_session(c), buf, c->cfg->recv_buffer_size, &err);
         if (n > 0) {
-            c->last_recv = ka_now_ms();
+            c->last_recv = (uint32_t)ka_now_ms();
             c->n_bytes_recv += (unsigned long long)n;
             c->n_reads++;
             if (c->cfg->cb.on_data) {
@@ -2677,7 +2690,7 @@ static void ka_wlog_add(ka_client *c, uint32_t written, uint32_t at)
 static uint32_t ka_wlog_oldest(ka_client *c, uint32_t acked)
 {
     unsigned drop = 0;
-    if (!c->wk_log) return (uint32_t)c->last_send;  /* no log: the last write is a later bound */
+    if (!c->wk_log) return c->last_send;        /* no log: the last write is a later bound */
     while (drop < c->wk->ph.w.n && (int32_t)(c->wk->ph.w.log[drop].written - acked) <= 0) drop++;
     memmove(c->wk->ph.w.log, c->wk->ph.w.log + drop, (c->wk->ph.w.n - drop) * sizeof c->wk->ph.w.log[0]);
     c->wk->ph.w.n -= drop;
@@ -2728,7 +2741,7 @@ static void ka_check_link(ka_client *c, unsigned long long now, const ka_kview *
         wait = busy ? busy / 4 : 1000;          /* watch for probes going unanswered */
         if (stall && stall - v.since_send < wait) wait = stall - v.since_send;
     } else {
-        uint32_t written_by = ka_wlog_oldest(c, v.acked), last = (uint32_t)c->last_send;
+        uint32_t written_by = ka_wlog_oldest(c, v.acked), last = c->last_send;
         uint32_t since = (uint32_t)(now - v.since_ack);         /* the last acknowledgement */
         if ((int32_t)(last - written_by) < 0) written_by = last;    /* it was written by our last write, too */
         if ((int32_t)(written_by - since) > 0) since = written_by;
@@ -2805,15 +2818,15 @@ static void ka_connected_timers(ka_client *c, unsigned long long now)
     }
     if (c->state != KA_STATE_CONNECTED) return;
     /* After the peer's FIN nothing more will come: silence is expected. */
-    if (c->cfg->idle_timeout_ms && !c->peer_fin && now - c->last_recv >= c->cfg->idle_timeout_ms) {
+    if (c->cfg->idle_timeout_ms && !c->peer_fin && ka_since(now, c->last_recv) >= ka_span(c->cfg->idle_timeout_ms)) {
         ka_lost(c, KA_REASON_HEARTBEAT, 0, 1);
         return;
     }
     /* A heartbeat that finds no room (the allocator failed) is skipped, not
      * retried at once: the next one is an interval away. */
-    if (ka_heartbeat_due(c) && now - c->last_send >= c->cfg->heartbeat_interval_ms &&
+    if (ka_heartbeat_due(c) && ka_since(now, c->last_send) >= ka_span(c->cfg->heartbeat_interval_ms) &&
         ka_enqueue(c, 1, c->cfg->heartbeat_data, c->cfg->heartbeat_len) != 0)
-        c->last_send = now;
+        c->last_send = (uint32_t)now;
 }
 
 static void ka_on_timers(ka_client *c)
@@ -3648,8 +3661,9 @@ static long ka_state_timeout(const ka_client *c, unsigned long long now)
     case KA_STATE_CONNECTED:
         if (c->broken || c->read_more || (c->peer_fin && c->wr_shut)) return 0;
         if (c->when.check_at) t = ka_until(c->when.check_at, now);
-        if (c->cfg->idle_timeout_ms && !c->peer_fin) t = ka_sooner(t, c->last_recv + c->cfg->idle_timeout_ms, now);
-        if (ka_heartbeat_due(c)) t = ka_sooner(t, c->last_send + c->cfg->heartbeat_interval_ms, now);
+        if (c->cfg->idle_timeout_ms && !c->peer_fin)
+            t = ka_sooner(t, now - ka_since(now, c->last_recv) + ka_span(c->cfg->idle_timeout_ms), now);
+        if (ka_heartbeat_due(c)) t = ka_sooner(t, now - ka_since(now, c->last_send) + ka_span(c->cfg->heartbeat_interval_ms), now);
         return t;
     default:
         return -1;

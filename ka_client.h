@@ -316,10 +316,10 @@ typedef struct ka_config {   /* NOLINT(clang-analyzer-optin.performance.Padding)
     double   backoff_jitter;          /* 0..1: each delay is drawn uniformly from [d*(1-jitter), d]; default 0.5 */
     unsigned backoff_reset_ms;        /* a connection must stay up this long before the attempt count resets (default 5000) */
     unsigned max_attempts;            /* consecutive failed attempts before giving up; 0 = never give up */
-    unsigned heartbeat_interval_ms;   /* send heartbeat_data after this long without sending; 0 = off */
+    unsigned heartbeat_interval_ms;   /* send heartbeat_data after this long without sending; 0 = off; longer than 2^31 - 1 (24.8 days) acts as that */
     const void *heartbeat_data;
     size_t   heartbeat_len;           /* 1 .. the session queue's room (session_buffer_size): a heartbeat goes apart from the backlog */
-    unsigned idle_timeout_ms;         /* disconnect (KA_REASON_HEARTBEAT) after this long without receiving; 0 = off */
+    unsigned idle_timeout_ms;         /* disconnect (KA_REASON_HEARTBEAT) after this long without receiving; 0 = off; longer than 2^31 - 1 (24.8 days) acts as that */
     size_t   send_buffer_size;        /* bound of the outgoing queue (default 65536) */
     unsigned random_seed;             /* seeds this client's own jitter generator (same seed, same delays); 0 = mixed from process id, clock and address */
     ka_callbacks cb;
