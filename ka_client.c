@@ -1219,8 +1219,9 @@ static int ka_resolve_transient(int err)
 }
 
 #ifndef KA_NO_THREADS
-/* The helper thread's mailbox. The client owns one from its first lookup
- * to ka_client_free; each running thread holds a reference too, so a
+/* The helper thread's mailbox. The client owns one from a lookup until
+ * its connection is made (see ka_lookup_put_away) or ka_client_free; each
+ * running thread holds a reference too, so a
  * lookup the client gave up on (timeout, stop, free) finishes on its own
  * and the last one out frees everything: no call ever waits for a lookup.
  * gen is the query the client still wants; a thread whose answer is for
@@ -1361,6 +1362,16 @@ static int ka_lookup_answer(ka_lookup *l, struct addrinfo **res, int *err)
     }
     ka_mutex_unlock(&l->lock);
     return done;
+}
+
+/* No thread of this mailbox is running. */
+static int ka_lookup_idle(ka_lookup *l)
+{
+    int idle;
+    ka_mutex_lock(&l->lock);
+    idle = l->run == NULL;
+    ka_mutex_unlock(&l->lock);
+    return idle;
 }
 
 /* The client no longer wants the answer. */
@@ -2115,6 +2126,22 @@ static void ka_resolve(ka_client *c)
 #endif
 }
 
+/* Connected: the lookup's mailbox (its signal's two sockets, 88 bytes) goes
+ * until the next lookup, unless a thread of it still runs (one the client
+ * gave up on): it is kept then, so that a lookup of the same name joins
+ * that thread instead of starting another. */
+static void ka_lookup_put_away(ka_client *c)
+{
+#ifndef KA_NO_THREADS
+    ka_ext *x = ka_ext_of(c);
+    if (!x || !x->lookup || !ka_lookup_idle(x->lookup)) return;
+    ka_lookup_release(x->lookup);
+    x->lookup = NULL;
+#else
+    (void)c;
+#endif
+}
+
 static void ka_begin_attempt(ka_client *c)
 {
     ka_enter(c, KA_STATE_CONNECTING);
@@ -2326,6 +2353,7 @@ static void ka_connected(ka_client *c)
     int err = 0;
     ka_end_attempt(c);
     ka_enter(c, KA_STATE_CONNECTED);
+    ka_lookup_put_away(c);
     c->wr_shut = c->peer_fin = c->read_more = 0;
     c->ready = 0;
     c->when.check_at = 0;

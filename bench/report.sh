@@ -270,7 +270,7 @@ echo "- **Memory**: an idle connected ka_client is its block alone (see above),"
 echo "  libuv's its handle and a loop entry: the application keeps the rest"
 echo "  (this bench's libuv client holds no reconnect timer, no server address"
 echo "  and no counters). A client of a name keeps room for 8 addresses of its last good"
-echo "  lookup (224 bytes) and its lookup's 88-byte mailbox besides: see the"
+echo "  lookup (224 bytes) and 24 bytes for its lookup besides: see the"
 echo "  localhost rows under \"ka_client on its own\".";; esac
 cat <<'EOF'
 

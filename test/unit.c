@@ -24,6 +24,7 @@
 #endif
 #ifdef __linux__
 #include <sys/epoll.h>
+#include <dirent.h>
 #include <sys/personality.h>
 #include <pthread.h>
 #endif
@@ -1486,6 +1487,45 @@ static void lookups_never_hold_the_caller(void)
 }
 
 #ifdef __linux__
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    long n = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1;                           /* the DIR's own descriptor */
+}
+
+/* A connected client of a name holds its connection's socket and nothing
+ * else: the lookup's mailbox and its signal's two sockets go once the
+ * connection is made (the helper thread may let go of them a moment
+ * later), and a new one serves the next lookup. */
+static void a_connected_client_of_a_name_holds_one_socket(void)
+{
+    t_pair t;
+    long before;
+    int round;
+    unsigned long long end;
+    CHECK(pair_prepare(&t) == 0);
+    t.cfg.host = "localhost";               /* ::1 is refused, 127.0.0.1 answers */
+    t.cfg.backoff_reset_ms = 0;
+    before = open_fds();
+    CHECK(before > 0);
+    CHECK(pair_open_cfg(&t) == 0);
+    for (round = 2; round <= 3; round++) {
+        end = t_now_ms() + 2000;
+        while (open_fds() != before + 2 && t_now_ms() < end) t_sleep_ms(10);
+        CHECK_EQ(open_fds(), before + 2);   /* the client's socket and the server's end */
+        t_close(t.p);                       /* again: a new lookup, a new mailbox */
+        t.p = t_accept(t.l, t.c, 3000);
+        CHECK(t.p != KA_INVALID_SOCKET);
+        CHECK(t_poll_until(t.c, &t.rec.connects, round, 3000) == 0);
+    }
+    pair_close(&t);
+}
+
 /* epoll driven by on_socket: every socket is announced before use and
  * withdrawn before it is closed, so a name whose first address is refused
  * (the next attempt gets the same descriptor number) still connects, and
@@ -3331,6 +3371,9 @@ static const t_case cases[] = {
     { "on_configure shapes each socket", on_configure_shapes_each_socket },
     { "family limits the addresses", family_limits_the_addresses },
     { "lookups never hold the caller", lookups_never_hold_the_caller },
+#ifdef __linux__
+    { "a connected client of a name holds one socket", a_connected_client_of_a_name_holds_one_socket },
+#endif
     { "unknown host is reported as a resolve failure", unknown_host_is_reported_as_resolve_failure },
     { "peer FIN is PEER_CLOSED", peer_fin_is_peer_closed },
     { "peer RST is PEER_RESET and raises no SIGPIPE", peer_rst_is_peer_reset_and_raises_no_sigpipe },
