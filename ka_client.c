@@ -796,8 +796,9 @@ struct ka_client {
     unsigned has_ext : 1;       /* a ka_ext follows the client */
     unsigned wk_log : 1;        /* the work block holds the connection's write log */
 
-    /* the ka_ext (if has_ext), the servers, their addresses and strings, its own profile (if it
-     * shares none) with its strings and heartbeat bytes, the receive
+    /* the ka_ext (if has_ext), the servers, their addresses and strings,
+     * its own profile (if it shares none) with its strings and heartbeat
+     * bytes, the receive
      * buffer and (no-heap mode) the work block, the queues and their
      * storage follow: see ka_layout */
 };
@@ -810,7 +811,7 @@ struct ka_client {
  * buffer too large for the stack. The others go without these 24 bytes:
  * a plain TCP session is the socket itself. */
 typedef struct ka_ext {
-    ka_lookup *lookup;          /* the helper thread's mailbox, created at the first lookup */
+    ka_lookup *lookup;          /* the helper thread's mailbox, while lookups need it (see ka_lookup_put_away) */
     void *tp_session;           /* the transport's session on this connection */
     int tp_err;                 /* the last KA_REASON_TLS code */
     uint32_t rbuf_at;           /* the receive buffer's offset in the block when recv_buffer_size
@@ -1141,7 +1142,8 @@ static void ka_ep_store(ka_client *c, ka_ep *e, const struct addrinfo *ai)
     e->naddr = (unsigned char)n;
 }
 
-/* A host as given, "[::1]" for one: its length and copy without brackets. */
+/* A host as stored: an IPv6 literal without the brackets of "[v6]". Its
+ * length, and its copy into out (KA_MAX_HOST_LEN + 1 bytes). */
 static size_t ka_host_len(const char *h) { return h[0] == '[' ? strlen(h) - 2 : strlen(h); }
 
 static void ka_host_copy(char *out, const char *h)
@@ -1221,12 +1223,12 @@ static int ka_resolve_transient(int err)
 #ifndef KA_NO_THREADS
 /* The helper thread's mailbox. The client owns one from a lookup until
  * its connection is made (see ka_lookup_put_away) or ka_client_free; each
- * running thread holds a reference too, so a
- * lookup the client gave up on (timeout, stop, free) finishes on its own
- * and the last one out frees everything: no call ever waits for a lookup.
- * gen is the query the client still wants; a thread whose answer is for
- * another query throws it away. Allocated with malloc, not mem_alloc: it
- * may outlive the client and the application's allocator. */
+ * running thread holds a reference too, so a lookup the client gave up on
+ * (timeout, stop, free) finishes on its own and the last one out frees
+ * everything: no call ever waits for a lookup. gen is the query the
+ * client still wants; a thread whose answer is for another query throws
+ * it away. Allocated with malloc, not mem_alloc: it may outlive the
+ * client and the application's allocator. */
 typedef struct ka_query ka_query;
 
 struct ka_lookup {
@@ -2954,8 +2956,6 @@ static int ka_host_ok(const char *h)
     return !strchr(h, ':') || ka_is_ipv6_literal(h, n);
 }
 
-/* Copies host without the brackets of "[v6]"; out holds KA_MAX_HOST_LEN + 1. */
-/* A host as stored: an IPv6 literal without its brackets. */
 static int ka_backoff_ok(const ka_config *k)
 {
     return k->backoff_initial_ms <= k->backoff_max_ms &&
