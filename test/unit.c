@@ -3311,6 +3311,7 @@ static void no_heap_write_log_gives_way_to_the_next_attempt(void)
     CHECK(t_poll_until(t.c, &t.rec.connects, 2, 3000) == 0);
     CHECK_EQ(t.rec.disconnects, 1);
     CHECK(t_recv_exact(t.p, buf, 2, t.c, 2000) == 0);  /* the queue's rest flows on the new connection */
+    st.size = sizeof st;
     CHECK_EQ(ka_client_stats(t.c, &st), 0);
     CHECK_EQ(st.connections, 2);                /* the one that ended and the one up */
     CHECK_EQ(st.disconnects[KA_REASON_PEER_RESET] + st.disconnects[KA_REASON_PEER_CLOSED], 1);
