@@ -22,19 +22,6 @@
 #include "testlib.h"
 
 #ifdef __linux__
-#include <dirent.h>
-
-static long open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    long n = 0;
-    if (!d) return -1;
-    while ((e = readdir(d)) != NULL) if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1;                           /* the DIR's own descriptor */
-}
-
 static long rss_kib(void)
 {
     long size = 0, res = 0;
@@ -45,7 +32,6 @@ static long rss_kib(void)
     return res < 0 ? -1 : res * 4;          /* pages of 4 KiB */
 }
 #else
-static long open_fds(void) { return -1; }
 static long rss_kib(void) { return -1; }
 #endif
 
@@ -123,7 +109,7 @@ static void connect_reset_cycles_leak_nothing(void)
     unsigned long long high = 0, h;
     unsigned long long t0 = t_now_ms();
     CHECK(l != KA_INVALID_SOCKET);
-    fd0 = open_fds();                       /* the listener, stdio, the harness: no client yet */
+    fd0 = t_open_fds();                     /* the listener, stdio, the harness: no client yet */
     CHECK(new_client(&c, port, &rec) == 0);
     for (i = 0; i < n && rc == 0; i++) {
         if (i == warm) rss0 = rss_kib();      /* after libc's first-use allocations */
@@ -137,7 +123,7 @@ static void connect_reset_cycles_leak_nothing(void)
         }
     }
     ka_client_free(c);
-    fd1 = open_fds();
+    fd1 = t_open_fds();
     rss1 = rss_kib();
     t_close(l);
     printf("    %d cycles in %llu ms: open fds %ld -> %ld, RSS %ld -> %ld KiB; bursts filled the queue to %llu bytes\n",

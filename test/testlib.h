@@ -60,6 +60,7 @@ int       t_set_sndbuf(ka_socket s, int bytes);
 int       t_last_error(void);
 int       t_under_wine(void);                   /* 1 when a Windows build runs under Wine */
 int       t_free_port(char *port_out, size_t port_len); /* a loopback port nobody listens on */
+long      t_open_fds(void);                     /* descriptors this process holds (Linux); -1 elsewhere */
 
 /* Blocking-ish peer helpers that keep polling the client while they wait,
  * so client and peer can live in one thread. c may be NULL. */

@@ -24,7 +24,6 @@
 #endif
 #ifdef __linux__
 #include <sys/epoll.h>
-#include <dirent.h>
 #include <sys/personality.h>
 #include <pthread.h>
 #endif
@@ -1487,17 +1486,6 @@ static void lookups_never_hold_the_caller(void)
 }
 
 #ifdef __linux__
-static long open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    long n = 0;
-    if (!d) return -1;
-    while ((e = readdir(d)) != NULL) if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n - 1;                           /* the DIR's own descriptor */
-}
-
 /* A connected client of a name holds its connection's socket and nothing
  * else: the lookup's mailbox and its signal's two sockets go once the
  * connection is made (the helper thread may let go of them a moment
@@ -1511,13 +1499,13 @@ static void a_connected_client_of_a_name_holds_one_socket(void)
     CHECK(pair_prepare(&t) == 0);
     t.cfg.host = "localhost";               /* ::1 is refused, 127.0.0.1 answers */
     t.cfg.backoff_reset_ms = 0;
-    before = open_fds();
+    before = t_open_fds();
     CHECK(before > 0);
     CHECK(pair_open_cfg(&t) == 0);
     for (round = 2; round <= 3; round++) {
         end = t_now_ms() + 2000;
-        while (open_fds() != before + 2 && t_now_ms() < end) t_sleep_ms(10);
-        CHECK_EQ(open_fds(), before + 2);   /* the client's socket and the server's end */
+        while (t_open_fds() != before + 2 && t_now_ms() < end) t_sleep_ms(10);
+        CHECK_EQ(t_open_fds(), before + 2); /* the client's socket and the server's end */
         t_close(t.p);                       /* again: a new lookup, a new mailbox */
         t.p = t_accept(t.l, t.c, 3000);
         CHECK(t.p != KA_INVALID_SOCKET);
